@@ -1,0 +1,95 @@
+"""Measurement helpers shared by the benchmarks: wall time (best of repeats) and peak memory.
+
+Times are measured side by side in one process, so only their *ratios* are meaningful across
+machines. Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and, on CPU, the peak rise
+of the process's resident set size sampled by a background thread (an upper-bound style
+estimate: it sees every allocation large enough to be mapped from the OS).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Timing:
+    """Best and median wall time of ``repeats`` calls, in milliseconds."""
+
+    best_ms: float
+    median_ms: float
+    repeats: int
+
+
+def _sync(device: torch.device | str | None) -> None:
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_fn(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
+            device: torch.device | str | None = None) -> Timing:
+    """Call ``fn`` ``warmup`` times, then ``repeats`` times, and return the best/median wall time."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return Timing(min(times), statistics.median(times), repeats)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_memory_mb(fn: Callable[[], object], device: torch.device | str | None = None,
+                   interval_s: float = 0.0005) -> float:
+    """Peak extra memory used while ``fn`` runs, in MiB (CUDA allocator peak, or CPU RSS rise)."""
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    if not os.path.exists("/proc/self/statm"):
+        return float("nan")
+    base = _rss_bytes()
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(interval_s)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        thread.join()
+    peak[0] = max(peak[0], _rss_bytes())
+    return (peak[0] - base) / 2**20
+
+
+def machine_summary(device: torch.device | str | None = None) -> str:
+    """One line naming the hardware and software a benchmark ran on."""
+    dev = torch.device(device or "cpu")
+    if dev.type == "cuda":
+        hw = torch.cuda.get_device_name(dev)
+    else:
+        hw = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return f"{hw}; torch {torch.__version__}; python {platform.python_version()}"

@@ -1,0 +1,237 @@
+"""Continuous state-space models, their discretization, recurrence and convolution kernel.
+
+Liquid-S4 paper, Eq. (1)-(6); derived in chapter ``book/s4/01_ssm``.
+
+Shapes used throughout (leading axes ``...`` broadcast against each other):
+
+* ``A``: ``(..., N, N)``, ``B``: ``(..., N)``, ``C``: ``(..., N)`` -- one single-input
+  single-output system per leading index (e.g. ``(H, N, N)`` for ``H`` channels);
+* ``dt``: a positive scalar or a tensor of shape ``(...)`` (one step per system);
+* ``u``: ``(..., L)`` -- the input sequence along the last axis, e.g. ``(B, H, L)``;
+* ``K``: ``(..., L)`` -- the convolution kernel along the last axis.
+
+Every function accepts real or complex systems; complex systems give complex outputs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from liquidssm._checks import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_int,
+    check_ndim,
+    check_positive,
+    check_same_dtype,
+    check_square,
+)
+
+__all__ = [
+    "bilinear",
+    "zoh",
+    "discretize",
+    "recurrence",
+    "kernel_by_powers",
+    "causal_conv",
+    "causal_conv_direct",
+    "causal_conv_fft",
+]
+
+
+def _system(A: object, B: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate a continuous pair (A, B): A square (..., N, N), B (..., N), finite, same precision."""
+    A = check_finite(check_square(as_tensor(A, "A", allow_complex=True), "A"), "A")
+    B = check_finite(as_tensor(B, "B", allow_complex=True), "B")
+    if B.ndim < 1 or B.shape[-1] != A.shape[-1]:
+        raise ValueError(
+            f"B: expected shape (..., N) with N = {A.shape[-1]} to match A {tuple(A.shape)}, "
+            f"got {tuple(B.shape)}"
+        )
+    check_same_dtype(("A", A), ("B", B))
+    dtype = torch.promote_types(A.dtype, B.dtype)
+    return A.to(dtype), B.to(dtype)
+
+
+def _step(dt: object, A: torch.Tensor) -> torch.Tensor:
+    """Validate the step ``dt`` and shape it to broadcast against ``A`` as ``(..., 1, 1)``."""
+    real = torch.empty((), dtype=A.dtype).real.dtype
+    dt = check_positive(dt if isinstance(dt, torch.Tensor) else torch.as_tensor(dt, dtype=real), "dt")
+    return dt.to(real)[..., None, None]
+
+
+def bilinear(A: object, B: object, dt: object) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Bilinear (Tustin) discretization, Liquid-S4 Eq. (3); chapter ``s4/01_ssm``.
+
+    .. math:: \bar A = (I - \tfrac{\Delta}{2} A)^{-1}(I + \tfrac{\Delta}{2} A),\qquad
+              \bar B = (I - \tfrac{\Delta}{2} A)^{-1}\,\Delta B.
+
+    Args:
+        A: continuous state matrix, shape ``(..., N, N)``.
+        B: continuous input vector, shape ``(..., N)``.
+        dt: step size Δ > 0, a scalar or shape ``(...)``.
+
+    Returns:
+        ``(A_bar, B_bar)`` of shapes ``(..., N, N)`` and ``(..., N)``.
+    """
+    A, B = _system(A, B)
+    half = _step(dt, A) / 2
+    eye = torch.eye(A.shape[-1], dtype=A.dtype)
+    backward = eye - half * A
+    A_bar = torch.linalg.solve(backward, eye + half * A)
+    B_bar = torch.linalg.solve(backward, (2 * half[..., 0] * B)[..., None])[..., 0]
+    return A_bar, B_bar
+
+
+def zoh(A: object, B: object, dt: object) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Zero-order-hold discretization, the exact solution for piecewise-constant input; chapter ``s4/01_ssm``.
+
+    .. math:: \bar A = e^{\Delta A},\qquad \bar B = \int_0^\Delta e^{sA}\,ds\; B,
+
+    computed together as one matrix exponential of the block matrix
+    ``[[A, B], [0, 0]] * Δ`` (Van Loan's method), so ``A`` need not be invertible.
+
+    Args:
+        A: continuous state matrix, shape ``(..., N, N)``.
+        B: continuous input vector, shape ``(..., N)``.
+        dt: step size Δ > 0, a scalar or shape ``(...)``.
+
+    Returns:
+        ``(A_bar, B_bar)`` of shapes ``(..., N, N)`` and ``(..., N)``.
+    """
+    A, B = _system(A, B)
+    step = _step(dt, A)
+    N = A.shape[-1]
+    batch = torch.broadcast_shapes(A.shape[:-2], B.shape[:-1], step.shape[:-2])
+    M = torch.zeros(*batch, N + 1, N + 1, dtype=A.dtype)
+    M[..., :N, :N] = A
+    M[..., :N, N] = B
+    E = torch.linalg.matrix_exp(M * step)
+    return E[..., :N, :N], E[..., :N, N]
+
+
+def discretize(A: object, B: object, dt: object, method: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
+    """Discretize ``(A, B)`` with step ``dt`` by ``method`` = ``"bilinear"`` (Eq. 3) or ``"zoh"``."""
+    check_choice(method, "method", ("bilinear", "zoh"))
+    return bilinear(A, B, dt) if method == "bilinear" else zoh(A, B, dt)
+
+
+def _discrete_system(A_bar: object, B_bar: object, C: object) -> tuple[torch.Tensor, ...]:
+    """Validate a discrete system (A_bar, B_bar, C) and return it in one common dtype."""
+    A_bar, B_bar = _system(A_bar, B_bar)
+    C = check_finite(as_tensor(C, "C", allow_complex=True), "C")
+    if C.ndim < 1 or C.shape[-1] != A_bar.shape[-1]:
+        raise ValueError(
+            f"C: expected shape (..., N) with N = {A_bar.shape[-1]} to match A_bar "
+            f"{tuple(A_bar.shape)}, got {tuple(C.shape)}"
+        )
+    check_same_dtype(("A_bar", A_bar), ("C", C))
+    dtype = torch.promote_types(A_bar.dtype, C.dtype)
+    return A_bar.to(dtype), B_bar.to(dtype), C.to(dtype)
+
+
+def recurrence(
+    A_bar: object, B_bar: object, C: object, u: object, x0: object | None = None
+) -> torch.Tensor:
+    r"""Run the discrete SSM step by step, Liquid-S4 Eq. (2); the sequential oracle.
+
+    .. math:: x_k = \bar A x_{k-1} + \bar B u_k,\qquad y_k = C x_k,\qquad x_{-1} = x_0\ (\text{default } 0).
+
+    Args:
+        A_bar: ``(..., N, N)``; B_bar: ``(..., N)``; C: ``(..., N)``.
+        u: input, shape ``(..., L)``; its leading axes broadcast with the system's.
+        x0: optional initial state ``x_{-1}``, shape ``(..., N)``.
+
+    Returns:
+        y of shape ``(..., L)`` (broadcast leading axes).
+    """
+    A_bar, B_bar, C = _discrete_system(A_bar, B_bar, C)
+    u = check_finite(check_ndim(as_tensor(u, "u", allow_complex=True), "u", range(1, 9), "(..., L)"), "u")
+    check_same_dtype(("A_bar", A_bar), ("u", u))
+    dtype = torch.promote_types(A_bar.dtype, u.dtype)
+    A_bar, B_bar, C, u = (t.to(dtype) for t in (A_bar, B_bar, C, u))
+    batch = torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1], C.shape[:-1], u.shape[:-1])
+    x = torch.zeros(*batch, A_bar.shape[-1], dtype=dtype)
+    if x0 is not None:
+        x = x + check_finite(as_tensor(x0, "x0", allow_complex=True), "x0").to(dtype)
+    ys = []
+    for k in range(u.shape[-1]):
+        x = (A_bar @ x[..., None])[..., 0] + B_bar * u[..., k, None]
+        ys.append((C * x).sum(-1))
+    return torch.stack(ys, dim=-1)
+
+
+def kernel_by_powers(A_bar: object, B_bar: object, C: object, L: int) -> torch.Tensor:
+    r"""SSM convolution kernel by explicit matrix powers, Liquid-S4 Eq. (6); the kernel oracle.
+
+    .. math:: \bar K = (C\bar B,\; C\bar A\bar B,\; \dots,\; C\bar A^{L-1}\bar B) \in \mathbb{R}^L.
+
+    Costs O(L N^2); every fast kernel in the library is checked against it.
+
+    Args:
+        A_bar: ``(..., N, N)``; B_bar: ``(..., N)``; C: ``(..., N)``.
+        L: kernel length, an int >= 1.
+
+    Returns:
+        K of shape ``(..., L)``.
+    """
+    A_bar, B_bar, C = _discrete_system(A_bar, B_bar, C)
+    L = check_int(L, "L", minimum=1)
+    v = B_bar.expand(*torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1]), B_bar.shape[-1])
+    terms = []
+    for _ in range(L):
+        terms.append((C * v).sum(-1))
+        v = (A_bar @ v[..., None])[..., 0]
+    return torch.stack(terms, dim=-1)
+
+
+def _conv_inputs(u: object, K: object) -> tuple[torch.Tensor, torch.Tensor]:
+    u = check_finite(check_ndim(as_tensor(u, "u", allow_complex=True), "u", range(1, 9), "(..., L)"), "u")
+    K = check_finite(check_ndim(as_tensor(K, "K", allow_complex=True), "K", range(1, 9), "(..., L)"), "K")
+    check_same_dtype(("u", u), ("K", K))
+    try:
+        torch.broadcast_shapes(u.shape[:-1], K.shape[:-1])
+    except RuntimeError as exc:
+        raise ValueError(
+            f"u {tuple(u.shape)} and K {tuple(K.shape)}: leading axes must broadcast"
+        ) from exc
+    dtype = torch.promote_types(u.dtype, K.dtype)
+    return u.to(dtype), K.to(dtype)
+
+
+def causal_conv_direct(u: object, K: object) -> torch.Tensor:
+    r"""Causal convolution by its definition, Liquid-S4 Eq. (5): :math:`y_k = \sum_{j=0}^{k} K_j u_{k-j}`.
+
+    O(L^2) reference for :func:`causal_conv_fft`. ``u``: ``(..., L)``; ``K``: ``(..., L_K)``
+    (entries beyond ``L`` are unused, missing ones count as zero). Returns ``(..., L)``.
+    """
+    u, K = _conv_inputs(u, K)
+    L = u.shape[-1]
+    Lk = min(L, K.shape[-1])
+    y = torch.zeros(torch.broadcast_shapes(u.shape, K.shape[:-1] + (L,)), dtype=u.dtype)
+    for j in range(Lk):
+        y[..., j:] = y[..., j:] + K[..., j, None] * u[..., : L - j]
+    return y
+
+
+def causal_conv_fft(u: object, K: object) -> torch.Tensor:
+    r"""Causal convolution by FFT, the fast form of Liquid-S4 Eq. (5); chapter ``s4/01_ssm``.
+
+    Zero-pads both signals to length ``2L`` so the circular convolution of the DFT equals the
+    linear one on the first ``L`` outputs, then keeps those. ``u``: ``(..., L)``;
+    ``K``: ``(..., L_K)``. Returns ``(..., L)``; real inputs use ``rfft``.
+    """
+    u, K = _conv_inputs(u, K)
+    L = u.shape[-1]
+    K = K[..., :L]
+    n = 2 * L
+    if u.is_complex():
+        return torch.fft.ifft(torch.fft.fft(u, n=n) * torch.fft.fft(K, n=n), n=n)[..., :L]
+    return torch.fft.irfft(torch.fft.rfft(u, n=n) * torch.fft.rfft(K, n=n), n=n)[..., :L]
+
+
+def causal_conv(u: object, K: object, method: str = "fft") -> torch.Tensor:
+    """Causal convolution ``y = K * u`` along the last axis by ``method`` = ``"fft"`` or ``"direct"``."""
+    check_choice(method, "method", ("fft", "direct"))
+    return causal_conv_fft(u, K) if method == "fft" else causal_conv_direct(u, K)
