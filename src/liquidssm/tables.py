@@ -1,0 +1,199 @@
+"""Paper tables as data: every numeric table of Liquid-S4 and LrcSSM, plus the paper-vs-ours frame.
+
+Liquid-S4 Tables 1-4, S1, S2 and LrcSSM Tables 1-11 (all but the Figure-2 bar chart); chapter
+reproductions/* render them with :func:`compare`.
+
+The tables live as tidy CSV files in ``data/paper/`` at the repository root (one row per
+model x task; columns ``mean``, ``std``, ``note`` -- ``x`` = not run / infeasible, ``OOM``, ``-`` =
+not reported -- and ``p``, the liquid order, where the paper gives it). ``data/`` is not inside
+the Python package, so the directory is found in this order:
+
+1. ``$LIQUIDSSM_ROOT/data/paper`` when the environment variable ``LIQUIDSSM_ROOT`` is set
+   (use this for a non-editable install: point it at a checkout of the repository);
+2. ``data/paper`` next to ``src/`` of the checkout this module was imported from (an editable
+   install, ``pip install -e .``, or running from the source tree);
+3. ``data/paper`` in the current working directory or one of its parents.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "paper_dir",
+    "list_paper_tables",
+    "paper_table",
+    "compare",
+    "recompute_averages",
+    "known_discrepancies",
+    "average_discrepancies",
+]
+
+#: Columns that hold numbers in the result tables (parsed to float; empty cells become NaN).
+_NUMERIC = ("mean", "std")
+_AVERAGE_TASKS = ("Avg.", "Average")
+_DISCREPANCY_FILE = "known-discrepancies.csv"
+
+
+def paper_dir() -> Path:
+    """Directory holding the transcribed paper tables (see the module docstring for the order)."""
+    tried: list[str] = []
+    env = os.environ.get("LIQUIDSSM_ROOT")
+    if env:
+        cand = Path(env) / "data" / "paper"
+        if cand.is_dir():
+            return cand
+        tried.append(f"$LIQUIDSSM_ROOT/data/paper = {cand}")
+    here = Path(__file__).resolve()
+    cand = here.parents[2] / "data" / "paper"
+    if cand.is_dir():
+        return cand
+    tried.append(str(cand))
+    cwd = Path.cwd().resolve()
+    for base in (cwd, *cwd.parents):
+        cand = base / "data" / "paper"
+        if cand.is_dir():
+            return cand
+    tried.append(f"data/paper under {cwd} or its parents")
+    raise FileNotFoundError(
+        "cannot find the transcribed paper tables (data/paper/*.csv); looked in: "
+        + "; ".join(tried)
+        + ". Set LIQUIDSSM_ROOT to the root of a liquidssm checkout."
+    )
+
+
+def list_paper_tables() -> list[str]:
+    """Names accepted by :func:`paper_table`, e.g. ``"ls4-table1"``, ``"lrcssm-table11"``."""
+    return sorted(
+        p.stem for p in paper_dir().glob("*.csv") if p.name != _DISCREPANCY_FILE
+    )
+
+
+def paper_table(name: str) -> pd.DataFrame:
+    """Load one transcribed paper table as a tidy DataFrame.
+
+    Result tables have one row per model x task with float columns ``mean`` and ``std``
+    (NaN where the paper prints none), a string ``note`` (``"x"``, ``"OOM"``, ``"-"``, or a
+    remark) and, where given, the liquid order ``p`` (nullable int). Hyperparameter and
+    complexity tables keep their own columns. Raises ``KeyError`` listing the valid names.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str such as 'ls4-table1', got {type(name).__name__}")
+    names = list_paper_tables()
+    if name not in names:
+        raise KeyError(f"unknown paper table {name!r}; valid names: {', '.join(names)}")
+    df = pd.read_csv(paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
+    for col in _NUMERIC:
+        if col in df.columns:
+            df[col] = pd.to_numeric(df[col].replace("", np.nan)).astype(float)
+    if "p" in df.columns:
+        df["p"] = pd.to_numeric(df["p"].replace("", np.nan)).astype("Int64")
+    df.attrs["source"] = name
+    return df
+
+
+def compare(paper_df: pd.DataFrame, ours_df: pd.DataFrame) -> pd.DataFrame:
+    """Side-by-side frame rendered by reproduction chapters: paper value, ours, difference.
+
+    ``paper_df`` is a result table from :func:`paper_table` (columns ``model``, ``task``,
+    ``mean``, ``std``). ``ours_df`` has ``model``, ``task``, ``mean`` and, optionally, ``std``,
+    ``profile`` (``"smoke"``/``"full"``) and ``n_seeds``. Every paper row is kept (our columns
+    are NaN where we have no run); rows of ours with no paper counterpart are appended with a
+    NaN paper value. Returns columns ``model, task, paper, paper_std, ours, ours_std,
+    difference, profile, n_seeds`` where ``difference = ours - paper``.
+    """
+    for arg, df, need in (("paper_df", paper_df, ("model", "task", "mean")),
+                          ("ours_df", ours_df, ("model", "task", "mean"))):
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"{arg} must be a pandas DataFrame, got {type(df).__name__}")
+        missing = [c for c in need if c not in df.columns]
+        if missing:
+            raise ValueError(f"{arg} must have columns {list(need)}; missing {missing}")
+    if ours_df.duplicated(["model", "task"]).any():
+        dup = ours_df[ours_df.duplicated(["model", "task"], keep=False)][["model", "task"]]
+        raise ValueError(f"ours_df has duplicate (model, task) rows: {dup.values.tolist()}")
+    p = paper_df[["model", "task", "mean"]].copy()
+    p["paper_std"] = paper_df["std"] if "std" in paper_df.columns else np.nan
+    p = p.rename(columns={"mean": "paper"})
+    o = pd.DataFrame({"model": ours_df["model"], "task": ours_df["task"],
+                      "ours": pd.to_numeric(ours_df["mean"])})
+    o["ours_std"] = pd.to_numeric(ours_df["std"]) if "std" in ours_df.columns else np.nan
+    o["profile"] = ours_df["profile"] if "profile" in ours_df.columns else None
+    o["n_seeds"] = ours_df["n_seeds"] if "n_seeds" in ours_df.columns else pd.NA
+    out = p.merge(o, on=["model", "task"], how="outer", sort=False, indicator=True)
+    order = {k: i for i, k in enumerate(zip(paper_df["model"], paper_df["task"], strict=True))}
+    keys = zip(out["model"], out["task"], strict=True)
+    out["_ord"] = [order.get(k, len(order) + i) for i, k in enumerate(keys)]
+    out = out.sort_values("_ord", kind="stable").drop(columns=["_ord", "_merge"])
+    out["difference"] = out["ours"] - out["paper"]
+    out["n_seeds"] = out["n_seeds"].astype("Int64")
+    cols = ["model", "task", "paper", "paper_std", "ours", "ours_std", "difference", "profile", "n_seeds"]
+    return out[cols].reset_index(drop=True)
+
+
+def _decimals(text: str) -> int:
+    text = text.strip()
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def recompute_averages(name: str) -> pd.DataFrame:
+    """Recompute a table's "Avg."/"Average" column from its rows.
+
+    For each model: ``computed`` = mean of the available (non-missing) entries;
+    ``computed_missing_as_50`` = mean with missing entries counted as 50 (chance on Path-X, the
+    convention of the S4 papers); ``computed_se`` = sample std of the entries / sqrt(count)
+    (the LrcSSM papers' "±" on averages). ``mean_ok``/``se_ok``: the paper's printed value equals
+    ours rounded to the paper's number of decimals (half a unit of the last digit, plus 1e-9).
+    """
+    raw = pd.read_csv(paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
+    if "task" not in raw.columns or not raw["task"].isin(_AVERAGE_TASKS).any():
+        raise ValueError(f"paper table {name!r} has no 'Avg.'/'Average' column")
+    rows = []
+    for model, g in raw.groupby("model", sort=False):
+        avg = g[g["task"].isin(_AVERAGE_TASKS)].iloc[0]
+        vals = pd.to_numeric(g.loc[~g["task"].isin(_AVERAGE_TASKS), "mean"].replace("", np.nan))
+        present = vals.dropna()
+        comp = float(present.mean())
+        alt = float(vals.fillna(50.0).mean())
+        se = float(present.std(ddof=1) / math.sqrt(len(present))) if len(present) > 1 else math.nan
+        paper = float(avg["mean"])
+        tol = 0.5 * 10 ** -_decimals(avg["mean"]) + 1e-9
+        paper_se = float(avg["std"]) if avg["std"] else math.nan
+        se_tol = 0.5 * 10 ** -_decimals(avg["std"]) + 1e-9 if avg["std"] else math.nan
+        rows.append(dict(
+            table=name, model=model, paper=paper, computed=comp, computed_missing_as_50=alt,
+            n_entries=int(len(present)), paper_se=paper_se, computed_se=se,
+            mean_ok=abs(comp - paper) <= tol,
+            se_ok=True if math.isnan(paper_se) else abs(se - paper_se) <= se_tol,
+        ))
+    return pd.DataFrame(rows)
+
+
+def average_discrepancies() -> pd.DataFrame:
+    """Every averaged row, over all tables, whose printed average (or its ±) we cannot reproduce.
+
+    Columns ``table, model, quantity ("mean"|"se"), paper, computed``.
+    """
+    out = []
+    for name in list_paper_tables():
+        raw = pd.read_csv(paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
+        if "task" not in raw.columns or not raw["task"].isin(_AVERAGE_TASKS).any():
+            continue
+        for r in recompute_averages(name).itertuples():
+            if not r.mean_ok:
+                out.append(dict(table=name, model=r.model, quantity="mean", paper=r.paper,
+                                computed=r.computed))
+            if not r.se_ok:
+                out.append(dict(table=name, model=r.model, quantity="se", paper=r.paper_se,
+                                computed=r.computed_se))
+    return pd.DataFrame(out, columns=["table", "model", "quantity", "paper", "computed"])
+
+
+def known_discrepancies() -> pd.DataFrame:
+    """The recorded findings: averaged rows that do not match their own entries (with why)."""
+    return pd.read_csv(paper_dir() / _DISCREPANCY_FILE, keep_default_na=False)
