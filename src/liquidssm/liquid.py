@@ -1,0 +1,636 @@
+"""Liquid-S4: the linear LTC SSM, its unrolled liquid terms, and the KB and PB liquid kernels.
+
+Liquid-S4 paper, Eq. (7)-(16), Proposition 1 and Algorithm 1; derived in the chapters
+``book/liquid/01_linear_ltc`` to ``book/liquid/04_kb_vs_pb``. The released code's behaviour
+(``variant="official"`` of the layer) is reproduced by the ``official_*`` functions and
+compared with the paper in ``book/appendix/10_paper_vs_code_liquid_s4``.
+
+Conventions (shapes broadcast over leading axes ``...``, e.g. ``(H,)`` systems and ``(B, H)``
+inputs):
+
+* a discrete system ``A_bar (..., N, N)``, ``B_bar (..., N)``, ``C (..., N)``, real or complex,
+  written **in the basis in which Ā is stored** (for S4: the eigenbasis of the normal part of
+  HiPPO, where A = Λ − PP*). The liquid model multiplies the state *elementwise* by ``B_bar``
+  (Eq. 9 reads ``(Ā + diag(B̄) u_k)``), and an elementwise product is not invariant under a
+  change of basis: the same continuous system written in another basis is a different liquid
+  model. Every function here therefore works in the stored basis;
+* inputs ``u (..., L)``; outputs ``y (..., L)`` (complex systems give complex outputs);
+* liquid kernels are stacked over orders ``p = 2..P`` on an extra axis: ``(..., P - 1, L)``.
+
+The main results, proved in chapter ``03_proposition1``:
+
+* the exact weight of the input product ``∏_{i∈S} u_i`` in ``y_k`` (``S = {i_1 < ... < i_p}``)
+  is the ordered product ``C M_k M_{k-1} ... M_{i_1+1} B̄`` with ``M_j = diag(B̄)`` if ``j ∈ S``
+  and ``M_j = Ā`` otherwise (:func:`subset_weight`). It equals the printed Eq. (10)-(11) weight
+  ``C Ā^{k-i_1-p+1} B̄^p`` (:func:`printed_subset_weight`) whenever ``Ā`` and ``diag(B̄)``
+  commute (e.g. diagonal ``Ā``) or ``S`` is a run of consecutive indices;
+* the consecutive runs of length ``p`` ending at ``k - ℓ`` have weight ``C Ā^ℓ B̄^p``, so their
+  total is the causal convolution ``K^(p) * c^(p)`` of the S4 kernel computed with ``B̄^p`` in
+  place of ``B̄`` and the consecutive products ``c^(p)_t = ∏_{j<p} u_{t-j}``
+  (Proposition 1; :func:`kb_kernel_dense`, :func:`kb_kernel_dplr`, :func:`liquid_output`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import torch
+
+from liquidssm import ssm
+from liquidssm._checks import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_int,
+    check_ndim,
+    check_same_dtype,
+    check_square,
+)
+
+__all__ = [
+    "liquid_recurrence",
+    "subset_weight",
+    "printed_subset_weight",
+    "unrolled_output",
+    "symbolic_unroll",
+    "printed_eq10_terms",
+    "consecutive_products",
+    "kb_kernel_dense",
+    "kb_kernel_dplr",
+    "dplr_B_bar",
+    "pb_kernel",
+    "liquid_output",
+    "check_order",
+    "check_L_tilde",
+    "official_L_tilde",
+    "official_subsets",
+    "official_correlations",
+    "official_B_bar",
+    "official_pb_coefficients",
+    "official_pb_term",
+    "official_kb_term",
+]
+
+# ---------------------------------------------------------------------------------------------
+# validation helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def check_order(P: object, name: str = "P") -> int:
+    """Validate a liquid order: an int >= 2 (order 1 is the plain S4 kernel)."""
+    if isinstance(P, bool) or not isinstance(P, int):
+        raise TypeError(f"{name}: expected an int liquid order >= 2, got {type(P).__name__} {P!r}")
+    if P < 2:
+        raise ValueError(
+            f"{name}: expected a liquid order >= 2 (order 1 is the S4 kernel itself), got {P}"
+        )
+    return P
+
+
+def check_L_tilde(L_tilde: object, L: int, name: str = "L_tilde") -> int:
+    """Validate the liquid kernel length ``L̃``: ``None`` means ``L``; otherwise 1 <= L̃ <= L."""
+    if L_tilde is None:
+        return L
+    if isinstance(L_tilde, bool) or not isinstance(L_tilde, int):
+        raise TypeError(f"{name}: expected an int or None, got {type(L_tilde).__name__} {L_tilde!r}")
+    if not 1 <= L_tilde <= L:
+        raise ValueError(f"{name}: expected 1 <= {name} <= L = {L}, got {L_tilde}")
+    return L_tilde
+
+
+def _system(A_bar: object, B_bar: object, C: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    A_bar = check_finite(check_square(as_tensor(A_bar, "A_bar", allow_complex=True), "A_bar"), "A_bar")
+    B_bar = check_finite(check_ndim(as_tensor(B_bar, "B_bar", allow_complex=True), "B_bar", range(1, 9), "(..., N)"), "B_bar")
+    C = check_finite(check_ndim(as_tensor(C, "C", allow_complex=True), "C", range(1, 9), "(..., N)"), "C")
+    N = A_bar.shape[-1]
+    for name, t in (("B_bar", B_bar), ("C", C)):
+        if t.shape[-1] != N:
+            raise ValueError(f"{name}: expected last axis N = {N} (from A_bar), got shape {tuple(t.shape)}")
+    check_same_dtype(("A_bar", A_bar), ("B_bar", B_bar), ("C", C))
+    dtype = torch.promote_types(torch.promote_types(A_bar.dtype, B_bar.dtype), C.dtype)
+    return A_bar.to(dtype), B_bar.to(dtype), C.to(dtype)
+
+
+def _input(u: object, name: str = "u") -> torch.Tensor:
+    u = as_tensor(u, name, allow_complex=True)
+    return check_finite(check_ndim(u, name, range(1, 9), "(..., L)"), name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Eq. (9): the exact recurrence, and its unrolling (Eq. 10-11)
+# ---------------------------------------------------------------------------------------------
+
+
+def liquid_recurrence(
+    A_bar: object, B_bar: object, C: object, u: object, x0: object | None = None
+) -> torch.Tensor:
+    r"""Linear LTC SSM step by step, Liquid-S4 Eq. (9); the exact oracle. Chapter ``liquid/01_linear_ltc``.
+
+    .. math:: x_k = (\bar A + \mathrm{diag}(\bar B)\,u_k)\,x_{k-1} + \bar B u_k,\qquad y_k = C x_k,
+
+    with ``x_{-1} = x0`` (default 0). The state is in the basis where ``A_bar`` is stored
+    (the elementwise product ``diag(B̄) x`` is basis-dependent).
+
+    Args:
+        A_bar: ``(..., N, N)``; B_bar: ``(..., N)``; C: ``(..., N)`` (real or complex).
+        u: ``(..., L)``, leading axes broadcast with the system's (e.g. ``(B, H, L)``).
+        x0: optional initial state ``(..., N)``.
+
+    Returns:
+        y of shape ``(..., L)``.
+    """
+    A_bar, B_bar, C = _system(A_bar, B_bar, C)
+    u = _input(u)
+    check_same_dtype(("A_bar", A_bar), ("u", u))
+    dtype = torch.promote_types(A_bar.dtype, u.dtype)
+    A_bar, B_bar, C, u = (t.to(dtype) for t in (A_bar, B_bar, C, u))
+    batch = torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1], C.shape[:-1], u.shape[:-1])
+    x = torch.zeros(*batch, A_bar.shape[-1], dtype=dtype)
+    if x0 is not None:
+        x = x + check_finite(as_tensor(x0, "x0", allow_complex=True), "x0").to(dtype)
+    ys = []
+    for k in range(u.shape[-1]):
+        uk = u[..., k, None]
+        x = (A_bar @ x[..., None])[..., 0] + B_bar * uk * x + B_bar * uk
+        ys.append((C * x).sum(-1))
+    return torch.stack(ys, dim=-1)
+
+
+def _subset_tuple(S: Sequence[int], k: int) -> tuple[int, ...]:
+    S = tuple(int(i) for i in S)
+    if len(S) == 0:
+        raise ValueError("S: expected a non-empty subset of {0..k}, got an empty one")
+    if list(S) != sorted(set(S)) or S[0] < 0 or S[-1] > k:
+        raise ValueError(f"S: expected strictly increasing indices in [0, k = {k}], got {S}")
+    return S
+
+
+def subset_weight(A_bar: object, B_bar: object, C: object, S: Sequence[int], k: int) -> torch.Tensor:
+    r"""Exact weight of ``∏_{i∈S} u_i`` in ``y_k`` for Eq. (9); chapter ``liquid/02_unrolled_liquid_terms``.
+
+    .. math:: w_k(S) = C\, M_k M_{k-1} \cdots M_{i_1+1}\, \bar B,\qquad
+              M_j = \mathrm{diag}(\bar B) \text{ if } j \in S \text{ else } \bar A,
+
+    where ``i_1 = min S``. Exact for any ``A_bar``; equals :func:`printed_subset_weight` when
+    ``Ā`` commutes with ``diag(B̄)`` or ``S`` is a consecutive run.
+
+    Args:
+        A_bar ``(..., N, N)``, B_bar ``(..., N)``, C ``(..., N)``; S: increasing indices in
+        ``[0, k]``; k: output time.
+
+    Returns:
+        the weight, shape ``(...)``.
+    """
+    A_bar, B_bar, C = _system(A_bar, B_bar, C)
+    k = check_int(k, "k", minimum=0)
+    return _exact_weight(A_bar, B_bar, C, _subset_tuple(S, k), k)
+
+
+def _exact_weight(A_bar: torch.Tensor, B_bar: torch.Tensor, C: torch.Tensor, S: tuple[int, ...], k: int) -> torch.Tensor:
+    members = set(S)
+    v = B_bar.expand(*torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1]), B_bar.shape[-1])
+    for j in range(S[0] + 1, k + 1):
+        v = B_bar * v if j in members else (A_bar @ v[..., None])[..., 0]
+    return (C * v).sum(-1)
+
+
+def printed_subset_weight(A_bar: object, B_bar: object, C: object, S: Sequence[int], k: int) -> torch.Tensor:
+    r"""Weight of ``∏_{i∈S} u_i`` in ``y_k`` as printed in Liquid-S4 Eq. (10)-(11): ``C Ā^{k-i_1-p+1} B̄^p``.
+
+    Chapter ``liquid/02_unrolled_liquid_terms``. ``B̄^p`` is the elementwise power in the stored
+    basis. Right for diagonal (commuting) ``Ā`` and for consecutive runs; wrong in general (see
+    :func:`subset_weight`). Shapes as in :func:`subset_weight`.
+    """
+    A_bar, B_bar, C = _system(A_bar, B_bar, C)
+    k = check_int(k, "k", minimum=0)
+    return _printed_weight(A_bar, B_bar, C, _subset_tuple(S, k), k)
+
+
+def _printed_weight(A_bar: torch.Tensor, B_bar: torch.Tensor, C: torch.Tensor, S: tuple[int, ...], k: int) -> torch.Tensor:
+    p = len(S)
+    v = B_bar**p
+    v = v.expand(*torch.broadcast_shapes(A_bar.shape[:-2], v.shape[:-1]), v.shape[-1])
+    for _ in range(k - S[0] - p + 1):
+        v = (A_bar @ v[..., None])[..., 0]
+    return (C * v).sum(-1)
+
+
+def unrolled_output(
+    A_bar: object,
+    B_bar: object,
+    C: object,
+    u: object,
+    *,
+    max_order: int | None = None,
+    rule: str = "exact",
+    subsets: str = "all",
+) -> torch.Tensor:
+    r"""Brute-force unrolled Eq. (10)-(11): ``y_k`` split by the order ``p = |S|`` of its input products.
+
+    Chapter ``liquid/02_unrolled_liquid_terms``. Enumerates every non-empty subset
+    ``S ⊆ {0..k}`` (``2^{k+1} - 1`` of them) for every ``k < L`` -- use small ``L`` (<= 12).
+
+    Args:
+        A_bar ``(..., N, N)``, B_bar ``(..., N)``, C ``(..., N)``, u ``(..., L)``.
+        max_order: largest order kept (default ``L``); orders above it are dropped.
+        rule: ``"exact"`` (:func:`subset_weight`) or ``"printed"`` (:func:`printed_subset_weight`).
+        subsets: ``"all"`` or ``"consecutive"`` (only runs ``{i, i+1, ..., i+p-1}``: the part
+            that Proposition 1 / the KB kernel computes).
+
+    Returns:
+        ``(..., max_order, L)``: entry ``[..., p-1, k]`` is the order-``p`` part of ``y_k``.
+        With ``rule="exact"``, ``subsets="all"`` and ``max_order=L`` the sum over orders is
+        exactly :func:`liquid_recurrence`.
+    """
+    A_bar, B_bar, C = _system(A_bar, B_bar, C)
+    u = _input(u)
+    L = u.shape[-1]
+    P = L if max_order is None else check_int(max_order, "max_order", minimum=1)
+    check_choice(rule, "rule", ("exact", "printed"))
+    check_choice(subsets, "subsets", ("all", "consecutive"))
+    if L > 14:
+        raise ValueError(f"u: brute-force enumeration needs L <= 14 (2^L subsets), got L = {L}")
+    dtype = torch.promote_types(A_bar.dtype, u.dtype)
+    A_bar, B_bar, C, u = (t.to(dtype) for t in (A_bar, B_bar, C, u))
+    weight = _exact_weight if rule == "exact" else _printed_weight
+    batch = torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1], C.shape[:-1], u.shape[:-1])
+    out = torch.zeros(*batch, P, L, dtype=dtype)
+    for k in range(L):
+        for p in range(1, min(P, k + 1) + 1):
+            if subsets == "all":
+                family = itertools.combinations(range(k + 1), p)
+            else:
+                family = (tuple(range(i, i + p)) for i in range(k - p + 2))
+            for S in family:
+                prod = u[..., list(S)].prod(-1)
+                out[..., p - 1, k] += weight(A_bar, B_bar, C, S, k) * prod
+    return out
+
+
+def symbolic_unroll(k: int):
+    """Eq. (9) unrolled symbolically with sympy, non-commuting Ā and diag(B̄); chapter ``liquid/02_unrolled_liquid_terms``.
+
+    Symbols: ``c`` (row vector C̄), ``A`` (Ā), ``D`` (the matrix diag(B̄)), ``b`` (column B̄),
+    all non-commutative, and commutative inputs ``u0..uk``. ``B̄^p`` (elementwise) is ``D^{p-1} b``.
+
+    Returns:
+        ``dict`` mapping each subset ``S`` (a tuple) to the sympy coefficient of ``∏_{i∈S} u_i``
+        in ``y_k``.
+    """
+    import sympy as sp
+
+    k = check_int(k, "k", minimum=0)
+    A, D, b, c = sp.symbols("A D b c", commutative=False)
+    us = sp.symbols(f"u0:{k + 1}")
+    x = sp.Integer(0)
+    for j in range(k + 1):
+        x = sp.expand((A + D * us[j]) * x + b * us[j])
+    y = sp.expand(c * x)
+    coeffs: dict[tuple[int, ...], object] = {}
+    for term in sp.Add.make_args(y):
+        comm, noncomm = term.args_cnc()
+        S = tuple(sorted(us.index(f) for f in comm if f in us))
+        scalar = sp.Mul(*[f for f in comm if f not in us])
+        coeffs[S] = coeffs.get(S, 0) + scalar * sp.Mul(*noncomm)
+    return coeffs
+
+
+def printed_eq10_terms(k: int):
+    """Coefficients of Liquid-S4 Eq. (10) as printed (k <= 2) and Eq. (11)'s rule (any k), in sympy.
+
+    Chapter ``liquid/02_unrolled_liquid_terms``. Same symbols as :func:`symbolic_unroll`. For
+    ``k <= 2`` the dictionary is typed in literally from the paper's Eq. (10); for ``k >= 3`` it
+    is Eq. (11)'s rule ``c A^{k+1-p-i_1} D^{p-1} b``.
+    """
+    import sympy as sp
+
+    k = check_int(k, "k", minimum=0)
+    A, D, b, c = sp.symbols("A D b c", commutative=False)
+    B2, B3 = D * b, D**2 * b
+    literal = {
+        0: {(0,): c * b},
+        1: {(0,): c * A * b, (1,): c * b, (0, 1): c * B2},
+        2: {(0,): c * A**2 * b, (1,): c * A * b, (2,): c * b, (0, 1): c * A * B2,
+            (0, 2): c * A * B2, (1, 2): c * B2, (0, 1, 2): c * B3},
+    }
+    if k in literal:
+        return literal[k]
+    out = {}
+    for p in range(1, k + 2):
+        for S in itertools.combinations(range(k + 1), p):
+            out[S] = c * A ** (k + 1 - p - S[0]) * D ** (p - 1) * b
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Proposition 1: consecutive products and the KB kernel
+# ---------------------------------------------------------------------------------------------
+
+
+def consecutive_products(u: object, p: int) -> torch.Tensor:
+    r"""Consecutive input products ``c^(p)_t = ∏_{j=0}^{p-1} u_{t-j}`` (0 for ``t < p-1``); Proposition 1.
+
+    Chapter ``liquid/03_proposition1``. ``u``: ``(..., L)``; returns ``(..., L)``.
+    ``p = 1`` gives ``u`` itself.
+    """
+    u = _input(u)
+    p = check_int(p, "p", minimum=1)
+    L = u.shape[-1]
+    out = u.clone()
+    for j in range(1, p):
+        shifted = torch.zeros_like(u)
+        if j < L:
+            shifted[..., j:] = u[..., : L - j]
+        out = out * shifted
+    return out
+
+
+def kb_kernel_dense(A_bar: object, B_bar: object, C: object, L: int, P: int, L_tilde: int | None = None) -> torch.Tensor:
+    r"""KB liquid kernels by matrix powers, Proposition 1: ``K^(p)_ℓ = C Ā^ℓ B̄^p``, ``p = 2..P``.
+
+    Chapter ``liquid/03_proposition1``. The S4 kernel (:func:`liquidssm.ssm.kernel_by_powers`)
+    with the elementwise power ``B̄^p`` in place of ``B̄``, truncated to ``ℓ < L̃``
+    (``L_tilde``; default ``L``: no truncation, the exact consecutive-run part).
+
+    Args:
+        A_bar ``(..., N, N)``, B_bar ``(..., N)``, C ``(..., N)``; L: length; P: order >= 2.
+
+    Returns:
+        ``(..., P - 1, L)``; row ``p - 2`` is order ``p``.
+    """
+    A_bar, B_bar, C = _system(A_bar, B_bar, C)
+    L = check_int(L, "L", minimum=1)
+    P = check_order(P)
+    Lt = check_L_tilde(L_tilde, L)
+    rows = [ssm.kernel_by_powers(A_bar, B_bar**p, C, L) for p in range(2, P + 1)]
+    K = torch.stack(rows, dim=-2)
+    if Lt < L:
+        K = torch.cat([K[..., :Lt], torch.zeros_like(K[..., Lt:])], dim=-1)
+    return K
+
+
+def dplr_B_bar(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    r"""Bilinear ``B̄ = Δ (I − Δ/2·A)^{-1} B`` for the conjugate-symmetric DPLR ``A = Λ − PP*`` in O(N).
+
+    Algorithm 1 input discretization (Liquid-S4 Eq. 3 with Eq. 6); chapter ``liquid/03_proposition1``.
+    ``Lambda``, ``P``, ``B``: ``(..., N/2)`` complex (the stored halves; the full system is
+    their conjugate doubling); ``dt``: ``(...)`` or scalar. Returns the stored half of ``B̄``,
+    ``(..., N/2)`` (the other half is its conjugate). Uses Sherman-Morrison on
+    ``(2/Δ − Λ + PP*)``; the inner product ``P*v`` over the full state is ``2 Re Σ_n conj(P_n) v_n``.
+    """
+    dt = torch.as_tensor(dt, dtype=Lambda.real.dtype)
+    dt = dt[..., None] if dt.ndim > 0 else dt
+    d = 1.0 / (2.0 / dt - Lambda)  # (2/Δ − Λ)^{-1}, diagonal
+    # (2/Δ − Λ + P P*)^{-1} x = d x − d P (P* d x) / (1 + P* d P), full-state inner products
+    dB = d * B
+    dP = d * P
+    num = 2 * (P.conj() * dB).sum(-1, keepdim=True).real
+    den = 1 + 2 * (P.conj() * dP).sum(-1, keepdim=True).real
+    return 2.0 * (dB - dP * (num / den))
+
+
+def kb_kernel_dplr(
+    Lambda: torch.Tensor,
+    P: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    dt: torch.Tensor,
+    L: int,
+    order: int,
+    *,
+    L_tilde: int | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    r"""KB liquid kernels ``K^(p)_ℓ = C Ā^ℓ B̄^p`` for DPLR S4, ``p = 2..order``, through the S4 kernel.
+
+    Proposition 1 and Algorithm 1 lines 6-10; chapter ``liquid/03_proposition1``. For any vector
+    ``v``, ``C Ā^ℓ v`` is the bilinear S4 kernel of the continuous input vector
+    ``B_eff = (I − Δ/2·A) v / Δ`` (because ``B̄ = Δ (I − Δ/2·A)^{-1} B``). With ``v = B̄^p``
+    (elementwise, stored eigenbasis) and ``A = Λ − PP*`` this costs O(N) on top of one
+    :func:`liquidssm.kernels.s4_dplr_kernel` call per order.
+
+    Args:
+        Lambda, P, B: ``(H, N/2)`` complex; C: ``(H, N/2)`` or ``(channels, H, N/2)`` complex
+            (the *un-tilded* C); dt: ``(H,)``; L: kernel length; order: max order P >= 2.
+        L_tilde: keep ``ℓ < L̃`` (default ``L``).
+        backend: passed to :func:`liquidssm.kernels.s4_dplr_kernel`.
+
+    Returns:
+        real ``(..., order - 1, L)``, with the S4 kernel's real-system convention (conjugate
+        halves summed), e.g. ``(H, P-1, L)``.
+    """
+    from liquidssm import kernels
+
+    L = check_int(L, "L", minimum=1)
+    order = check_order(order, "order")
+    Lt = check_L_tilde(L_tilde, L)
+    dt_t = torch.as_tensor(dt, dtype=Lambda.real.dtype)
+    dtc = dt_t[..., None] if dt_t.ndim > 0 else dt_t
+    Bbar = dplr_B_bar(Lambda, P, B, dt_t)
+    rows = []
+    for p in range(2, order + 1):
+        v = Bbar**p
+        Pv = 2 * (P.conj() * v).sum(-1, keepdim=True).real
+        Av = Lambda * v - P * Pv  # A v over the full conjugate-symmetric state
+        B_eff = (v - 0.5 * dtc * Av) / dtc
+        rows.append(kernels.s4_dplr_kernel(Lambda, P, B_eff, C, dt_t, L, backend=backend))
+    K = torch.stack(rows, dim=-2)
+    if Lt < L:
+        K = torch.cat([K[..., :Lt], torch.zeros_like(K[..., Lt:])], dim=-1)
+    return K
+
+
+# ---------------------------------------------------------------------------------------------
+# Eq. (16): the PB kernel, and the liquid output of a bank of kernels
+# ---------------------------------------------------------------------------------------------
+
+
+def pb_kernel(B_bar: object, C: object, L: int, P: int, L_tilde: int | None = None, *, conj_pairs: bool = False) -> torch.Tensor:
+    r"""PB liquid kernels, Liquid-S4 Eq. (16): ``K^(p)_ℓ = C B̄^p`` for ``ℓ < L̃`` and 0 beyond.
+
+    Chapter ``liquid/04_kb_vs_pb``. Proposition 1's kernel with ``Ā`` replaced by ``I``.
+
+    Args:
+        B_bar ``(..., N)``, C ``(..., N)``; L: length; P: order >= 2; L_tilde: window
+            (default ``L``).
+        conj_pairs: if True, ``B_bar`` and ``C`` hold the stored halves of a conjugate-symmetric
+            system and the result is the real ``2 Re Σ_n C_n B̄_n^p``.
+
+    Returns:
+        ``(..., P - 1, L)``.
+    """
+    B_bar = check_finite(as_tensor(B_bar, "B_bar", allow_complex=True), "B_bar")
+    C = check_finite(as_tensor(C, "C", allow_complex=True), "C")
+    L = check_int(L, "L", minimum=1)
+    P = check_order(P)
+    Lt = check_L_tilde(L_tilde, L)
+    coef = torch.stack([(C * B_bar**p).sum(-1) for p in range(2, P + 1)], dim=-1)  # (..., P-1)
+    if conj_pairs:
+        coef = 2 * coef.real
+    window = torch.zeros(L, dtype=coef.real.dtype)
+    window[:Lt] = 1
+    return coef[..., None] * window.to(coef.dtype)
+
+
+def liquid_output(u: object, K_liquid: object, method: str = "fft") -> torch.Tensor:
+    r"""Liquid part of Eq. (11) restricted to consecutive runs: ``Σ_p K^(p) * c^(p)``; Proposition 1.
+
+    Chapter ``liquid/03_proposition1``. ``u``: ``(..., L)``; ``K_liquid``: ``(..., P - 1, L)``
+    (row ``p - 2`` is order ``p``, from :func:`kb_kernel_dense`, :func:`kb_kernel_dplr` or
+    :func:`pb_kernel`). ``*`` is the causal convolution
+    ``(K * c)_k = Σ_{ℓ=0}^{k} K_ℓ c_{k-ℓ}``. Returns ``(..., L)``.
+    """
+    u = _input(u)
+    K = check_ndim(as_tensor(K_liquid, "K_liquid", allow_complex=True), "K_liquid", range(2, 9), "(..., P - 1, L)")
+    n_orders = K.shape[-2]
+    corr = torch.stack([consecutive_products(u, p) for p in range(2, n_orders + 2)], dim=-2)
+    return ssm.causal_conv(corr, K, method=method).sum(-2)
+
+
+# ---------------------------------------------------------------------------------------------
+# The released code (variant="official"), reference section 1
+# ---------------------------------------------------------------------------------------------
+
+
+def official_L_tilde(L: int, p: int) -> int:
+    """Released code's window ``L̃_p``: the smallest ``n`` in ``[2, L)`` with ``C(n, p) >= L``.
+
+    Reference §1.3; chapter ``appendix/10_paper_vs_code_liquid_s4``. The code crashes when no such
+    ``n`` exists (tiny ``L``); here that raises ``ValueError``.
+    """
+    L = check_int(L, "L", minimum=1)
+    p = check_order(p, "p")
+    for n in range(2, L):
+        if math.comb(n, p) >= L:
+            return n
+    raise ValueError(
+        f"L: no window n in [2, L) has C(n, {p}) >= L = {L}; the released code fails here "
+        f"(use L >= {_min_L(p)} for p = {p})"
+    )
+
+
+def _min_L(p: int) -> int:
+    L = p + 1
+    while True:
+        if any(math.comb(n, p) >= L for n in range(2, L)):
+            return L
+        L += 1
+
+
+def official_subsets(L: int, p: int) -> torch.Tensor:
+    """Index sets of the released code's "all combinations" features, reference §1.3.
+
+    The ``p``-subsets of the last ``L̃_p`` positions in lexicographic order, keeping the last
+    ``L`` of them. Returns an int64 tensor ``(min(L, C(L̃_p, p)), p)``.
+    """
+    Lt = official_L_tilde(L, p)
+    combos = list(itertools.combinations(range(L - Lt, L), p))[-L:]
+    return torch.tensor(combos, dtype=torch.int64)
+
+
+def _lcontract(x: torch.Tensor, lcontract: str | None) -> torch.Tensor:
+    if lcontract is None:
+        return x
+    check_choice(lcontract, "lcontract", ("tanh", "lecun"))
+    return torch.tanh(x) if lcontract == "tanh" else 1.7159 * torch.tanh(0.666 * x)
+
+
+def official_correlations(
+    u: object, P: int, *, allcombs: bool = True, lcontract: str | None = None, flip: bool = True
+) -> torch.Tensor:
+    r"""Released code's correlation sequences ``ū^(p)``, ``p = 2..P`` (reference §1.3).
+
+    ``allcombs=True``: feature ``t`` is the product over the ``t``-th of the last ``L``
+    lexicographic ``p``-subsets of the last ``L̃_p`` positions (zero-padded to ``L``).
+    ``allcombs=False``: compounding shift-and-multiply, ``ũ^(p)_t = ∏_j u_{t-j}^{C(p-1, j)}``
+    (degree ``2^{p-1}``). Then ``lcontract`` (None, ``"tanh"``, ``"lecun"``) and, if ``flip``,
+    time reversal ``ū[t] = ũ[L-1-t]``.
+
+    ``u``: ``(..., L)``; returns ``(..., P - 1, L)``.
+    """
+    u = _input(u)
+    P = check_order(P)
+    if lcontract is not None:
+        check_choice(lcontract, "lcontract", ("tanh", "lecun"))
+    L = u.shape[-1]
+    rows = []
+    us = u
+    for p in range(2, P + 1):
+        if allcombs:
+            idx = official_subsets(L, p).to(u.device)
+            feats = u[..., idx].prod(-1)
+            if feats.shape[-1] < L:
+                feats = torch.nn.functional.pad(feats, (0, L - feats.shape[-1]))
+            row = feats
+        else:
+            shifted = torch.nn.functional.pad(us[..., :-1], (1, 0))
+            us = us * shifted
+            row = us
+        row = _lcontract(row, lcontract)
+        rows.append(row.flip(-1) if flip else row)
+    return torch.stack(rows, dim=-2)
+
+
+def official_B_bar(Lambda: torch.Tensor, B: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    r"""Released code's discretized input vector, diagonal part only: ``B̄ = Δ B / (1 − ΔΛ/2)``.
+
+    Reference §1.2 (the low-rank ``PP*`` term is ignored). ``Lambda``, ``B``: ``(H, N/2)``
+    complex; ``dt``: ``(H,)``. Returns the conjugate-doubled ``(H, N)``.
+    """
+    dt = torch.as_tensor(dt, dtype=Lambda.real.dtype)[..., None]
+    Bbar = dt * B / (1 - dt * Lambda / 2)
+    return torch.cat([Bbar, Bbar.conj()], dim=-1)
+
+
+def official_pb_coefficients(B_bar_full: torch.Tensor, C0_full: torch.Tensor, P: int) -> torch.Tensor:
+    r"""Released code's PB coefficients ``κ_p``, ``p = 2..P``, by its compounding loop (reference §1.4).
+
+    ``coeff ← coeff · Σ_n coeff`` starting from ``B̄``; ``κ_p = Re Σ_n C⁰_n coeff_n``. Closed form
+    ``κ_p = Re(Σ_n C⁰_n B̄_n) · S^{2^{p-1}-1}``, ``S = Σ_n B̄_n`` (tested).
+
+    Args:
+        B_bar_full: ``(H, N)`` conjugate-doubled (:func:`official_B_bar`); C0_full: ``(..., H, N)``
+            conjugate-doubled frozen initial C; P: order >= 2.
+
+    Returns:
+        real ``(..., H, P - 1)``.
+    """
+    P = check_order(P)
+    coeff = B_bar_full
+    out = []
+    for _ in range(2, P + 1):
+        coeff = coeff * coeff.sum(-1, keepdim=True)
+        out.append((C0_full * coeff).sum(-1).real)
+    return torch.stack(out, dim=-1)
+
+
+def official_pb_term(corr: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+    r"""Released code's PB output ``Σ_p κ_p ū^(p)_t``, added pointwise (reference §1.4).
+
+    ``corr``: ``(B, H, P - 1, L)`` from :func:`official_correlations`; ``kappa``: ``(H, P - 1)``.
+    Returns ``(B, H, L)``.
+    """
+    return (kappa[..., None] * corr).sum(-2)
+
+
+def official_kb_term(corr: torch.Tensor, K: torch.Tensor, S: torch.Tensor, *, fft_bug: bool = False) -> torch.Tensor:
+    r"""Released code's KB output ``Σ_p (S^{p-1} K) * ū^(p)`` (reference §1.5).
+
+    ``corr``: ``(B, H, P - 1, L)`` (flipped products); ``K``: the S4 kernel ``(H, L)``; ``S``:
+    ``(H,)`` real, ``Σ_n B̄_n`` of the frozen initial values. With ``fft_bug=False`` a proper causal
+    convolution; with ``fft_bug=True`` the released code's mismatched DFT sizes: a complex FFT of
+    the kernel with ``L + 1`` points multiplied bin-by-bin with the ``L + 1`` bins of a ``2L``-point
+    real FFT of the input, then a ``2L``-point inverse real FFT (not a convolution).
+    Returns ``(B, H, L)``.
+    """
+    L = corr.shape[-1]
+    n_orders = corr.shape[-2]
+    powers = torch.stack([S ** (p - 1) for p in range(2, n_orders + 2)], dim=-1)  # (H, P-1)
+    Kp = powers[..., None] * K[..., None, :]  # (H, P-1, L)
+    if not fft_bug:
+        return ssm.causal_conv_fft(corr, Kp.to(corr.dtype)).sum(-2)
+    Kf = torch.fft.fft(Kp.to(torch.complex128 if corr.dtype == torch.float64 else torch.complex64), n=L + 1)
+    Uf = torch.fft.rfft(corr, n=2 * L)
+    return torch.fft.irfft(Kf * Uf, n=2 * L)[..., :L].sum(-2)
