@@ -1,0 +1,300 @@
+"""Liquid-resistance liquid-capacitance (LRC) cells: the original dense cell and the LrcSSM cell.
+
+LrcSSM Eq. (1)–(14); chapter lrcssm/01_lrc_diagonal_jacobian.
+
+Shapes: states ``x`` are ``(..., D)``, inputs ``u`` are ``(..., H)``; whole sequences are
+``(B, T, D)`` / ``(B, T, H)`` (time on axis -2, the model-boundary layout). ``sigma`` below is the
+logistic sigmoid and every update is one explicit Euler step with step ``dt`` (Eq. 7).
+
+* :class:`LRCCell` — the original LRC (Eq. 1–7): every conductance sees the full vector
+  ``y = [x, u]``, so the one-step Jacobian ``∂x_t/∂x_{t-1}`` is dense.
+* :class:`LrcSSMCell` — LrcSSM (Eq. 8–14): state dependence only through each neuron's self-loop,
+  full input matrices. The one-step Jacobian is exactly diagonal and
+  :meth:`LrcSSMCell.jacobian_diag` returns that diagonal in closed form (reference §1.4).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from liquidssm._checks import as_tensor, check_choice, check_finite, check_int, check_positive
+
+__all__ = ["LRCCell", "LrcSSMCell", "InputTerms", "ABLATIONS", "VARIANTS"]
+
+VARIANTS = ("paper", "official")
+ABLATIONS = ("none", "A(u)", "A(u),b(u)")
+
+_COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+def _uniform(shape: tuple[int, ...], bound: float, dtype: torch.dtype) -> nn.Parameter:
+    if dtype.is_complex:
+        real = {torch.complex64: torch.float32, torch.complex128: torch.float64}[dtype]
+        re = torch.empty(shape, dtype=real).uniform_(-bound, bound)
+        im = torch.empty(shape, dtype=real).uniform_(-bound, bound)
+        return nn.Parameter(torch.complex(re, im))
+    return nn.Parameter(torch.empty(shape, dtype=dtype).uniform_(-bound, bound))
+
+
+def _dsigmoid(s: torch.Tensor) -> torch.Tensor:
+    """Derivative of the sigmoid written with its value ``s = sigma(y)``: ``s (1 - s)``."""
+    return s * (1 - s)
+
+
+# ----------------------------------------------------------------------------------------------
+# The original, dense LRC cell (Eq. 1-7)
+# ----------------------------------------------------------------------------------------------
+
+
+class LRCCell(nn.Module):
+    """Original LRC cell, LrcSSM Eq. (1)–(7) (Farsang et al. 2024); chapter lrcssm/01_lrc_diagonal_jacobian.
+
+    With ``y = [x, u]`` (length ``D + H``) and synapse ``j -> i``::
+
+        f_i = sum_j g_max[j,i] sigma(a[j,i] y_j + b[j,i]) + g_leak[i]          (Eq. 1)
+        z_i = sum_j k_max[j,i] sigma(a[j,i] y_j + b[j,i]) + g_leak[i]          (Eq. 2)
+        eps_i = sum_j w[j,i] y_j + v[i]                                       (Eq. 3)
+        dx_i/dt = (-sigma(f_i) x_i + tanh(z_i) e_leak[i]) sigma(eps_i)          (Eq. 6)
+        x_{t+1} = x_t + dt * dx/dt                                            (Eq. 7)
+
+    ``k_max`` is learned directly (Eq. 2 writes it as ``g_max e_rev / e_leak``). Every neuron's
+    conductances see every other neuron's state, so the Jacobian is dense.
+    Shapes: ``x`` (..., D), ``u`` (..., H).
+    """
+
+    def __init__(self, H: int, D: int, *, dt: float = 1.0, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.H = check_int(H, "H", minimum=1)
+        self.D = check_int(D, "D", minimum=1)
+        self.dt = float(check_positive(dt, "dt"))
+        bound = 1.0 / math.sqrt(D)
+        n = H + D
+        self.a = _uniform((n, D), bound, dtype)
+        self.b = _uniform((n, D), bound, dtype)
+        self.g_max = _uniform((n, D), bound, dtype)
+        self.k_max = _uniform((n, D), bound, dtype)
+        self.w = _uniform((n, D), bound, dtype)
+        self.v = _uniform((D,), bound, dtype)
+        self.g_leak = _uniform((D,), bound, dtype)
+        self.e_leak = _uniform((D,), bound, dtype)
+
+    def step(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """One Euler step of Eq. (6)–(7). Shapes: ``x`` (..., D), ``u`` (..., H) -> (..., D)."""
+        y = torch.cat([x, u.expand(*x.shape[:-1], self.H)], dim=-1)        # (..., D+H)
+        s = torch.sigmoid(self.a * y.unsqueeze(-1) + self.b)                 # (..., D+H, D)
+        f = (self.g_max * s).sum(-2) + self.g_leak
+        z = (self.k_max * s).sum(-2) + self.g_leak
+        eps = y @ self.w + self.v
+        return x + self.dt * torch.sigmoid(eps) * (-torch.sigmoid(f) * x + torch.tanh(z) * self.e_leak)
+
+    def rollout(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
+        """Sequential evaluation. Shapes: ``u`` (B, T, H), ``x0`` (B, D) -> states (B, T, D)."""
+        x = u.new_zeros(*u.shape[:-2], self.D) if x0 is None else x0
+        xs = []
+        for t in range(u.shape[-2]):
+            x = self.step(x, u[..., t, :])
+            xs.append(x)
+        return torch.stack(xs, dim=-2)
+
+
+# ----------------------------------------------------------------------------------------------
+# The LrcSSM cell (Eq. 8-14)
+# ----------------------------------------------------------------------------------------------
+
+
+class InputTerms(NamedTuple):
+    """State-independent parts of f*, z*, eps* (computed once per layer). Each (..., D) or (B, T, D)."""
+
+    f_u: torch.Tensor
+    z_u: torch.Tensor
+    e_u: torch.Tensor
+
+
+class LrcSSMCell(nn.Module):
+    """LrcSSM cell with a diagonal Jacobian, LrcSSM Eq. (8)–(14); chapter lrcssm/01_lrc_diagonal_jacobian.
+
+    Per neuron ``i`` (``x`` the previous state, ``u`` the current input)::
+
+        s_u   = sigma(sigma_u * (u - mu_u))                 (H,)  per-input sigmoid
+        s_x   = sigma(sigma_x * (x - mu_x))                 (D,)  self-loop sigmoid
+        f*    = g_leak + W_f s_u + g_max_x s_x              (Eq. 8)
+        z*    = g_leak + W_z s_u + k_max_x s_x              (Eq. 9)
+        eps*  = kappa x + beta [+ W_eps u]                  (Eq. 10; the bracket only for variant="paper")
+        A     = -sigma(f*) sigma(eps*),  b = tanh(z*) sigma(eps*) e_leak      (Eq. 13-14)
+        x_t   = x + dt (A x + b) = lambda_t x + dt b,   lambda_t = 1 + dt A   (Eq. 7, 11-12)
+
+    ``variant="paper"`` adds the input term ``W_eps u`` of Eq. (10) to the elastance (its input
+    bias ``v^u`` is absorbed in ``beta``); ``variant="official"`` is the released code's
+    state-only elastance ``sigma(kappa x + beta)``. ``elastance=False`` gives the StcSSM ablation
+    (Eq. 5: ``sigma(eps*)`` replaced by 1). ``ablation`` removes state dependence (Table 10):
+    ``"A(u)"`` drops the self-loop terms from ``f*`` and ``eps*`` inside ``A`` only, ``"A(u),b(u)"``
+    drops them everywhere (the recurrence becomes linear in ``x``). ``complex_params=True`` makes
+    the four self-loop vectors ``mu_x, sigma_x, g_max_x, k_max_x`` complex (reference §1.5) and the
+    state complex. All parameters start ~ U(-1/sqrt(D), 1/sqrt(D)) as in the released code.
+
+    Shapes: ``u`` (..., H); states and the :class:`InputTerms` (..., D); sequences (B, T, ·).
+    """
+
+    def __init__(
+        self,
+        H: int,
+        D: int,
+        *,
+        dt: float = 1.0,
+        variant: str = "paper",
+        elastance: bool = True,
+        ablation: str = "none",
+        complex_params: bool = False,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        self.H = check_int(H, "H", minimum=1)
+        self.D = check_int(D, "D", minimum=1)
+        self.dt = float(check_positive(dt, "dt"))
+        self.variant = check_choice(variant, "variant", VARIANTS)
+        self.ablation = check_choice(ablation, "ablation", ABLATIONS)
+        self.elastance = bool(elastance)
+        self.complex_params = bool(complex_params)
+        if dtype not in _COMPLEX_OF:
+            raise TypeError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
+        cdtype = _COMPLEX_OF[dtype] if complex_params else dtype
+        bound = 1.0 / math.sqrt(D)
+        # input side (always real)
+        self.mu_u = _uniform((H,), bound, dtype)
+        self.sigma_u = _uniform((H,), bound, dtype)
+        self.W_f = _uniform((D, H), bound, dtype)
+        self.W_z = _uniform((D, H), bound, dtype)
+        # self-loop (complex in the complex variant)
+        self.mu_x = _uniform((D,), bound, cdtype)
+        self.sigma_x = _uniform((D,), bound, cdtype)
+        self.g_max_x = _uniform((D,), bound, cdtype)
+        self.k_max_x = _uniform((D,), bound, cdtype)
+        # leak and elastance
+        self.g_leak = _uniform((D,), bound, dtype)
+        self.e_leak = _uniform((D,), bound, dtype)
+        self.kappa = _uniform((D,), bound, dtype)
+        self.beta = _uniform((D,), bound, dtype)
+        self.W_eps = _uniform((D, H), bound, dtype) if (variant == "paper" and self.elastance) else None
+
+    @property
+    def state_dtype(self) -> torch.dtype:
+        """dtype of the state ``x`` (complex when the self-loop parameters are complex)."""
+        return self.mu_x.dtype
+
+    def extra_repr(self) -> str:
+        return (f"H={self.H}, D={self.D}, dt={self.dt}, variant={self.variant!r}, "
+                f"elastance={self.elastance}, ablation={self.ablation!r}, complex={self.complex_params}")
+
+    def scaled(self, factor: float) -> LrcSSMCell:
+        """A copy with every parameter multiplied by ``factor`` (used to probe harder dynamics)."""
+        other = copy.deepcopy(self)
+        with torch.no_grad():
+            for p in other.parameters():
+                p.mul_(factor)
+        return other
+
+    # -- state-independent part ------------------------------------------------------------------
+
+    def input_terms(self, u: torch.Tensor) -> InputTerms:
+        """Input parts of Eq. (8)–(10): the two D×H products, done once per layer. ``u`` (..., H) -> (..., D)."""
+        u = as_tensor(u, "u")
+        if u.shape[-1:] != (self.H,):
+            raise ValueError(f"u: expected last axis H={self.H} (shape (..., H)), got shape {tuple(u.shape)}")
+        s_u = torch.sigmoid(self.sigma_u * (u - self.mu_u))
+        f_u = self.g_leak + s_u @ self.W_f.T
+        z_u = self.g_leak + s_u @ self.W_z.T
+        e_u = self.beta + (u @ self.W_eps.T if self.W_eps is not None else torch.zeros_like(f_u))
+        return InputTerms(f_u, z_u, e_u)
+
+    # -- the pieces of the step and of its derivative -------------------------------------------
+
+    def _terms(self, x: torch.Tensor, pre: InputTerms) -> dict[str, torch.Tensor]:
+        """A, b of Eq. (13)-(14) and their derivatives in x (all element-wise, shape (..., D))."""
+        s_x = torch.sigmoid(self.sigma_x * (x - self.mu_x))
+        ds_x = self.sigma_x * _dsigmoid(s_x)
+        F = pre.f_u + self.g_max_x * s_x
+        Z = pre.z_u + self.k_max_x * s_x
+        F_x, Z_x = self.g_max_x * ds_x, self.k_max_x * ds_x
+        if self.elastance:
+            E = pre.e_u + self.kappa * x
+            sE = torch.sigmoid(E)
+            sE_x = _dsigmoid(sE) * self.kappa
+            sE0 = torch.sigmoid(pre.e_u)      # input-only elastance (ablations)
+        else:
+            sE = sE0 = torch.ones_like(F)
+            sE_x = torch.zeros_like(F)
+        zero = torch.zeros_like(F)
+        if self.ablation == "none":
+            FA, FA_x, sEA, sEA_x = F, F_x, sE, sE_x
+        else:
+            FA, FA_x, sEA, sEA_x = pre.f_u, zero, sE0, zero
+        if self.ablation == "A(u),b(u)":
+            Zb, Zb_x, sEb, sEb_x = pre.z_u, zero, sE0, zero
+        else:
+            Zb, Zb_x, sEb, sEb_x = Z, Z_x, sE, sE_x
+        sF = torch.sigmoid(FA)
+        tZ = torch.tanh(Zb)
+        A = -sF * sEA
+        A_x = -(_dsigmoid(sF) * FA_x * sEA + sF * sEA_x)
+        b = self.e_leak * tZ * sEb
+        b_x = self.e_leak * ((1 - tZ * tZ) * Zb_x * sEb + tZ * sEb_x)
+        return {"A": A, "b": b, "A_x": A_x, "b_x": b_x}
+
+    def coefficients(self, x: torch.Tensor, pre: InputTerms) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frozen coefficients of Eq. (12): ``x_t = lambda_t x + beta_t`` with ``lambda_t = 1 + dt A``, ``beta_t = dt b``."""
+        t = self._terms(x, pre)
+        return 1 + self.dt * t["A"], self.dt * t["b"]
+
+    def step(self, x: torch.Tensor, pre: InputTerms) -> torch.Tensor:
+        """One Euler step of Eq. (11): ``x + dt (A(x,u) x + b(x,u))``. ``x`` and ``pre`` (..., D) -> (..., D)."""
+        t = self._terms(x, pre)
+        return x + self.dt * (t["A"] * x + t["b"])
+
+    def jacobian_diag(self, x: torch.Tensor, pre: InputTerms) -> torch.Tensor:
+        """Diagonal of ``∂x_t/∂x_{t-1}`` in closed form (reference §1.4): ``1 + dt (A + x A_x + b_x)``.
+
+        Shapes: ``x`` and ``pre`` (..., D) -> (..., D). The off-diagonal entries are exactly zero.
+        """
+        t = self._terms(x, pre)
+        return 1 + self.dt * (t["A"] + x * t["A_x"] + t["b_x"])
+
+    def step_and_jacobian(self, x: torch.Tensor, pre: InputTerms) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`step` and :meth:`jacobian_diag` from one evaluation of the terms (what Newton needs)."""
+        t = self._terms(x, pre)
+        x_next = x + self.dt * (t["A"] * x + t["b"])
+        J = 1 + self.dt * (t["A"] + x * t["A_x"] + t["b_x"])
+        return x_next, J
+
+    def forward(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """One step from raw input: ``x`` (..., D), ``u`` (..., H) -> next state (..., D)."""
+        return self.step(x, self.input_terms(u))
+
+    def initial_state(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
+        """Validated ``x0`` (B, D) for inputs ``u`` (B, T, H); zeros when ``x0`` is None."""
+        batch = u.shape[:-2]
+        if x0 is None:
+            return torch.zeros(*batch, self.D, dtype=self.state_dtype, device=u.device)
+        x0 = as_tensor(x0, "x0", allow_complex=True)
+        if tuple(x0.shape) != (*batch, self.D):
+            raise ValueError(f"x0: expected shape {(*batch, self.D)} (batch, D), got {tuple(x0.shape)}")
+        check_finite(x0, "x0")
+        return x0.to(self.state_dtype)
+
+    def rollout(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
+        """Sequential loop over time — the oracle. ``u`` (B, T, H), ``x0`` (B, D) -> states (B, T, D)."""
+        u = as_tensor(u, "u")
+        if u.ndim < 2:
+            raise ValueError(f"u: expected a (..., T, H) tensor, got shape {tuple(u.shape)}")
+        check_finite(u, "u")
+        x = self.initial_state(u, x0)
+        pre = self.input_terms(u)
+        xs = []
+        for t in range(u.shape[-2]):
+            x = self.step(x, InputTerms(*(p[..., t, :] for p in pre)))
+            xs.append(x)
+        return torch.stack(xs, dim=-2)

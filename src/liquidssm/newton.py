@@ -1,0 +1,246 @@
+"""Parallel evaluation of a diagonal-Jacobian recurrence by Newton iterations (quasi-DEER).
+
+LrcSSM §2.2 and Algorithm 1 (DEER of Lim et al. 2024 with the diagonal Jacobian of Gonzalez et al.
+2024, which is *exact* Newton for LrcSSM); chapter lrcssm/03_newton_solver.
+
+The sequence ``x_t = f(x_{t-1}, u_t)``, ``t = 0..T-1``, ``x_{-1} = x0``, is the root of
+``r(x)_t = x_t - f(x_{t-1}, u_t)``. Newton linearises ``f`` around the current guess ``x^(k)``::
+
+    x^(k+1)_t = J_t x^(k+1)_{t-1} + ( f(x^(k)_{t-1}, u_t) - J_t x^(k)_{t-1} ),  J_t = diag ∂f/∂x (x^(k)_{t-1}, u_t)
+
+a linear recurrence solved by one parallel scan (:func:`liquidssm.scan.linear_scan`). After ``k``
+iterations the first ``k`` states are exact, so in exact arithmetic at most ``T`` iterations are
+needed. Gradients are implicit (IFT at the fixed point): the iterations run without autograd and
+one extra Newton step, taken from the detached solution with a detached Jacobian, carries the
+graph; its derivative is ``(I - J S)^{-1} ∂f``, the implicit-function-theorem gradient.
+
+Shapes: inputs ``u`` (B, T, H) (any leading batch axes), states (B, T, D), ``x0`` (B, D).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from liquidssm._checks import as_tensor, check_choice, check_finite, check_int
+from liquidssm.scan import SCAN_METHODS, linear_scan
+
+__all__ = [
+    "DiagonalCell",
+    "NewtonResult",
+    "NonConvergenceWarning",
+    "NewtonConvergenceError",
+    "newton_solve",
+    "sequential_solve",
+    "default_tol",
+]
+
+
+class DiagonalCell(Protocol):
+    """What the solver needs from a cell (e.g. :class:`liquidssm.lrc.LrcSSMCell`)."""
+
+    D: int
+
+    @property
+    def state_dtype(self) -> torch.dtype: ...
+
+    def input_terms(self, u: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+
+    def step(self, x: torch.Tensor, pre: tuple[torch.Tensor, ...]) -> torch.Tensor: ...
+
+    def jacobian_diag(self, x: torch.Tensor, pre: tuple[torch.Tensor, ...]) -> torch.Tensor: ...
+
+    def step_and_jacobian(self, x: torch.Tensor, pre: tuple[torch.Tensor, ...]
+                          ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def initial_state(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def rollout(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+class NonConvergenceWarning(RuntimeWarning):
+    """Newton did not reach the tolerance within the iteration cap."""
+
+
+class NewtonConvergenceError(RuntimeError):
+    """Raised instead of :class:`NonConvergenceWarning` when ``strict=True``."""
+
+
+@dataclass
+class NewtonResult:
+    """Outcome of :func:`newton_solve`.
+
+    ``x`` (B, T, D): the states (differentiable by implicit differentiation);
+    ``iterations`` (B,): Newton iterations (= scans) used by each sequence;
+    ``converged`` (B,): whether each sequence met the tolerance (or finished the T exact steps);
+    ``errors`` (K, B): ℓ∞ size of each iteration's update per sequence (0 after it converged);
+    ``tol``, ``max_iter``: the settings used; ``sanitized``: True if the NaN/overflow guard fired.
+    """
+
+    x: torch.Tensor
+    iterations: torch.Tensor
+    converged: torch.Tensor
+    errors: torch.Tensor
+    tol: float
+    max_iter: int
+    sanitized: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def all_converged(self) -> bool:
+        """True when every sequence converged."""
+        return bool(self.converged.all())
+
+
+def default_tol(dtype: torch.dtype) -> float:
+    """ℓ∞ stopping tolerance used by the released code: 1e-4 for float32, 1e-7 for float64."""
+    return 1e-7 if dtype in (torch.float64, torch.complex128) else 1e-4
+
+
+def _shift(x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """``[x0, x_0, ..., x_{T-2}]``: the previous state of every step. (B, T, D) -> (B, T, D)."""
+    return torch.cat([x0.unsqueeze(-2), x[..., :-1, :]], dim=-2)
+
+
+def _sanitize(x: torch.Tensor, clip: float) -> tuple[torch.Tensor, bool]:
+    """Replace NaN by 0 and clip to ±clip (real and imaginary parts separately)."""
+    if x.is_complex():
+        re, fired_re = _sanitize(x.real, clip)
+        im, fired_im = _sanitize(x.imag, clip)
+        return torch.complex(re, im), fired_re or fired_im
+    bad = ~torch.isfinite(x) | (x.abs() > clip)
+    if not bool(bad.any()):
+        return x, False
+    return torch.nan_to_num(x, nan=0.0, posinf=clip, neginf=-clip).clamp(-clip, clip), True
+
+
+def _check_u(cell: DiagonalCell, u: object) -> torch.Tensor:
+    u_t = as_tensor(u, "u")
+    if u_t.ndim < 2:
+        raise ValueError(f"u: expected a (B, T, H) tensor, got shape {tuple(u_t.shape)}")
+    if u_t.shape[-2] == 0:
+        raise ValueError(f"u: expected at least one time step, got shape {tuple(u_t.shape)}")
+    check_finite(u_t, "u")
+    return u_t
+
+
+def sequential_solve(cell: DiagonalCell, u: object, x0: torch.Tensor | None = None) -> torch.Tensor:
+    """The oracle: evaluate the cell step by step. ``u`` (B, T, H), ``x0`` (B, D) -> (B, T, D)."""
+    return cell.rollout(_check_u(cell, u), x0)
+
+
+def newton_solve(
+    cell: DiagonalCell,
+    u: object,
+    x0: torch.Tensor | None = None,
+    *,
+    tol: float | None = None,
+    max_iter: int | None = None,
+    scan_method: str = "blelloch",
+    strict: bool = False,
+    clip: float = 1e8,
+    implicit_grad: bool = True,
+) -> NewtonResult:
+    """Solve the cell's recurrence in parallel by Newton iterations with the exact diagonal Jacobian.
+
+    LrcSSM Algorithm 1 (quasi = exact for a diagonal Jacobian); chapter lrcssm/03_newton_solver.
+
+    ``u`` (B, T, H) inputs; ``x0`` (B, D) initial state (zeros if None). The initial guess is all
+    zeros; each iteration is one scan; stopping when the ℓ∞ update ``max_{t,d} |x^(k+1) - x^(k)|``
+    of a sequence is ``<= tol`` (default :func:`default_tol`); finished sequences are frozen and
+    their iteration counts recorded. ``max_iter`` defaults to ``T`` (in exact arithmetic ``T``
+    iterations reproduce the sequential loop exactly, so reaching ``T`` with finite values also
+    counts as converged). Iterates are NaN-cleaned and clipped to ``±clip``; a sequence that did
+    not converge is reported in ``converged`` and by a :class:`NonConvergenceWarning` (or
+    :class:`NewtonConvergenceError` with ``strict=True``) — never by a silent NaN.
+
+    Returns a :class:`NewtonResult` whose ``x`` (B, T, D) carries the implicit gradient when
+    autograd is on (set ``implicit_grad=False`` to return a detached solution).
+    """
+    u_t = _check_u(cell, u)
+    check_choice(scan_method, "scan_method", SCAN_METHODS)
+    T = u_t.shape[-2]
+    state_dtype = cell.state_dtype
+    if tol is None:
+        tol = default_tol(state_dtype)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0 or tol != tol:
+        raise ValueError(f"tol: expected a float > 0, got {tol!r}")
+    max_iter = T if max_iter is None else check_int(max_iter, "max_iter", minimum=1)
+    x0_t = cell.initial_state(u_t, x0)
+    pre = cell.input_terms(u_t)
+    batch = u_t.shape[:-2]
+    x = torch.zeros(*batch, T, cell.D, dtype=state_dtype, device=u_t.device)
+    iterations = torch.zeros(batch, dtype=torch.long, device=u_t.device)
+    active = torch.ones(batch, dtype=torch.bool, device=u_t.device)
+    errors: list[torch.Tensor] = []
+    sanitized = False
+    with torch.no_grad():
+        pre_d = type(pre)(*(p.detach() for p in pre))
+        x0_d = x0_t.detach()
+        for _ in range(max_iter):
+            x_prev = _shift(x, x0_d)
+            fx, J = cell.step_and_jacobian(x_prev, pre_d)
+            c = fx - J * x_prev
+            J, fired_j = _sanitize(J, clip)
+            c, fired_c = _sanitize(c, clip)
+            x_new = linear_scan(J, c, x0_d, dim=-2, method=scan_method, check_inputs=False)
+            x_new, fired_x = _sanitize(x_new, clip)
+            sanitized = sanitized or fired_j or fired_c or fired_x
+            err = (x_new - x).abs().amax(dim=(-2, -1)).to(torch.float64)
+            err = torch.where(torch.isfinite(err), err, torch.full_like(err, float("inf")))
+            err = torch.where(active, err, torch.zeros_like(err))
+            errors.append(err)
+            mask = active[..., None, None]
+            x = torch.where(mask, x_new, x)
+            iterations = iterations + active.long()
+            active = active & ~(err <= tol)
+            if not bool(active.any()):
+                break
+    # finite termination: T iterations from the zero guess reproduce the loop exactly (in exact arithmetic)
+    finished = (iterations >= T) & torch.isfinite(x.abs()).flatten(start_dim=-2).all(-1) & (not sanitized)
+    converged = ~active | finished
+    result = NewtonResult(
+        x=x,
+        iterations=iterations,
+        converged=converged,
+        errors=torch.stack(errors) if errors else torch.zeros(0, *batch, dtype=torch.float64),
+        tol=float(tol),
+        max_iter=max_iter,
+        sanitized=sanitized,
+    )
+    if sanitized:
+        result.notes.append(f"NaN/overflow guard fired (values cleaned, clipped to ±{clip:g})")
+    if not result.all_converged:
+        n_bad = int((~converged).sum())
+        last = float(result.errors[-1].max()) if errors else float("nan")
+        msg = (f"Newton solver: {n_bad} of {converged.numel()} sequences did not converge within "
+               f"max_iter={max_iter} (last ℓ∞ update {last:.3g} > tol={tol:g}, T={T})")
+        if strict:
+            raise NewtonConvergenceError(msg)
+        warnings.warn(msg, NonConvergenceWarning, stacklevel=2)
+    if implicit_grad and torch.is_grad_enabled():
+        result.x = _implicit_step(cell, x, x0_t, pre, scan_method)
+    return result
+
+
+def _implicit_step(cell: DiagonalCell, x_star: torch.Tensor, x0: torch.Tensor,
+                   pre: tuple[torch.Tensor, ...], scan_method: str) -> torch.Tensor:
+    """One differentiable Newton step at the fixed point (reference §2.3).
+
+    ``y = scan(J, f(S x*, u) - J S x*, x0)`` with ``x*`` and ``J`` detached: its derivative is
+    ``(I - J S)^{-1}`` applied to ``∂f/∂θ`` (and ``J_0`` for ``x0``), i.e. the implicit-function
+    gradient; backprop goes through one scan and one cell evaluation, not the iterations.
+    The returned value equals ``x*`` exactly; only the gradient comes from the step.
+    """
+    x_star = x_star.detach()
+    x_prev = _shift(x_star, x0.detach())
+    fx, J = cell.step_and_jacobian(x_prev, pre)
+    J = J.detach()
+    c = fx - J * x_prev
+    y = linear_scan(J, c, x0, dim=-2, method=scan_method, check_inputs=False)
+    if not y.requires_grad:
+        return x_star
+    return y - y.detach() + x_star
