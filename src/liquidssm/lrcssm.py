@@ -1,0 +1,175 @@
+"""LrcSSM layer, block and model, LrcSSM Figure 1 / §4 (as the released code builds it).
+
+Chapter lrcssm/03_newton_solver (layer) and the LrcSSM reproduction chapters (model).
+
+Shapes at the model boundary: inputs ``(B, T, p)``, logits ``(B, C)`` (or ``(B, T, C)`` with
+``pool="none"``). Inside: encoded sequences ``(B, T, H)``, LRC states ``(B, T, D)``.
+
+Block ``i`` (reference §4.2)::
+
+    u <- LayerNorm(u)                 (no affine parameters, eps 1e-5)
+    x <- LrcSSM(u)                    (B, T, D), solved by Newton (or the sequential loop)
+    x <- Re(C x) + d                  if the state is complex
+         MLP_i(x)                     elif H != D   (Linear(D,H) -> ReLU -> Linear(H,H))
+    x <- LayerNorm(x + u)             (residual with the *normalised* input)
+    x <- MLP_i(x) + x                 if H == D     (Linear(H,H) -> ReLU -> Linear(H,H))
+
+Model: encoder MLP (p -> H) per step, ``L`` blocks, per-step classifier MLP (H -> C), mean over time
+of the logits. Variants: ``cell="lrc"`` (LrcSSM) or ``"stc"`` (StcSSM, no elastance, Table 8);
+``ablation`` of Table 10 (``"A(u)"``, ``"A(u),b(u)"``); ``variant="paper"|"official"`` elastance.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from liquidssm._checks import as_tensor, check_choice, check_finite, check_int, check_ndim
+from liquidssm.lrc import ABLATIONS, VARIANTS, LrcSSMCell
+from liquidssm.newton import NewtonResult, newton_solve, sequential_solve
+
+__all__ = ["MLP", "OutputMapping", "LrcSSMLayer", "LrcSSMBlock", "LrcSSMModel"]
+
+
+class MLP(nn.Module):
+    """Two-layer perceptron ``Linear(d_in, d_hidden) -> ReLU -> Linear(d_hidden, d_out)`` (per time step).
+
+    ``init="official"`` reproduces the released code's He-uniform bound ``sqrt(6 / out_features)``
+    (JAX takes fan-in from axis -2 of an (out, in) matrix) with zero biases; ``init="torch"`` keeps
+    PyTorch's defaults. Shapes: (..., d_in) -> (..., d_out).
+    """
+
+    def __init__(self, d_in: int, d_hidden: int, d_out: int, *, init: str = "official",
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        check_choice(init, "init", ("official", "torch"))
+        self.fc1 = nn.Linear(d_in, d_hidden, dtype=dtype)
+        self.fc2 = nn.Linear(d_hidden, d_out, dtype=dtype)
+        if init == "official":
+            for lin in (self.fc1, self.fc2):
+                bound = math.sqrt(6.0 / lin.out_features)
+                nn.init.uniform_(lin.weight, -bound, bound)
+                nn.init.zeros_(lin.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class OutputMapping(nn.Module):
+    """``y = Re(C x) + d`` mapping a complex state (..., D) to (..., H); C, d ~ N(0, 1) (reference §1.5)."""
+
+    def __init__(self, D: int, H: int, *, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+        self.C = nn.Parameter(torch.randn(H, D, dtype=cdtype))
+        self.d = nn.Parameter(torch.randn(H, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x @ self.C.T).real + self.d
+
+
+class LrcSSMLayer(nn.Module):
+    """The LrcSSM recurrence over a whole sequence, LrcSSM Eq. (8)–(14) + Algorithm 1.
+
+    ``u`` (B, T, H) -> states (B, T, D). ``solver="newton"`` (parallel, implicit gradient) or
+    ``"sequential"`` (the loop, backprop through time). The last :class:`NewtonResult` (iterations
+    per sequence, convergence flags) is kept in ``self.last_result``.
+    """
+
+    def __init__(self, H: int, D: int, *, solver: str = "newton", tol: float | None = None,
+                 max_iter: int | None = None, scan_method: str = "blelloch", strict: bool = False,
+                 **cell_kwargs: object) -> None:
+        super().__init__()
+        self.cell = LrcSSMCell(H, D, **cell_kwargs)  # type: ignore[arg-type]
+        self.solver = check_choice(solver, "solver", ("newton", "sequential"))
+        self.tol, self.max_iter, self.scan_method, self.strict = tol, max_iter, scan_method, strict
+        self.last_result: NewtonResult | None = None
+
+    def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
+        if self.solver == "sequential":
+            return sequential_solve(self.cell, u, x0)
+        res = newton_solve(self.cell, u, x0, tol=self.tol, max_iter=self.max_iter,
+                           scan_method=self.scan_method, strict=self.strict)
+        self.last_result = res
+        return res.x
+
+
+class LrcSSMBlock(nn.Module):
+    """One LrcSSM block (reference §4.2): pre-LayerNorm, LrcSSM, MLP/mapping, residual LayerNorm, MLP.
+
+    Shapes: (B, T, H) -> (B, T, H).
+    """
+
+    def __init__(self, H: int, D: int, *, output_mapping: OutputMapping | None = None,
+                 dtype: torch.dtype = torch.float32, **layer_kwargs: object) -> None:
+        super().__init__()
+        self.H, self.D = H, D
+        self.lrc = LrcSSMLayer(H, D, dtype=dtype, **layer_kwargs)  # type: ignore[arg-type]
+        self.complex = self.lrc.cell.complex_params
+        self.output_mapping = output_mapping
+        if self.complex and output_mapping is None:
+            raise ValueError("output_mapping: a complex-state block needs an OutputMapping (D -> H)")
+        self.mlp = None if self.complex and H != D else MLP(D if H != D else H, H, H, dtype=dtype)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        u = F.layer_norm(u, (self.H,), eps=1e-5)
+        x = self.lrc(u)
+        if self.complex:
+            x = self.output_mapping(x)  # type: ignore[misc]
+        elif self.H != self.D:
+            x = self.mlp(x)  # type: ignore[misc]
+        x = F.layer_norm(x + u, (self.H,), eps=1e-5)
+        if self.H == self.D and self.mlp is not None:
+            x = self.mlp(x) + x
+        return x
+
+
+class LrcSSMModel(nn.Module):
+    """LrcSSM classifier, LrcSSM Figure 1 (as released): encoder, ``L`` blocks, per-step decoder, mean over time.
+
+    Inputs ``(B, T, p)`` -> logits ``(B, C)`` (``pool="mean"``) or ``(B, T, C)`` (``pool="none"``).
+    ``cell="lrc"`` or ``"stc"`` (StcSSM ablation: no elastance); ``ablation`` in
+    ``("none", "A(u)", "A(u),b(u)")``; ``variant`` in ``("paper", "official")``;
+    ``complex_params`` for the complex self-loop (one output mapping shared by all blocks, as in
+    the released code). Remaining keywords go to :class:`LrcSSMLayer` (solver, tol, ...).
+    """
+
+    def __init__(self, p: int, H: int, D: int, C: int, L: int = 2, *, cell: str = "lrc",
+                 variant: str = "official", ablation: str = "none", complex_params: bool = False,
+                 pool: str = "mean", dtype: torch.dtype = torch.float32, **layer_kwargs: object) -> None:
+        super().__init__()
+        for name, val in (("p", p), ("H", H), ("D", D), ("C", C), ("L", L)):
+            check_int(val, name, minimum=1)
+        check_choice(cell, "cell", ("lrc", "stc"))
+        check_choice(variant, "variant", VARIANTS)
+        check_choice(ablation, "ablation", ABLATIONS)
+        self.pool = check_choice(pool, "pool", ("mean", "none"))
+        self.p = p
+        self.encoder = MLP(p, H, H, dtype=dtype)
+        self.output_mapping = OutputMapping(D, H, dtype=dtype) if complex_params else None
+        self.blocks = nn.ModuleList(
+            LrcSSMBlock(H, D, output_mapping=self.output_mapping, dtype=dtype,
+                        elastance=(cell == "lrc"), variant=variant, ablation=ablation,
+                        complex_params=complex_params, **layer_kwargs)
+            for _ in range(L)
+        )
+        self.decoder = MLP(H, H, C, dtype=dtype)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = as_tensor(inputs, "inputs")
+        check_ndim(x, "inputs", 3, "(B, T, p)")
+        if x.shape[-1] != self.p:
+            raise ValueError(f"inputs: expected last axis p={self.p} (shape (B, T, p)), got {tuple(x.shape)}")
+        check_finite(x, "inputs")
+        u = self.encoder(x)
+        for block in self.blocks:
+            u = block(u)
+        logits = self.decoder(u)
+        return logits.mean(dim=-2) if self.pool == "mean" else logits
+
+    def iterations(self) -> list[torch.Tensor]:
+        """Newton iterations per sequence used by each block in the last forward pass."""
+        return [b.lrc.last_result.iterations for b in self.blocks if b.lrc.last_result is not None]
