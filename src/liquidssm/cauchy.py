@@ -1,0 +1,227 @@
+"""Cauchy reductions over conjugate pairs, the "black-box Cauchy kernel" of Liquid-S4 Algorithm 1 line 2.
+
+Chapter ``s4/03_s4_kernel``. Every function computes, for stored modes ``n < N2`` and nodes ``z_j``,
+
+    r_j = sum_n  v_n / (z_j - w_n)  +  conj(v_n) / (z_j - conj(w_n)),
+
+i.e. the plain Cauchy sum over all ``N = 2 N2`` modes of a system whose second half is the
+complex conjugate of the first (the conjugates are implicit: only ``N2`` modes are stored).
+
+Backends:
+
+* :func:`cauchy_naive` -- the oracle: one broadcast ``(..., N2, Lz)`` tensor, then a sum.
+* :func:`cauchy_torch` -- pure torch, **chunked over the nodes** so memory stays bounded: a chunk
+  holds ``Lc = max(1, chunk_elems // (M * N2))`` nodes, where ``M`` is the number of batch rows
+  and ``chunk_elems = 2**22`` by default (≈ 32 MiB per complex64 temporary, 64 MiB in
+  complex128). With gradients enabled and more than one chunk, each chunk runs under
+  :func:`torch.utils.checkpoint.checkpoint`, so the backward pass recomputes the chunk instead
+  of storing all ``M x N2 x Lz`` intermediates.
+* :func:`cauchy_keops` -- pykeops ``Genred`` on ``view_as_real`` pairs with the merged
+  conjugate-pair formula ``2 (z Re v - Re(v conj w)) / ((z - w)(z - conj w))``; never builds the
+  ``N2 x Lz`` matrix. Each formula/dtype/gradient compiles once (~6-15 s on a busy CPU) and is
+  cached in ``KEOPS_CACHE_FOLDER``.
+* :func:`cauchy` -- dispatch with ``backend="auto" | "torch" | "keops"``. ``"auto"`` uses keops
+  only when pykeops imports and compiles **and** the problem is large
+  (``M * N2 * Lz >= AUTO_KEOPS_MIN_WORK``; below that size torch is as fast on CPU and needs no
+  compile); otherwise torch. If keops is unusable, ``"auto"`` warns once per process and falls
+  back to torch; ``"keops"`` raises.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from liquidssm._checks import as_tensor, check_choice, check_finite, check_int, check_same_dtype
+
+__all__ = [
+    "AUTO_KEOPS_MIN_WORK",
+    "DEFAULT_CHUNK_ELEMS",
+    "cauchy",
+    "cauchy_keops",
+    "cauchy_naive",
+    "cauchy_torch",
+    "keops_available",
+]
+
+DEFAULT_CHUNK_ELEMS = 2**22
+AUTO_KEOPS_MIN_WORK = 2**24
+BACKENDS = ("auto", "torch", "keops")
+
+_KEOPS_STATE: dict[str, Any] = {"checked": False, "ok": False, "reason": "", "warned": False}
+_KEOPS_ROUTINES: dict[str, Any] = {}
+
+
+def _validate(v: object, z: object, w: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                      torch.Size]:
+    v = as_tensor(v, "v", allow_complex=True)
+    z = as_tensor(z, "z", allow_complex=True)
+    w = as_tensor(w, "w", allow_complex=True)
+    check_same_dtype(("v", v), ("z", z), ("w", w))
+    for name, t in (("v", v), ("z", z), ("w", w)):
+        if t.ndim < 1:
+            raise ValueError(f"{name}: expected at least 1-D tensor, got a scalar")
+        check_finite(t.detach(), name)
+    if v.shape[-1] != w.shape[-1]:
+        raise ValueError(f"v, w: expected the same number of stored modes N2 on the last axis, "
+                         f"got v {tuple(v.shape)} and w {tuple(w.shape)}")
+    try:
+        batch = torch.broadcast_shapes(v.shape[:-1], w.shape[:-1], z.shape[:-1])
+    except RuntimeError as exc:
+        raise ValueError(f"v (..., N2), w (..., N2), z (..., Lz): leading axes do not broadcast: "
+                         f"{tuple(v.shape)}, {tuple(w.shape)}, {tuple(z.shape)}") from exc
+    cdtype = {torch.float32: torch.complex64, torch.float64: torch.complex128,
+              torch.float16: torch.complex64, torch.bfloat16: torch.complex64}
+
+    def to_c(t: torch.Tensor) -> torch.Tensor:
+        return t if t.is_complex() else t.to(cdtype[t.dtype])
+
+    return to_c(v), to_c(z), to_c(w), batch
+
+
+def _cauchy_block(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``sum_n v/(z-w) + conj(v)/(z-conj w)`` on one block: v, w (..., N2), z (..., Lc)."""
+    zz = z[..., None, :]
+    vv, ww = v[..., :, None], w[..., :, None]
+    return (vv / (zz - ww) + vv.conj() / (zz - ww.conj())).sum(dim=-2)
+
+
+def cauchy_naive(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Conjugate-pair Cauchy sum by full broadcasting (oracle), Alg. 1 line 2; chapter s4/03_s4_kernel.
+
+    ``v`` (..., N2), ``w`` (..., N2), ``z`` (..., Lz) complex with broadcastable leading axes.
+    Returns ``r`` (..., Lz) with ``r_j = sum_n v_n/(z_j - w_n) + conj(v_n)/(z_j - conj(w_n))``.
+    Materializes a (..., N2, Lz) tensor.
+    """
+    v, z, w, _ = _validate(v, z, w)
+    return _cauchy_block(v, z, w)
+
+
+def cauchy_torch(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, *,
+                 chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> torch.Tensor:
+    """Conjugate-pair Cauchy sum, pure torch, chunked over nodes; Alg. 1 line 2; chapter s4/03_s4_kernel.
+
+    Same inputs/outputs as :func:`cauchy_naive` (``v``, ``w`` (..., N2); ``z`` (..., Lz) ->
+    (..., Lz)). Nodes are processed ``Lc = max(1, chunk_elems // (M * N2))`` at a time (``M`` =
+    number of broadcast batch rows), so no temporary exceeds ``max(chunk_elems, M * N2)``
+    complex entries; with autograd each chunk is checkpointed (recomputed in backward).
+    """
+    v, z, w, batch = _validate(v, z, w)
+    chunk_elems = check_int(chunk_elems, "chunk_elems", minimum=1)
+    M = max(1, math.prod(batch))
+    N2, Lz = v.shape[-1], z.shape[-1]
+    Lc = max(1, chunk_elems // max(1, M * N2))
+    if Lc >= Lz:
+        return _cauchy_block(v, z, w)
+    need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (v, z, w))
+    outs = []
+    for start in range(0, Lz, Lc):
+        zc = z[..., start:start + Lc]
+        if need_grad:
+            outs.append(checkpoint(_cauchy_block, v, zc, w, use_reentrant=False))
+        else:
+            outs.append(_cauchy_block(v, zc, w))
+    return torch.cat(outs, dim=-1)
+
+
+_KEOPS_FORMULA = (
+    "ComplexMult(Real2Complex(IntCst(2)), ComplexDivide("
+    "ComplexSubtract(ComplexMult(Z, Real2Complex(ComplexReal(V))), Real2Complex(Sum(V*W))), "
+    "ComplexMult(ComplexSubtract(Z, W), ComplexSubtract(Z, Conj(W)))))"
+)
+
+
+def _keops_routine(dtype: torch.dtype) -> Any:
+    key = str(dtype)
+    if key not in _KEOPS_ROUTINES:
+        from pykeops.torch import Genred
+
+        _KEOPS_ROUTINES[key] = Genred(_KEOPS_FORMULA, ["V = Vj(2)", "Z = Vi(2)", "W = Vj(2)"],
+                                      reduction_op="Sum", axis=1)
+    return _KEOPS_ROUTINES[key]
+
+
+def keops_available() -> tuple[bool, str]:
+    """Return ``(True, "")`` if ``pykeops.torch`` imports, else ``(False, reason)`` (cached)."""
+    if not _KEOPS_STATE["checked"]:
+        _KEOPS_STATE["checked"] = True
+        try:
+            import pykeops.torch  # noqa: F401
+            _KEOPS_STATE["ok"] = True
+        except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
+            _KEOPS_STATE["ok"] = False
+            _KEOPS_STATE["reason"] = f"{type(exc).__name__}: {exc}"
+    return bool(_KEOPS_STATE["ok"]), str(_KEOPS_STATE["reason"])
+
+
+def cauchy_keops(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Conjugate-pair Cauchy sum with a pykeops ``Genred`` reduction, Alg. 1 line 2; chapter s4/03_s4_kernel.
+
+    Same inputs/outputs as :func:`cauchy_naive` (``v``, ``w`` (..., N2); ``z`` (..., Lz) ->
+    (..., Lz)); differentiable in ``v``, ``z``, ``w`` through keops' own formula gradients.
+    Raises ``RuntimeError`` if pykeops is not importable or the formula fails to compile.
+    """
+    v, z, w, batch = _validate(v, z, w)
+    ok, reason = keops_available()
+    if not ok:
+        raise RuntimeError(f"backend='keops': pykeops is not usable ({reason})")
+    N2, Lz = v.shape[-1], z.shape[-1]
+    rdtype = torch.float64 if v.dtype == torch.complex128 else torch.float32
+    cdtype = v.dtype
+    M = max(1, math.prod(batch))
+
+    def flat(t: torch.Tensor, n: int) -> torch.Tensor:
+        t = t.to(cdtype).expand(*batch, n).reshape(M, n)
+        return torch.view_as_real(t).contiguous()
+
+    routine = _keops_routine(rdtype)
+    device = "GPU" if v.device.type == "cuda" else "CPU"
+    try:
+        out = routine(flat(v, N2), flat(z, Lz), flat(w, N2), backend=device)
+    except Exception as exc:  # noqa: BLE001 - compile/runtime errors from keops
+        raise RuntimeError(f"backend='keops': pykeops failed to compile or run the Cauchy formula "
+                           f"({type(exc).__name__}: {exc})") from exc
+    return torch.view_as_complex(out.contiguous()).reshape(*batch, Lz)
+
+
+def _warn_fallback(reason: str) -> None:
+    if not _KEOPS_STATE["warned"]:
+        _KEOPS_STATE["warned"] = True
+        warnings.warn(f"liquidssm.cauchy: backend='auto' could not use pykeops ({reason}); "
+                      f"falling back to the chunked pure-torch Cauchy backend (same values, "
+                      f"slower for very long sequences). This warning is shown once.",
+                      RuntimeWarning, stacklevel=3)
+
+
+def cauchy(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, *, backend: str = "auto") -> torch.Tensor:
+    """Conjugate-pair Cauchy sum with a chosen backend, Alg. 1 line 2; chapter s4/03_s4_kernel.
+
+    ``v`` (..., N2), ``w`` (..., N2), ``z`` (..., Lz) complex -> ``r`` (..., Lz) with
+    ``r_j = sum_n v_n/(z_j - w_n) + conj(v_n)/(z_j - conj(w_n))``.
+    ``backend``: ``"torch"`` (:func:`cauchy_torch`), ``"keops"`` (:func:`cauchy_keops`, raises if
+    unusable) or ``"auto"`` (keops for problems with ``M * N2 * Lz >= AUTO_KEOPS_MIN_WORK`` when it
+    imports and compiles, else torch; one warning per process on fallback).
+    """
+    check_choice(backend, "backend", BACKENDS)
+    if backend == "torch":
+        return cauchy_torch(v, z, w)
+    if backend == "keops":
+        return cauchy_keops(v, z, w)
+    vt, zt, wt, batch = _validate(v, z, w)
+    work = max(1, math.prod(batch)) * vt.shape[-1] * zt.shape[-1]
+    if work < AUTO_KEOPS_MIN_WORK or _KEOPS_STATE.get("broken"):
+        return cauchy_torch(vt, zt, wt)
+    ok, reason = keops_available()
+    if not ok:
+        _warn_fallback(reason)
+        return cauchy_torch(vt, zt, wt)
+    try:
+        return cauchy_keops(vt, zt, wt)
+    except RuntimeError as exc:
+        _KEOPS_STATE["broken"] = True
+        _warn_fallback(str(exc))
+        return cauchy_torch(vt, zt, wt)

@@ -1,0 +1,379 @@
+"""The S4 DPLR convolution kernel (Liquid-S4 Algorithm 1 lines 1-5) and the S4D Vandermonde kernel.
+
+Chapter ``s4/03_s4_kernel``.
+
+**Which system the kernel belongs to (no hidden factor of 2).** The parameters store
+``N2`` modes: ``Lambda, P, B, C`` of shape ``(.., N2)``. They describe the complex system of
+size ``N = 2 N2`` whose second half is the conjugate of the first,
+
+    A_full = diag(Lambda, conj Lambda) - sum_r P_full P_full^*,   P_full = [P; conj P],
+    B_full = [B; conj B],   C_full = [C, conj C]   (C is a *row* vector: no conjugation),
+
+which is similar, through the unitary ``T = [[I, I], [-iI, iI]] / sqrt(2)``, to the **real**
+system ``(T A_full T^*, T B_full, C_full T^*)`` of state size ``N`` returned by
+:func:`dplr_to_dense`. :func:`s4_dplr_kernel` returns exactly (no extra factor) the bilinear
+kernel of that real system, ``K_l = C_full A_bar_full^l B_bar_full`` for ``l < L``. For a
+HiPPO-LegS initialization (:func:`liquidssm.hippo.nplr_legs`, even N) this real system is
+HiPPO-LegS itself written in an orthonormal basis. When ``P = 0`` the kernel equals
+``2 Re(C A_bar^l B_bar)`` of the diagonal ``N2`` system, which is what :func:`s4d_kernel` computes.
+Note that with ``P != 0`` it is **not** ``2 Re`` of the ``N2``-dimensional complex system
+``Lambda - P P^*``: the low-rank term couples the two conjugate halves.
+
+Conventions: roots of unity ``omega_k = exp(-2 pi i k / L)``, ``k = 0..L//2``, so the generating
+function is the DFT of the kernel and line 5 is ``irfft(., n=L)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from liquidssm._checks import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_int,
+    check_ndim,
+    check_positive,
+    check_same_dtype,
+)
+from liquidssm.cauchy import BACKENDS, cauchy
+
+__all__ = [
+    "bilinear_factor",
+    "c_tilde",
+    "discretize_dplr_bilinear",
+    "dplr_dense_A",
+    "dplr_to_dense",
+    "generating_function_blocks",
+    "irfft_kernel",
+    "matrix_power_squaring",
+    "roots_of_unity",
+    "s4_dplr_kernel",
+    "s4d_kernel",
+    "woodbury",
+]
+
+_C2R = {torch.complex64: torch.float32, torch.complex128: torch.float64}
+_R2C = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+# ----------------------------------------------------------------------------------------------
+# validation
+# ----------------------------------------------------------------------------------------------
+def _to_complex(t: torch.Tensor, cdtype: torch.dtype) -> torch.Tensor:
+    return t.to(cdtype)
+
+
+def _unit_dt(Lambda: object) -> torch.Tensor:
+    """A placeholder step ``1`` of Lambda's real precision (for helpers that need no dt)."""
+    d = torch.as_tensor(Lambda).dtype
+    return torch.ones((), dtype=_C2R.get(d, d))
+
+
+def _prepare(Lambda: object, P: object | None, B: object | None, C: object | None,
+             dt: object) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None,
+                                  torch.Tensor | None, torch.Tensor, bool]:
+    """Validate and broadcast to Lambda (H, N2), P (r, H, N2), B (H, N2), C (ch, H, N2), dt (H,)."""
+    Lam = as_tensor(Lambda, "Lambda", allow_complex=True)
+    check_ndim(Lam, "Lambda", (1, 2), "(H, N2) or (N2,)")
+    tensors = [("Lambda", Lam)]
+    Pt = Bt = Ct = None
+    if P is not None:
+        Pt = as_tensor(P, "P", allow_complex=True)
+        check_ndim(Pt, "P", (1, 2, 3), "(N2,), (H, N2) or (r, H, N2)")
+        tensors.append(("P", Pt))
+    if B is not None:
+        Bt = as_tensor(B, "B", allow_complex=True)
+        check_ndim(Bt, "B", (1, 2), "(H, N2) or (N2,)")
+        tensors.append(("B", Bt))
+    if C is not None:
+        Ct = as_tensor(C, "C", allow_complex=True)
+        check_ndim(Ct, "C", (1, 2, 3), "(H, N2), (channels, H, N2) or (N2,)")
+        tensors.append(("C", Ct))
+    dtt = as_tensor(dt, "dt")
+    if dtt.ndim > 1:
+        raise ValueError(f"dt: expected a scalar or a 1-D tensor of shape (H,), got shape {tuple(dtt.shape)}")
+    check_positive(dtt.detach(), "dt")
+    tensors.append(("dt", dtt))
+    rdtype = check_same_dtype(*tensors)
+    if rdtype not in _R2C:
+        raise TypeError(f"Lambda: expected float32/complex64 or float64/complex128 precision, got {rdtype}")
+    for name, t in tensors:
+        check_finite(t.detach(), name)
+    N2 = Lam.shape[-1]
+    for name, t in tensors[1:-1]:
+        if t.shape[-1] != N2:
+            raise ValueError(f"{name}: expected last axis N2 = {N2} (the number of stored modes of "
+                             f"Lambda), got shape {tuple(t.shape)}")
+    hs = {"Lambda": Lam.shape[:-1], "dt": dtt.shape}
+    if Pt is not None:
+        hs["P"] = Pt.shape[-2:-1] if Pt.ndim >= 2 else ()
+    if Bt is not None:
+        hs["B"] = Bt.shape[:-1]
+    if Ct is not None:
+        hs["C"] = Ct.shape[-2:-1] if Ct.ndim >= 2 else ()
+    try:
+        (H,) = torch.broadcast_shapes(*hs.values(), (1,))
+    except RuntimeError as exc:
+        listing = ", ".join(f"{k}: H={tuple(v)}" for k, v in hs.items())
+        raise ValueError(f"channel axis H does not agree between inputs ({listing})") from exc
+    cdtype = _R2C[rdtype]
+    Lam = _to_complex(Lam, cdtype).expand(H, N2)
+    if Pt is not None:
+        Pt = _to_complex(Pt, cdtype)
+        Pt = Pt.reshape((1,) * (3 - Pt.ndim) + tuple(Pt.shape)).expand(-1, H, N2)
+    if Bt is not None:
+        Bt = _to_complex(Bt, cdtype).expand(H, N2)
+    squeeze = True
+    if Ct is not None:
+        squeeze = Ct.ndim < 3
+        Ct = _to_complex(Ct, cdtype)
+        Ct = Ct.reshape((1,) * (3 - Ct.ndim) + tuple(Ct.shape)).expand(-1, H, N2)
+    dtt = dtt.to(rdtype).reshape(-1).expand(H)
+    return Lam, Pt, Bt, Ct, dtt, squeeze
+
+
+def _check_L(L: object) -> int:
+    return check_int(L, "L", minimum=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# dense forms (oracles and line 1)
+# ----------------------------------------------------------------------------------------------
+def _conj_double(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x, x.conj()], dim=-1)
+
+
+def dplr_dense_A(Lambda: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """Dense complex ``A_full = diag(Lambda, conj Lambda) - sum_r P_full P_full^*``, Eq. (15); chapter s4/03_s4_kernel.
+
+    ``Lambda`` (H, N2) or (N2,), ``P`` (N2,), (H, N2) or (r, H, N2). Returns ``(H, N, N)`` complex with
+    ``N = 2 N2``, ``P_full = [P; conj P]``. Similar to a real matrix (see the module docstring).
+    """
+    Lam, Pt, _, _, _, _ = _prepare(Lambda, P, None, None, _unit_dt(Lambda))
+    Pf = _conj_double(Pt)  # (r, H, N)
+    return torch.diag_embed(_conj_double(Lam)) - torch.einsum("rhn,rhm->hnm", Pf, Pf.conj())
+
+
+def discretize_dplr_bilinear(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor,
+                             dt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bilinear discretization of the DPLR system as dense matrices, Liquid-S4 Eq. (3); chapter s4/03_s4_kernel.
+
+    ``A_bar = (I - dt/2 A_full)^{-1}(I + dt/2 A_full)``, ``B_bar = (I - dt/2 A_full)^{-1} dt B_full``
+    with ``A_full`` from :func:`dplr_dense_A` and ``B_full = [B; conj B]``. Inputs: ``Lambda`` (H, N2),
+    ``P`` (H, N2) or (r, H, N2), ``B`` (H, N2), ``dt`` (H,). Returns ``A_bar`` (H, N, N) and
+    ``B_bar`` (H, N), complex, ``N = 2 N2`` (the conjugate half is included explicitly because
+    the low-rank term couples the two halves; the first ``N2`` entries of any state are the
+    stored modes and the last ``N2`` their conjugates).
+    """
+    Lam, Pt, Bt, _, dtt, _ = _prepare(Lambda, P, B, None, dt)
+    A = dplr_dense_A(Lam, Pt)
+    N = A.shape[-1]
+    eye = torch.eye(N, dtype=A.dtype, device=A.device)
+    half = (dtt / 2).to(A.dtype)[:, None, None]
+    left = eye - half * A
+    A_bar = torch.linalg.solve(left, eye + half * A)
+    B_bar = torch.linalg.solve(left, (dtt.to(A.dtype)[:, None] * _conj_double(Bt))[..., None])[..., 0]
+    return A_bar, B_bar
+
+
+def dplr_to_dense(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor,
+                  C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The explicit real state-space system of size N = 2 N2 behind the DPLR parameters; chapter s4/03_s4_kernel.
+
+    Returns real ``A`` (H, N, N), ``B`` (H, N), ``C`` (H, N) or (channels, H, N) with
+    ``A = T A_full T^*``, ``B = T B_full``, ``C = C_full T^*``, ``T = [[I, I], [-iI, iI]]/sqrt 2``.
+    Then ``liquidssm.ssm.kernel_by_powers(*liquidssm.ssm.bilinear(A, B, dt), C, L)`` equals
+    :func:`s4_dplr_kernel` ``(Lambda, P, B, C, dt, L)`` with no extra factor. Inputs as in
+    :func:`s4_dplr_kernel` (``P`` may be ``(r, H, N2)``).
+    """
+    Lam, Pt, Bt, Ct, _, squeeze = _prepare(Lambda, P, B, C, _unit_dt(Lambda))
+    A_full = dplr_dense_A(Lam, Pt)
+    N2 = Lam.shape[-1]
+    eye = torch.eye(N2, dtype=Lam.dtype, device=Lam.device)
+    T = torch.cat([torch.cat([eye, eye], 1), torch.cat([-1j * eye, 1j * eye], 1)], 0) / math.sqrt(2)
+    A = (T @ A_full @ T.conj().T).real
+    Bd = (_conj_double(Bt) @ T.T).real
+    Cd = (_conj_double(Ct) @ T.conj().T).real
+    if squeeze:
+        Cd = Cd[0]
+    return A, Bd, Cd
+
+
+def matrix_power_squaring(A: torch.Tensor, L: int) -> torch.Tensor:
+    """``A^L`` by repeated squaring (about 2 log2 L matrix products); chapter s4/03_s4_kernel.
+
+    ``A`` (..., N, N), ``L >= 0`` int. Returns (..., N, N). Differentiable.
+    """
+    L = check_int(L, "L", minimum=0)
+    result = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device).expand_as(A)
+    base = A
+    while L > 0:
+        if L & 1:
+            result = result @ base
+        L >>= 1
+        if L:
+            base = base @ base
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Algorithm 1, lines 1-5
+# ----------------------------------------------------------------------------------------------
+def c_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+            dt: torch.Tensor, L: int) -> torch.Tensor:
+    """Truncation ``C_tilde = C (I - A_bar^L)``, Liquid-S4 Algorithm 1 line 1; chapter s4/03_s4_kernel.
+
+    Uses the exact dense bilinear ``A_bar`` of the conjugate-doubled system
+    (:func:`discretize_dplr_bilinear`) raised to the power ``L`` by repeated squaring; ``C`` is a
+    row vector (no conjugation), so this is the paper's ``(I - A_bar^L)^* C`` written for rows.
+    Inputs as :func:`s4_dplr_kernel`; returns ``C_tilde`` of the same shape as ``C``
+    ((H, N2) or (channels, H, N2)), the first N2 entries of ``C_full (I - A_bar^L)`` (the other
+    N2 are their conjugates).
+    """
+    L = _check_L(L)
+    Lam, Pt, Bt, Ct, dtt, squeeze = _prepare(Lambda, P, B, C, dt)
+    A_bar, _ = discretize_dplr_bilinear(Lam, Pt, Bt, dtt)
+    AL = matrix_power_squaring(A_bar, L)  # (H, N, N)
+    Cf = _conj_double(Ct)  # (ch, H, N)
+    N2 = Lam.shape[-1]
+    Ct_full = Cf - torch.einsum("chn,hnm->chm", Cf, AL)
+    out = Ct_full[..., :N2]
+    return out[0] if squeeze else out
+
+
+def roots_of_unity(L: int, dtype: torch.dtype = torch.complex64,
+                   device: torch.device | str | None = None) -> torch.Tensor:
+    """Nodes ``omega_k = exp(-2 pi i k / L)``, ``k = 0..L//2``, Algorithm 1 line 4; chapter s4/03_s4_kernel.
+
+    Only the ``rfft`` half is needed because the kernel is real. Returns (L//2 + 1,) complex,
+    computed in float64 and cast to ``dtype``.
+    """
+    L = _check_L(L)
+    k = torch.arange(L // 2 + 1, dtype=torch.float64, device=device)
+    return torch.polar(torch.ones_like(k), -2 * math.pi * k / L).to(dtype)
+
+
+def bilinear_factor(omega: torch.Tensor) -> torch.Tensor:
+    """The factor ``2 / (1 + omega)`` of the bilinear generating function, Algorithm 1 line 3; chapter s4/03_s4_kernel.
+
+    ``omega`` (Lz,) complex -> (Lz,). Finite at the Nyquist node because ``omega`` is computed
+    as ``exp(-i pi)`` in floating point (``1 + omega`` is ~1e-16, not 0).
+    """
+    return 2 / (1 + omega)
+
+
+def generating_function_blocks(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor,
+                               C_tilde: torch.Tensor, dt: torch.Tensor, omega: torch.Tensor, *,
+                               backend: str = "auto") -> torch.Tensor:
+    """The 2x2 block ``[C_tilde P]^* (g(omega) - Lambda)^{-1} [B P]``, Algorithm 1 line 2; chapter s4/03_s4_kernel.
+
+    ``g(omega) = (2/dt)(1 - omega)/(1 + omega)``. Each entry is a conjugate-pair Cauchy sum
+    (:func:`liquidssm.cauchy.cauchy`) over the ``N = 2 N2`` modes, computed as
+    ``dt * cauchy(v, z, dt Lambda)`` with the dt-free nodes ``z = 2(1 - omega)/(1 + omega)``.
+    Rows are ``[C_tilde (channels); P^* (r)]``, columns ``[B; P (r)]`` (``C`` is a row vector, ``P``
+    a column, hence ``P^* = conj P``). Returns ``k`` of shape (channels + r, 1 + r, H, Lz):
+    ``k[:ch, 0]`` = k00, ``k[:ch, 1:]`` = k01, ``k[ch:, 0]`` = k10, ``k[ch:, 1:]`` = k11.
+    """
+    check_choice(backend, "backend", BACKENDS)
+    Lam, Pt, Bt, Ct, dtt, _ = _prepare(Lambda, P, B, C_tilde, dt)
+    omega = as_tensor(omega, "omega", allow_complex=True)
+    check_ndim(omega, "omega", 1, "(Lz,)")
+    rows = torch.cat([Ct, Pt.conj()], dim=0)  # (ch + r, H, N2)
+    cols = torch.cat([Bt[None], Pt], dim=0)  # (1 + r, H, N2)
+    v = rows[:, None] * cols[None, :]  # (ch + r, 1 + r, H, N2)
+    z = (2 * (1 - omega) / (1 + omega)).to(Lam.dtype)
+    w = Lam * dtt[:, None].to(Lam.dtype)
+    r = cauchy(v, z, w, backend=backend)  # (ch + r, 1 + r, H, Lz)
+    return r * dtt[:, None].to(Lam.dtype)
+
+
+def woodbury(k: torch.Tensor, channels: int) -> torch.Tensor:
+    """Woodbury identity ``k00 - k01 (I + k11)^{-1} k10``, Algorithm 1 line 3; chapter s4/03_s4_kernel.
+
+    ``k`` (channels + r, 1 + r, H, Lz) from :func:`generating_function_blocks`. Returns
+    (channels, H, Lz): the resolvent ``C_tilde (g - Lambda + P P^*)^{-1} B`` of the DPLR matrix.
+    Rank 1 uses the scalar formula; higher rank a batched ``r x r`` solve.
+    """
+    check_int(channels, "channels", minimum=1)
+    if k.ndim != 4 or k.shape[0] <= channels:
+        raise ValueError(f"k: expected shape (channels + r, 1 + r, H, Lz) with channels = {channels}, "
+                         f"got {tuple(k.shape)}")
+    k00 = k[:channels, 0]
+    k01 = k[:channels, 1:]  # (ch, r, H, Lz)
+    k10 = k[channels:, 0]  # (r, H, Lz)
+    k11 = k[channels:, 1:]  # (r, r, H, Lz)
+    r = k11.shape[0]
+    if r == 1:
+        return k00 - k01[:, 0] * k10[0] / (1 + k11[0, 0])
+    M = torch.eye(r, dtype=k.dtype, device=k.device)[:, :, None, None] + k11
+    sol = torch.linalg.solve(M.permute(2, 3, 0, 1), k10.permute(1, 2, 0)[..., None])[..., 0]  # (H,Lz,r)
+    return k00 - torch.einsum("crhl,hlr->chl", k01, sol)
+
+
+def irfft_kernel(K_hat: torch.Tensor, L: int) -> torch.Tensor:
+    """Inverse FFT of the generating function at the roots of unity, Algorithm 1 line 5; chapter s4/03_s4_kernel.
+
+    ``K_hat`` (..., L//2 + 1) complex at ``omega_k = exp(-2 pi i k/L)`` -> real kernel (..., L).
+    """
+    L = _check_L(L)
+    return torch.fft.irfft(K_hat, n=L, dim=-1)
+
+
+def s4_dplr_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                   dt: torch.Tensor, L: int, *, backend: str = "auto",
+                   c_is_tilde: bool = False) -> torch.Tensor:
+    """S4 convolution kernel of a DPLR SSM, Liquid-S4 Algorithm 1 lines 1-5; chapter s4/03_s4_kernel.
+
+    Inputs: ``Lambda`` (H, N2) or (N2,) complex; ``P`` (H, N2), (N2,) or (r, H, N2); ``B`` (H, N2)
+    or (N2,); ``C`` (H, N2) or (channels, H, N2); ``dt`` (H,) > 0 (or a scalar); ``L >= 1``.
+    Returns the real kernel ``K`` (H, L) (or (channels, H, L)) with
+    ``K_l = C_full A_bar_full^l B_bar_full`` for the bilinear discretization of the conjugate-
+    doubled system ``A_full = diag(Lambda, conj Lambda) - P_full P_full^*`` of state size
+    ``N = 2 N2`` -- equivalently of the real system :func:`dplr_to_dense` (no factor 2 to add).
+    ``c_is_tilde=True`` skips line 1 (``C`` is then already ``C_tilde``; the official code's
+    parametrization). ``backend`` picks the Cauchy backend (``"auto" | "torch" | "keops"``).
+    """
+    L = _check_L(L)
+    check_choice(backend, "backend", BACKENDS)
+    if not isinstance(c_is_tilde, bool):
+        raise TypeError(f"c_is_tilde: expected a bool, got {type(c_is_tilde).__name__}")
+    Lam, Pt, Bt, Ct, dtt, squeeze = _prepare(Lambda, P, B, C, dt)
+    Ctil = Ct if c_is_tilde else c_tilde(Lam, Pt, Bt, Ct, dtt, L)  # line 1
+    omega = roots_of_unity(L, Lam.dtype, Lam.device)  # line 4 (the nodes)
+    k = generating_function_blocks(Lam, Pt, Bt, Ctil, dtt, omega, backend=backend)  # line 2
+    K_hat = woodbury(k, Ct.shape[0]) * bilinear_factor(omega)  # line 3
+    K = irfft_kernel(K_hat, L)  # line 5
+    return K[0] if squeeze else K
+
+
+# ----------------------------------------------------------------------------------------------
+# S4D
+# ----------------------------------------------------------------------------------------------
+def s4d_kernel(Lambda: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dt: torch.Tensor, L: int,
+               method: str = "zoh") -> torch.Tensor:
+    """S4D Vandermonde kernel ``K_l = 2 Re sum_n C_n B_bar_n A_bar_n^l`` (Gu et al. 2022b); chapter s4/03_s4_kernel.
+
+    Diagonal system ``A = diag(Lambda)`` with N2 stored modes (conjugates implicit, hence 2 Re):
+    ``method="zoh"``: ``A_bar = exp(dt Lambda)``, ``B_bar = (exp(dt Lambda) - 1)/Lambda B``;
+    ``method="bilinear"``: ``A_bar = (1 + dt Lambda/2)/(1 - dt Lambda/2)``,
+    ``B_bar = dt B/(1 - dt Lambda/2)``. Inputs ``Lambda``, ``B`` (H, N2) or (N2,), ``C`` (H, N2)
+    or (channels, H, N2), ``dt`` (H,). Returns real (H, L) (or (channels, H, L)). Builds the
+    (H, N2, L) Vandermonde matrix ``exp(l log A_bar)``.
+    """
+    L = _check_L(L)
+    check_choice(method, "method", ["zoh", "bilinear"])
+    Lam, _, Bt, Ct, dtt, squeeze = _prepare(Lambda, None, B, C, dt)
+    dtA = Lam * dtt[:, None].to(Lam.dtype)
+    if method == "zoh":
+        log_A_bar = dtA
+        B_bar = (torch.exp(dtA) - 1) / Lam * Bt
+    else:
+        log_A_bar = torch.log((1 + dtA / 2) / (1 - dtA / 2))
+        B_bar = dtt[:, None].to(Lam.dtype) * Bt / (1 - dtA / 2)
+    ell = torch.arange(L, dtype=_C2R[Lam.dtype], device=Lam.device).to(Lam.dtype)
+    vander = torch.exp(log_A_bar[..., None] * ell)  # (H, N2, L)
+    K = 2 * torch.einsum("chn,hnl->chl", Ct * B_bar, vander).real
+    return K[0] if squeeze else K
