@@ -402,24 +402,28 @@ def kb_kernel_dplr(
     *,
     L_tilde: int | None = None,
     backend: str = "auto",
+    c_is_tilde: bool = False,
 ) -> torch.Tensor:
     r"""KB liquid kernels ``K^(p)_ℓ = C Ā^ℓ B̄^p`` for DPLR S4, ``p = 2..order``, through the S4 kernel.
 
     Proposition 1 and Algorithm 1 lines 6-10; chapter ``liquid/03_proposition1``. For any vector
     ``v``, ``C Ā^ℓ v`` is the bilinear S4 kernel of the continuous input vector
     ``B_eff = (I − Δ/2·A) v / Δ`` (because ``B̄ = Δ (I − Δ/2·A)^{-1} B``). With ``v = B̄^p``
-    (elementwise, stored eigenbasis) and ``A = Λ − PP*`` this costs O(N) on top of one
-    :func:`liquidssm.kernels.s4_dplr_kernel` call per order.
+    (elementwise, in the stored eigenbasis of the conjugate-doubled system) and ``A = Λ − PP*``
+    this costs O(N) on top of one :func:`liquidssm.kernels.s4_dplr_kernel` call per order. The
+    kernels are computed at length ``L̃`` directly (their generating function truncated there,
+    ``C̃ = C(I − Ā^{L̃})`` computed once for all orders) and zero-padded to ``L``.
 
     Args:
         Lambda, P, B: ``(H, N/2)`` complex; C: ``(H, N/2)`` or ``(channels, H, N/2)`` complex
-            (the *un-tilded* C); dt: ``(H,)``; L: kernel length; order: max order P >= 2.
+            (un-tilded, or ``C̃`` for length ``L̃`` if ``c_is_tilde``); dt: ``(H,)``; L: output
+            length; order: max order P >= 2.
         L_tilde: keep ``ℓ < L̃`` (default ``L``).
-        backend: passed to :func:`liquidssm.kernels.s4_dplr_kernel`.
+        backend: Cauchy backend passed to :func:`liquidssm.kernels.s4_dplr_kernel`.
 
     Returns:
-        real ``(..., order - 1, L)``, with the S4 kernel's real-system convention (conjugate
-        halves summed), e.g. ``(H, P-1, L)``.
+        real ``(H, order - 1, L)`` (or ``(channels, H, order - 1, L)``), the kernel of the real
+        system of :func:`liquidssm.kernels.dplr_to_dense` (conjugate halves summed, no factor 2).
     """
     from liquidssm import kernels
 
@@ -428,6 +432,7 @@ def kb_kernel_dplr(
     Lt = check_L_tilde(L_tilde, L)
     dt_t = torch.as_tensor(dt, dtype=Lambda.real.dtype)
     dtc = dt_t[..., None] if dt_t.ndim > 0 else dt_t
+    Ct = C if c_is_tilde else kernels.c_tilde(Lambda, P, B, C, dt_t, Lt)
     Bbar = dplr_B_bar(Lambda, P, B, dt_t)
     rows = []
     for p in range(2, order + 1):
@@ -435,10 +440,10 @@ def kb_kernel_dplr(
         Pv = 2 * (P.conj() * v).sum(-1, keepdim=True).real
         Av = Lambda * v - P * Pv  # A v over the full conjugate-symmetric state
         B_eff = (v - 0.5 * dtc * Av) / dtc
-        rows.append(kernels.s4_dplr_kernel(Lambda, P, B_eff, C, dt_t, L, backend=backend))
+        rows.append(kernels.s4_dplr_kernel(Lambda, P, B_eff, Ct, dt_t, Lt, backend=backend, c_is_tilde=True))
     K = torch.stack(rows, dim=-2)
     if Lt < L:
-        K = torch.cat([K[..., :Lt], torch.zeros_like(K[..., Lt:])], dim=-1)
+        K = torch.nn.functional.pad(K, (0, L - Lt))
     return K
 
 

@@ -1,0 +1,510 @@
+"""S4 and Liquid-S4 layers, the residual block and the sequence model; optimizer parameter groups.
+
+Liquid-S4 paper §4 and Appendix S2 (architecture), Algorithm 1 (kernels); derived in chapter
+``book/liquid/05_liquid_s4_layer``. Released-code behaviour: reference §1.6 and §4.
+
+Shapes: ``(B, L, H)`` at every public ``forward`` (batch, length, features); ``(B, H, L)``
+inside the convolution. ``lengths`` (``(B,)`` ints) marks the valid prefix of each sequence.
+
+Layer (one SSM per feature, ``n_ssm = H``, as the released configs):
+
+    y = GLU(W · Dropout(GELU(K * u + D ⊙ u + liquid(u))) + b)
+
+* ``K * u`` is the S4 convolution (causal; ``bidirectional=True`` adds a strictly anti-causal
+  kernel with its own ``C``, the released code's fold);
+* ``liquid(u)`` (``LiquidS4Layer``) is, for ``variant="paper"`` (default), the liquid part of
+  Proposition 1 -- ``Σ_{p=2}^{P} K^(p) * c^(p)`` with the KB kernel ``C Ā^ℓ B̄^p`` or the PB kernel
+  ``C B̄^p 1[ℓ < L̃]``, trainable through Λ, P, B, C, Δ, causal and aligned with each sequence's
+  start (padding at the end never changes valid outputs); for ``variant="official"``, what the
+  released code computes (frozen initial B̄, C, Δ; binomial L̃_p; "all combinations" or
+  compounding products; time flip; pointwise PB coefficient; KB with an optional FFT-size bug).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from liquidssm import liquid, ssm
+from liquidssm._checks import check_choice, check_int, check_ndim
+
+__all__ = [
+    "s4_kernel",
+    "S4Layer",
+    "LiquidS4Layer",
+    "ResidualBlock",
+    "SequenceModel",
+    "ssm_param_groups",
+    "SSM_PARAM_NAMES",
+    "count_parameters",
+]
+
+#: names of the SSM parameters that get their own learning rate and no weight decay
+SSM_PARAM_NAMES = ("log_dt", "Lambda_log_neg_re", "Lambda_im", "P", "B")
+
+
+def _dense_dplr(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full conjugate-doubled complex ``A = diag(Λ, Λ̄) − pp*`` ``(..., N, N)`` and ``B`` ``(..., N)``."""
+    Lf = torch.cat([Lambda, Lambda.conj()], -1)
+    Pf = torch.cat([P, P.conj()], -1)
+    A = torch.diag_embed(Lf) - Pf[..., :, None] * Pf[..., None, :].conj()
+    return A, torch.cat([B, B.conj()], -1)
+
+
+def s4_kernel(
+    Lambda: torch.Tensor,
+    P: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    dt: torch.Tensor,
+    L: int,
+    *,
+    backend: str = "auto",
+) -> torch.Tensor:
+    r"""S4 DPLR kernel ``K_ℓ = C Ā^ℓ B̄`` of the conjugate-symmetric system, Algorithm 1 lines 1-5.
+
+    Chapter ``liquid/05_liquid_s4_layer``. ``Lambda``, ``P``, ``B``: ``(H, N/2)`` complex; ``C``:
+    ``(channels, H, N/2)`` complex (un-tilded); ``dt``: ``(H,)``. ``backend="dense"`` is the
+    O(L N^2) oracle (dense powers of the conjugate-doubled system, :mod:`liquidssm.ssm`); any other
+    value is passed to :func:`liquidssm.kernels.s4_dplr_kernel`. Returns real ``(channels, H, L)``.
+    """
+    if backend == "dense":
+        A, Bf = _dense_dplr(Lambda, P, B)
+        A_bar, B_bar = ssm.bilinear(A, Bf, dt)
+        Cf = torch.cat([C, C.conj()], -1)
+        return ssm.kernel_by_powers(A_bar, B_bar, Cf, L).real
+    from liquidssm import kernels
+
+    return kernels.s4_dplr_kernel(Lambda, P, B, C, dt, L, backend=backend)
+
+
+def _kb_kernels(Lambda, P, B, C, dt, L: int, order: int, L_tilde: int | None, backend: str) -> torch.Tensor:
+    """KB kernels ``(channels, H, order-1, L)``; dense oracle or :func:`liquid.kb_kernel_dplr`."""
+    if backend == "dense":
+        A, Bf = _dense_dplr(Lambda, P, B)
+        A_bar, B_bar = ssm.bilinear(A, Bf, dt)
+        Cf = torch.cat([C, C.conj()], -1)
+        return liquid.kb_kernel_dense(A_bar, B_bar, Cf, L, order, L_tilde=L_tilde).real
+    return liquid.kb_kernel_dplr(Lambda, P, B, C, dt, L, order, L_tilde=L_tilde, backend=backend)
+
+
+def _fft_conv(u: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Causal convolution along the last axis by 2L-point real FFTs (no validation; internal)."""
+    L = u.shape[-1]
+    n = 2 * L
+    return torch.fft.irfft(torch.fft.rfft(u, n=n) * torch.fft.rfft(K, n=n), n=n)[..., :L]
+
+
+def _window_sum(c: torch.Tensor, L_tilde: int) -> torch.Tensor:
+    """``Σ_{ℓ<L̃} c_{t-ℓ}`` along the last axis in O(L) (causal moving sum)."""
+    cs = c.cumsum(-1)
+    if L_tilde >= c.shape[-1]:
+        return cs
+    return cs - F.pad(cs[..., :-L_tilde], (L_tilde, 0))
+
+
+def _mask(lengths: torch.Tensor | None, B: int, L: int, device) -> torch.Tensor | None:
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths, device=device)
+    if lengths.shape != (B,):
+        raise ValueError(f"lengths: expected shape ({B},) (one length per sequence), got {tuple(lengths.shape)}")
+    if bool((lengths < 1).any()) or bool((lengths > L).any()):
+        raise ValueError(f"lengths: expected values in [1, L = {L}], got {lengths.tolist()[:8]}")
+    return torch.arange(L, device=device)[None, :] < lengths[:, None]  # (B, L)
+
+
+class _TiedDropout(nn.Module):
+    """Dropout whose mask is shared along the length axis (released ``DropoutNd``); input ``(B, H, L)``."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape[0], x.shape[1], 1, device=x.device) >= self.p
+        return x * keep.to(x.dtype) / (1 - self.p)
+
+
+class S4Layer(nn.Module):
+    r"""S4 layer: DPLR kernel + D skip + GELU + dropout + Linear(H → 2H) + GLU. Chapter ``liquid/05_liquid_s4_layer``.
+
+    Args:
+        H: features (``d_model``); N: state size (``d_state``; ``N // 2`` conjugate modes are
+            stored, odd N drops the real mode like the released code).
+        dt_min, dt_max: ``log Δ ~ U[log dt_min, log dt_max]``, one per feature.
+        bidirectional: add a strictly anti-causal kernel (own C), as the released fold.
+        dropout, tie_dropout: dropout after GELU, mask shared over length if tied.
+        kernel_backend: ``"auto" | "torch" | "keops"`` (S4 kernel) or ``"dense"`` (oracle).
+        n_ssm: number of independent ``(Λ, P, B)`` copies shared across the ``H`` features
+            (default ``H``: one per feature, the Liquid-S4 configs; 1 = the S4 v4 LRA default).
+
+    ``forward(u (B, L, H), lengths=None) -> (B, L, H)``.
+    """
+
+    def __init__(
+        self,
+        H: int,
+        N: int = 64,
+        *,
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        tie_dropout: bool = True,
+        kernel_backend: str = "auto",
+        n_ssm: int | None = None,
+    ) -> None:
+        super().__init__()
+        from liquidssm import hippo
+
+        self.H = check_int(H, "H", minimum=1)
+        self.N = check_int(N, "N", minimum=2)
+        if not 0 < dt_min <= dt_max:
+            raise ValueError(f"dt_min, dt_max: expected 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
+        self.bidirectional = bool(bidirectional)
+        self.kernel_backend = kernel_backend
+        d = hippo.nplr_legs(N, torch.complex128)
+        N2 = N // 2
+        self.N2 = N2
+        ch = 2 if bidirectional else 1
+        log_dt = torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        self.log_dt = nn.Parameter(log_dt)
+        S = H if n_ssm is None else check_int(n_ssm, "n_ssm", minimum=1)
+        if H % S:
+            raise ValueError(f"n_ssm: expected a divisor of H = {H}, got {S}")
+        self.n_ssm = S
+        self.Lambda_log_neg_re = nn.Parameter(torch.log(-d.Lambda.real.clamp(max=-1e-3)).float().repeat(S, 1))
+        self.Lambda_im = nn.Parameter(d.Lambda.imag.float().repeat(S, 1))
+        self.P = nn.Parameter(torch.view_as_real(d.P.to(torch.complex64)).repeat(S, 1, 1))
+        self.B = nn.Parameter(torch.view_as_real(d.B.to(torch.complex64)).repeat(S, 1, 1))
+        C = torch.randn(ch, H, N2, dtype=torch.complex64)  # real and imaginary parts of variance 1/2
+        self.C = nn.Parameter(torch.view_as_real(C))
+        self.D = nn.Parameter(torch.randn(H))
+        self.dropout = _TiedDropout(dropout) if tie_dropout else nn.Dropout(dropout)
+        self.output_linear = nn.Linear(H, 2 * H)
+
+    # -- the SSM in complex form ----------------------------------------------------------
+    def ssm_parameters(self) -> tuple[torch.Tensor, ...]:
+        """``(Lambda, P, B, C, dt)``: ``(H, N/2)`` ×3 complex, ``C`` ``(ch, H, N/2)``, ``dt`` ``(H,)``."""
+        r = self.H // self.n_ssm
+        Lambda = torch.complex(-torch.exp(self.Lambda_log_neg_re), self.Lambda_im).repeat(r, 1)
+        P = torch.view_as_complex(self.P).repeat(r, 1)
+        B = torch.view_as_complex(self.B).repeat(r, 1)
+        return Lambda, P, B, torch.view_as_complex(self.C), torch.exp(self.log_dt)
+
+    def kernel(self, L: int) -> torch.Tensor:
+        """S4 kernel ``(ch, H, L)`` (``ch = 2`` if bidirectional)."""
+        Lambda, P, B, C, dt = self.ssm_parameters()
+        return s4_kernel(Lambda, P, B, C, dt, L, backend=self.kernel_backend)
+
+    def _liquid_terms(self, u: torch.Tensor, mask: torch.Tensor | None) -> tuple[list | None, torch.Tensor | None]:
+        """Hook for LiquidS4Layer: (extra spectra per direction, pointwise term); none for S4."""
+        return None, None
+
+    def conv(self, u: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The linear part ``K * u + D ⊙ u (+ liquid)`` on ``u (B, H, L)``; returns ``(B, H, L)``."""
+        Bsz, H, L = u.shape
+        mask = _mask(lengths, Bsz, L, u.device)
+        if mask is not None:
+            u = u * mask[:, None, :].to(u.dtype)
+        K = self.kernel(L)  # (ch, H, L)
+        extra, pointwise = self._liquid_terms(u, mask)
+        n = 2 * L
+        spec = torch.fft.rfft(u, n=n) * torch.fft.rfft(K[0], n=n)
+        if extra is not None:
+            spec = spec + extra[0]
+        y = torch.fft.irfft(spec, n=n)[..., :L]
+        if self.bidirectional:
+            ur = u.flip(-1)
+            spec_b = torch.fft.rfft(ur, n=n) * torch.fft.rfft(K[1], n=n)
+            if extra is not None:
+                spec_b = spec_b + extra[1]
+            z = torch.fft.irfft(spec_b, n=n)[..., :L]  # causal in reversed time
+            # y_t += z_{L-2-t}: strictly anti-causal (no lag-0 tap), the released fold
+            y = y + F.pad(z.flip(-1)[..., 1:], (0, 1))
+        y = y + self.D[:, None] * u
+        if pointwise is not None:
+            y = y + pointwise
+        return y
+
+    def forward(self, u: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``u``: ``(B, L, H)`` → ``(B, L, H)``."""
+        check_ndim(u, "u", 3, "(B, L, H)")
+        if u.shape[-1] != self.H:
+            raise ValueError(f"u: expected last axis H = {self.H}, got shape {tuple(u.shape)}")
+        y = self.conv(u.transpose(1, 2), lengths)
+        y = self.dropout(F.gelu(y))
+        return F.glu(self.output_linear(y.transpose(1, 2)), dim=-1)
+
+    @torch.no_grad()
+    def step_forward(self, u: torch.Tensor) -> torch.Tensor:
+        """Recurrent (step) mode ``(B, L, H) → (B, L, H)``: S4 recurrence + D, no liquid terms.
+
+        Causal only. Like the released ``step()``, it ignores any liquid term, so for a liquid layer
+        it disagrees with :meth:`forward` (chapter ``liquid/05_liquid_s4_layer``).
+        """
+        if self.bidirectional:
+            raise ValueError("step_forward: a bidirectional layer has no recurrent mode")
+        Lambda, P, B, C, dt = (t.to(torch.complex128) if t.is_complex() else t.double() for t in self.ssm_parameters())
+        A, Bf = _dense_dplr(Lambda, P, B)
+        A_bar, B_bar = ssm.bilinear(A, Bf, dt)
+        Cf = torch.cat([C[0], C[0].conj()], -1)
+        x = u.transpose(1, 2).double()
+        y = ssm.recurrence(A_bar, B_bar, Cf, x).real + self.D.double()[:, None] * x
+        y = self.dropout(F.gelu(y.to(u.dtype)))
+        return F.glu(self.output_linear(y.transpose(1, 2)), dim=-1)
+
+
+class LiquidS4Layer(S4Layer):
+    r"""Liquid-S4 layer: S4Layer plus the liquid terms of orders ``2..order``. Chapter ``liquid/05_liquid_s4_layer``.
+
+    Args (in addition to :class:`S4Layer`):
+        kind: ``"pb"`` (Eq. 16, the paper's choice in every experiment) or ``"kb"`` (Prop. 1).
+        order: maximum liquid order ``P >= 2``.
+        variant: ``"paper"`` (default) or ``"official"`` (the released code, reference §1).
+        L_tilde: paper variant only: liquid kernel length ``L̃`` (``None`` = the input length).
+        allcombs, lcontract, fft_bug: official variant only (reference §1.3-1.5).
+
+    The official variant keeps *frozen copies* of the initial ``Λ, B, C, Δ`` as buffers (the
+    released code keeps them as plain attributes that are not saved; here they are saved).
+    """
+
+    def __init__(
+        self,
+        H: int,
+        N: int = 64,
+        *,
+        kind: str = "pb",
+        order: int = 2,
+        variant: str = "paper",
+        L_tilde: int | None = None,
+        allcombs: bool = True,
+        lcontract: str | None = None,
+        fft_bug: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(H, N, **kwargs)
+        self.kind = check_choice(kind, "kind", ("pb", "kb"))
+        self.order = liquid.check_order(order, "order")
+        self.variant = check_choice(variant, "variant", ("paper", "official"))
+        if L_tilde is not None:
+            if variant == "official":
+                raise ValueError("L_tilde: the official variant chooses L̃_p by the binomial rule; pass L_tilde=None")
+            check_int(L_tilde, "L_tilde", minimum=1)
+        self.L_tilde = L_tilde
+        if lcontract is not None:
+            check_choice(lcontract, "lcontract", ("tanh", "lecun"))
+        self.allcombs, self.lcontract, self.fft_bug = bool(allcombs), lcontract, bool(fft_bug)
+        if variant == "official" and kind == "kb" and self.bidirectional:
+            raise ValueError("kind='kb' with variant='official' is implemented for causal layers only")
+        if variant == "official":
+            Lambda, P, B, C, dt = (t.detach().clone() for t in self.ssm_parameters())
+            self.register_buffer("Lambda0", torch.view_as_real(Lambda))
+            self.register_buffer("B0", torch.view_as_real(B))
+            # the released wrapper's C is the conjugate of the kernel's initial C parameter
+            self.register_buffer("C0", torch.view_as_real(C.conj().resolve_conj()))
+            self.register_buffer("dt0", dt)
+
+    def _L_tilde(self, L: int) -> int:
+        if self.L_tilde is not None and self.L_tilde > L:
+            raise ValueError(f"L_tilde: the liquid kernel length {self.L_tilde} exceeds the input length L = {L}")
+        return liquid.check_L_tilde(self.L_tilde, L)
+
+    def official_frozen(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Official variant: ``(B̄0 (H, N) conj-doubled, C0 (ch, H, N) conj-doubled, S (H,) real)``."""
+        Bbar = liquid.official_B_bar(torch.view_as_complex(self.Lambda0), torch.view_as_complex(self.B0), self.dt0)
+        C0 = torch.view_as_complex(self.C0)
+        return Bbar, torch.cat([C0, C0.conj()], -1), Bbar.sum(-1).real
+
+    def _liquid_terms(self, u: torch.Tensor, mask: torch.Tensor | None):
+        L = u.shape[-1]
+        n = 2 * L
+        if self.variant == "official":
+            corr = liquid.official_correlations(u, self.order, allcombs=self.allcombs, lcontract=self.lcontract)
+            Bbar, C0, S = self.official_frozen()
+            if self.kind == "pb":
+                kappa = liquid.official_pb_coefficients(Bbar, C0, self.order).to(u.dtype)  # (ch, H, P-1)
+                y = liquid.official_pb_term(corr, kappa[0])
+                if self.bidirectional:  # backward channel uses the un-flipped products
+                    y = y + liquid.official_pb_term(corr.flip(-1), kappa[1])
+                return None, y
+            K = self.kernel(L)[0]
+            return None, liquid.official_kb_term(corr, K, S.to(u.dtype), fft_bug=self.fft_bug)
+        # paper variant: causal liquid terms, per direction
+        Lambda, P, B, C, dt = self.ssm_parameters()
+        Lt = self._L_tilde(L)
+        dirs = [u, u.flip(-1)] if self.bidirectional else [u]
+        corr = [torch.stack([liquid.consecutive_products(x, p) for p in range(2, self.order + 1)], -2) for x in dirs]
+        if self.kind == "pb":
+            if self.kernel_backend == "dense":
+                A, Bf = _dense_dplr(Lambda, P, B)
+                Bbar = ssm.bilinear(A, Bf, dt)[1][..., : self.N2]
+            else:
+                Bbar = liquid.dplr_B_bar(Lambda, P, B, dt)
+            coef = torch.stack([2 * (C * Bbar**p).sum(-1).real for p in range(2, self.order + 1)], -1)  # (ch, H, P-1)
+            out = []
+            for d, c in enumerate(corr):
+                z = (coef[d][..., None] * _window_sum(c, Lt)).sum(-2)  # (B, H, L)
+                out.append(torch.fft.rfft(z, n=n))
+            return out, None
+        Kl = _kb_kernels(Lambda, P, B, C, dt, L, self.order, Lt, self.kernel_backend)  # (ch, H, P-1, L)
+        spec = [(torch.fft.rfft(c, n=n) * torch.fft.rfft(Kl[d], n=n)).sum(-2) for d, c in enumerate(corr)]
+        return spec, None
+
+
+class ResidualBlock(nn.Module):
+    """Residual block around a layer, pre-norm ``x + Drop(layer(Norm(x)))`` or post-norm ``Norm(x + Drop(layer(x)))``.
+
+    Chapter ``liquid/05_liquid_s4_layer``. ``norm``: ``"batch"`` (BatchNorm over batch × length per
+    feature, padded positions included like the released code) or ``"layer"``. ``(B, L, H) → (B, L, H)``.
+    """
+
+    def __init__(self, layer: nn.Module, H: int, *, norm: str = "batch", prenorm: bool = True, dropout: float = 0.0) -> None:
+        super().__init__()
+        check_choice(norm, "norm", ("batch", "layer"))
+        self.layer, self.prenorm, self.norm_kind = layer, bool(prenorm), norm
+        self.norm = nn.BatchNorm1d(H) if norm == "batch" else nn.LayerNorm(H)
+        self.drop = _TiedDropout(dropout)
+
+    def _norm(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm_kind == "batch":
+            return self.norm(x.transpose(1, 2)).transpose(1, 2)
+        return self.norm(x)
+
+    def _drop(self, y: torch.Tensor) -> torch.Tensor:
+        return self.drop(y.transpose(1, 2)).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if self.prenorm:
+            return x + self._drop(self.layer(self._norm(x), lengths))
+        return self._norm(x + self._drop(self.layer(x, lengths)))
+
+
+class SequenceModel(nn.Module):
+    r"""Encoder → residual Liquid-S4/S4 blocks → pooling → head. Chapter ``liquid/05_liquid_s4_layer``.
+
+    Args:
+        d_output: classes (classification/retrieval) or targets (regression).
+        d_input: input features for a linear encoder, or ``n_tokens`` for an embedding encoder.
+        d_model, n_layers, d_state: width H, depth and state size N.
+        layer: ``"s4"`` or ``"liquid"``; ``liquid`` = kwargs of :class:`LiquidS4Layer` (kind,
+            order, variant, L_tilde, ...); ``layer_kwargs``: kwargs of :class:`S4Layer`.
+        norm, prenorm, dropout: residual block settings (final norm after the last block when
+            prenorm).
+        pool: ``"mean"`` (over valid positions) or ``"last"`` (last valid position).
+        head: ``"classification"``, ``"regression"`` (a linear read-out) or ``"retrieval"`` (AAN:
+            the batch holds two stacked document batches ``(2B, L)``; features
+            ``[a, b, a − b, a ⊙ b]`` → Linear(4H → H) → GELU → Linear(H → d_output)).
+
+    ``forward(x, lengths=None)``: ``x`` is ``(B, L)`` int tokens (embedding) or ``(B, L, d_input)``
+    (linear); returns ``(B, d_output)`` (``(B/2, d_output)`` for retrieval).
+    """
+
+    def __init__(
+        self,
+        d_output: int,
+        *,
+        d_input: int | None = None,
+        n_tokens: int | None = None,
+        d_model: int = 128,
+        n_layers: int = 4,
+        d_state: int = 64,
+        layer: str = "s4",
+        liquid: dict | None = None,
+        layer_kwargs: dict | None = None,
+        norm: str = "batch",
+        prenorm: bool = True,
+        dropout: float = 0.0,
+        pool: str = "mean",
+        head: str = "classification",
+    ) -> None:
+        super().__init__()
+        check_choice(layer, "layer", ("s4", "liquid"))
+        check_choice(pool, "pool", ("mean", "last"))
+        check_choice(head, "head", ("classification", "regression", "retrieval"))
+        if (d_input is None) == (n_tokens is None):
+            raise ValueError(f"d_input, n_tokens: give exactly one (linear or embedding encoder), got {d_input}, {n_tokens}")
+        H = check_int(d_model, "d_model", minimum=1)
+        self.pool, self.head_kind = pool, head
+        self.encoder = nn.Embedding(n_tokens, H) if n_tokens is not None else nn.Linear(d_input, H)
+        self.embedding = n_tokens is not None
+        lk = dict(layer_kwargs or {})
+        lk.setdefault("dropout", dropout)
+        blocks = []
+        for _ in range(check_int(n_layers, "n_layers", minimum=1)):
+            core = LiquidS4Layer(H, d_state, **(liquid or {}), **lk) if layer == "liquid" else S4Layer(H, d_state, **lk)
+            blocks.append(ResidualBlock(core, H, norm=norm, prenorm=prenorm, dropout=dropout))
+        self.blocks = nn.ModuleList(blocks)
+        self.final_norm = (nn.BatchNorm1d(H) if norm == "batch" else nn.LayerNorm(H)) if prenorm else None
+        self.norm_kind = norm
+        if head == "retrieval":
+            self.decoder = nn.Sequential(nn.Linear(4 * H, H), nn.GELU(), nn.Linear(H, d_output))
+        else:
+            self.decoder = nn.Linear(H, d_output)
+
+    def features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Sequence features ``(B, L, H)`` before pooling."""
+        if self.embedding:
+            if x.dtype in (torch.float16, torch.float32, torch.float64):
+                raise TypeError(f"x: the embedding encoder expects integer tokens (B, L), got {x.dtype}")
+            check_ndim(x, "x", 2, "(B, L)")
+        else:
+            check_ndim(x, "x", 3, "(B, L, d_input)")
+        h = self.encoder(x)
+        for block in self.blocks:
+            h = block(h, lengths)
+        if self.final_norm is not None:
+            h = self.final_norm(h.transpose(1, 2)).transpose(1, 2) if self.norm_kind == "batch" else self.final_norm(h)
+        return h
+
+    def pooled(self, h: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """Pool ``(B, L, H) → (B, H)`` over valid positions."""
+        Bsz, L, _ = h.shape
+        mask = _mask(lengths, Bsz, L, h.device)
+        if self.pool == "mean":
+            if mask is None:
+                return h.mean(1)
+            m = mask[..., None].to(h.dtype)
+            return (h * m).sum(1) / m.sum(1)
+        if mask is None:
+            return h[:, -1]
+        return h[torch.arange(Bsz, device=h.device), torch.as_tensor(lengths, device=h.device) - 1]
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.pooled(self.features(x, lengths), lengths)
+        if self.head_kind == "retrieval":
+            if z.shape[0] % 2:
+                raise ValueError(f"x: retrieval expects two stacked document batches (2B, ...), got batch {z.shape[0]}")
+            a, b = z.chunk(2, dim=0)
+            z = torch.cat([a, b, a - b, a * b], dim=-1)
+        return self.decoder(z)
+
+
+def ssm_param_groups(model: nn.Module, lr: float, ssm_lr: float | None, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups: SSM parameters (Λ, P, B, Δ) with ``ssm_lr`` and no weight decay.
+
+    Chapter ``liquid/05_liquid_s4_layer`` (reference §4.4). ``ssm_lr=None`` means ``lr``.
+    Everything else (C, D, linear, norm, embedding) gets ``lr`` and ``weight_decay``, like the
+    released code. Returns ``[{"params", "lr", "weight_decay"}, ...]`` (empty groups omitted).
+    """
+    ssm_params, other = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (ssm_params if name.rsplit(".", 1)[-1] in SSM_PARAM_NAMES else other).append(param)
+    groups = [{"params": other, "lr": lr, "weight_decay": weight_decay}]
+    groups.append({"params": ssm_params, "lr": lr if ssm_lr is None else ssm_lr, "weight_decay": 0.0})
+    return [g for g in groups if g["params"]]
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameter entries of ``model``; complex values stored as 2 reals count 2."""
+    params: Iterable[nn.Parameter] = model.parameters()
+    return sum(p.numel() for p in params if p.requires_grad or not trainable_only)
