@@ -1,0 +1,189 @@
+"""Tests for liquidssm.newton: parallel Newton == sequential loop (float32/float64, complex, long T),
+finite termination, per-sequence iteration counts, implicit gradient == backprop through the loop,
+gradcheck, non-convergence reporting and bad inputs."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from liquidssm.lrc import LrcSSMCell
+from liquidssm.newton import (
+    NewtonConvergenceError,
+    NonConvergenceWarning,
+    default_tol,
+    newton_solve,
+    sequential_solve,
+)
+from liquidssm.scan import SCAN_METHODS
+
+F64 = torch.float64
+
+
+def _setup(H=5, D=4, B=2, T=50, dtype=F64, seed=0, scale=1.0, **kw):
+    torch.manual_seed(seed)
+    cell = LrcSSMCell(H, D, dtype=dtype, **kw)
+    if scale != 1.0:
+        cell = cell.scaled(scale)
+    u = torch.randn(B, T, H, dtype=dtype)
+    return cell, u
+
+
+@pytest.mark.parametrize("kw", [{}, {"variant": "official"}, {"elastance": False}, {"ablation": "A(u)"},
+                                {"ablation": "A(u),b(u)"}, {"complex_params": True}, {"scale": 4.0}])
+def test_newton_matches_sequential_float64(kw):
+    cell, u = _setup(**kw)
+    x0 = torch.randn(2, 4, dtype=F64).to(cell.state_dtype)
+    with torch.no_grad():
+        res = newton_solve(cell, u, x0)
+        ref = sequential_solve(cell, u, x0)
+    assert res.all_converged and res.x.dtype == cell.state_dtype
+    assert (res.x - ref).abs().max() <= 1e-10
+    assert bool((res.iterations <= u.shape[-2]).all())
+
+
+def test_newton_matches_sequential_float32_eigenworms_length():
+    cell, u = _setup(H=4, D=4, B=1, T=17984, dtype=torch.float32)
+    with torch.no_grad():
+        res = newton_solve(cell, u)
+        ref = sequential_solve(cell, u)
+    assert res.all_converged
+    assert (res.x - ref).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("method", SCAN_METHODS)
+def test_every_scan_method_gives_the_same_solution(method):
+    cell, u = _setup(T=33)
+    with torch.no_grad():
+        ref = sequential_solve(cell, u)
+        res = newton_solve(cell, u, scan_method=method)
+    assert (res.x - ref).abs().max() <= 1e-10
+
+
+def test_linear_ablation_needs_one_newton_step():
+    cell, u = _setup(ablation="A(u),b(u)")
+    with torch.no_grad():
+        res = newton_solve(cell, u)
+    assert res.errors[1].max() <= 1e-12  # step 1 is exact, step 2 only confirms it
+    assert res.iterations.tolist() == [2, 2]
+
+
+def test_first_k_states_exact_after_k_iterations():
+    cell, u = _setup(T=12, scale=8.0)
+    ref = sequential_solve(cell, u).detach()
+    for k in (1, 3, 6):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NonConvergenceWarning)
+            with torch.no_grad():
+                res = newton_solve(cell, u, max_iter=k)
+        assert (res.x[:, :k] - ref[:, :k]).abs().max() <= 1e-12
+
+
+def test_finite_termination_within_T():
+    cell, u = _setup(T=6, scale=10.0)
+    with torch.no_grad():
+        res = newton_solve(cell, u, tol=1e-300)  # tolerance never met: T iterations finish it
+    assert res.all_converged and res.iterations.tolist() == [6, 6]
+    assert (res.x - sequential_solve(cell, u)).abs().max() <= 1e-12
+
+
+def test_iterations_are_recorded_per_sequence():
+    cell, u = _setup(B=3, T=40, scale=6.0)
+    u = u * torch.tensor([0.0, 1.0, 3.0], dtype=F64)[:, None, None]
+    with torch.no_grad():
+        batched = newton_solve(cell, u)
+        alone = [int(newton_solve(cell, u[i:i + 1]).iterations) for i in range(3)]
+    assert batched.iterations.tolist() == alone
+    assert batched.errors.shape == (max(alone), 3)
+    for i, k in enumerate(alone):
+        assert batched.errors[k:, i].abs().max() == 0 if k < len(batched.errors) else True
+        assert batched.errors[k - 1, i] <= batched.tol
+
+
+def test_default_tolerances():
+    assert default_tol(torch.float32) == 1e-4 and default_tol(F64) == 1e-7
+
+
+@pytest.mark.parametrize("kw", [{}, {"variant": "official", "scale": 3.0}, {"complex_params": True}])
+def test_implicit_gradient_equals_backprop_through_loop(kw):
+    cell, u = _setup(T=30, **kw)
+    x0 = torch.randn(2, 4, dtype=F64).to(cell.state_dtype).requires_grad_(True)
+    u = u.requires_grad_(True)
+    w = torch.randn(2, 30, 4, dtype=F64)
+    leaves = [u, x0, *cell.parameters()]
+
+    def loss(x):
+        return (x.real * w).sum() + x.abs().square().sum()
+
+    g_ref = torch.autograd.grad(loss(sequential_solve(cell, u, x0)), leaves)
+    g_new = torch.autograd.grad(loss(newton_solve(cell, u, x0).x), leaves)
+    for a, b in zip(g_new, g_ref):
+        assert (a - b).abs().max() <= 1e-6 * max(1.0, float(b.abs().max()))
+
+
+class _Solve(torch.nn.Module):
+    def __init__(self, cell):
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, u, x0):
+        return newton_solve(self.cell, u, x0, tol=1e-13).x
+
+
+def test_gradcheck_tiny():
+    cell, u = _setup(H=2, D=2, B=1, T=5)
+    x0 = torch.randn(1, 2, dtype=F64)
+    solve = _Solve(cell)
+    assert torch.autograd.gradcheck(solve, (u.requires_grad_(True), x0.requires_grad_(True)))
+    names = ["cell.W_f", "cell.g_max_x", "cell.kappa", "cell.W_eps"]
+    params = tuple(dict(solve.named_parameters())[n].detach().clone().requires_grad_(True) for n in names)
+
+    def of_params(*ps):
+        return torch.func.functional_call(solve, dict(zip(names, ps)), (u.detach(), x0))
+
+    assert torch.autograd.gradcheck(of_params, params)
+    grads = torch.autograd.grad(of_params(*params).sum(), params)
+    assert all(float(g.abs().max()) > 1e-6 for g in grads)  # the check above is not vacuous
+
+
+def test_nonconvergence_is_reported():
+    cell, u = _setup(T=200, scale=8.0)
+    with pytest.warns(NonConvergenceWarning, match="did not converge within max_iter=2"):
+        with torch.no_grad():
+            res = newton_solve(cell, u, max_iter=2)
+    assert not res.all_converged and res.iterations.tolist() == [2, 2]
+    assert bool(torch.isfinite(res.x).all())  # never a silent NaN
+    with pytest.raises(NewtonConvergenceError, match="did not converge"):
+        newton_solve(cell, u, max_iter=2, strict=True)
+
+
+def test_overflow_guard_keeps_values_finite():
+    cell, u = _setup(T=300, scale=40.0)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with torch.no_grad():
+            res = newton_solve(cell, u, max_iter=3)
+    assert bool(torch.isfinite(res.x).all())
+    assert res.sanitized == bool(res.notes)
+
+
+def test_newton_bad_inputs():
+    cell, u = _setup()
+    with pytest.raises(ValueError, match="tol"):
+        newton_solve(cell, u, tol=0.0)
+    with pytest.raises(ValueError, match="tol"):
+        newton_solve(cell, u, tol=-1e-3)
+    with pytest.raises(ValueError, match="max_iter"):
+        newton_solve(cell, u, max_iter=0)
+    with pytest.raises(ValueError, match="finite"):
+        newton_solve(cell, torch.full_like(u, float("nan")))
+    with pytest.raises(ValueError, match="u: expected last axis H=5"):
+        newton_solve(cell, torch.randn(2, 7, 3, dtype=F64))
+    with pytest.raises(ValueError, match=r"u: expected a \(B, T, H\)"):
+        newton_solve(cell, torch.randn(5, dtype=F64))
+    with pytest.raises(ValueError, match="x0: expected shape"):
+        newton_solve(cell, u, torch.zeros(3, 4, dtype=F64))
+    with pytest.raises(ValueError, match="scan_method"):
+        newton_solve(cell, u, scan_method="fast")
