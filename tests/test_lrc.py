@@ -156,3 +156,30 @@ def test_lrc_bad_inputs():
         cell.rollout(torch.randn(2, 4, 3), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="finite"):
         cell.rollout(torch.full((1, 4, 3), float("inf")))
+
+
+@pytest.mark.parametrize("clamp", ["softplus", "tanh"])
+def test_rho_clamp_bounds_frozen_transition_and_keeps_exact_jacobian(clamp):
+    cell = _cell(rho=0.9, clamp=clamp).scaled(8.0)
+    cell.rho = 0.9  # scaled() multiplies parameters only
+    x, u = torch.randn(50, 4, dtype=F64) * 4, torch.randn(50, 5, dtype=F64)
+    pre = cell.input_terms(u)
+    lam, _ = cell.coefficients(x, pre)
+    assert float(lam.abs().max()) <= 0.9
+    pre0 = InputTerms(*(p[0] for p in pre))
+    J = torch.autograd.functional.jacobian(lambda z: cell.step(z, pre0), x[0])
+    assert torch.count_nonzero(J - torch.diag(torch.diagonal(J))) == 0
+    torch.testing.assert_close(cell.jacobian_diag(x[0], pre0), torch.diagonal(J))
+    plain = _cell().scaled(8.0)
+    if clamp == "softplus":  # rho * (1 - dt sigma sigma): only the transition is scaled
+        lam0, b0 = plain.coefficients(x, plain.input_terms(u))
+        torch.testing.assert_close(lam, 0.9 * lam0)
+
+
+def test_rho_bad_values():
+    with pytest.raises(ValueError, match="rho"):
+        LrcSSMCell(3, 2, rho=1.5)
+    with pytest.raises(ValueError, match="rho"):
+        LrcSSMCell(3, 2, rho=0.9, complex_params=True)
+    with pytest.raises(ValueError, match="clamp"):
+        LrcSSMCell(3, 2, rho=0.9, clamp="sigmoid")

@@ -24,9 +24,10 @@ from torch import nn
 
 from liquidssm._checks import as_tensor, check_choice, check_finite, check_int, check_positive
 
-__all__ = ["LRCCell", "LrcSSMCell", "InputTerms", "ABLATIONS", "VARIANTS"]
+__all__ = ["LRCCell", "LrcSSMCell", "InputTerms", "ABLATIONS", "VARIANTS", "CLAMPS"]
 
 VARIANTS = ("paper", "official")
+CLAMPS = ("softplus", "tanh")
 ABLATIONS = ("none", "A(u)", "A(u),b(u)")
 
 _COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
@@ -150,9 +151,17 @@ class LrcSSMCell(nn.Module):
         elastance: bool = True,
         ablation: str = "none",
         complex_params: bool = False,
+        rho: float | None = None,
+        clamp: str = "softplus",
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
+        if rho is not None and not (isinstance(rho, (int, float)) and 0 < rho <= 1):
+            raise ValueError(f"rho: expected a radius in (0, 1] or None, got {rho!r}")
+        self.rho = None if rho is None else float(rho)
+        self.clamp = check_choice(clamp, "clamp", CLAMPS)
+        if self.rho is not None and complex_params:
+            raise ValueError("rho: the rho-clamp is defined for real states only (complex_params=False)")
         self.H = check_int(H, "H", minimum=1)
         self.D = check_int(D, "D", minimum=1)
         self.dt = float(check_positive(dt, "dt"))
@@ -214,7 +223,7 @@ class LrcSSMCell(nn.Module):
     # -- the pieces of the step and of its derivative -------------------------------------------
 
     def _terms(self, x: torch.Tensor, pre: InputTerms) -> dict[str, torch.Tensor]:
-        """A, b of Eq. (13)-(14) and their derivatives in x (all element-wise, shape (..., D))."""
+        """``lambda = 1 + dt A`` and ``dt b`` of Eq. (12)-(14) with their x-derivatives (element-wise, (..., D))."""
         s_x = torch.sigmoid(self.sigma_x * (x - self.mu_x))
         ds_x = self.sigma_x * _dsigmoid(s_x)
         F = pre.f_u + self.g_max_x * s_x
@@ -243,32 +252,38 @@ class LrcSSMCell(nn.Module):
         A_x = -(_dsigmoid(sF) * FA_x * sEA + sF * sEA_x)
         b = self.e_leak * tZ * sEb
         b_x = self.e_leak * ((1 - tZ * tZ) * Zb_x * sEb + tZ * sEb_x)
-        return {"A": A, "b": b, "A_x": A_x, "b_x": b_x}
+        lam, lam_x = 1 + self.dt * A, self.dt * A_x
+        if self.rho is not None:
+            if self.clamp == "softplus":
+                lam, lam_x = self.rho * lam, self.rho * lam_x
+            else:
+                th = torch.tanh(lam)
+                lam, lam_x = self.rho * th, self.rho * (1 - th * th) * lam_x
+        return {"lam": lam, "lam_x": lam_x, "b": self.dt * b, "b_x": self.dt * b_x}
 
     def coefficients(self, x: torch.Tensor, pre: InputTerms) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frozen coefficients of Eq. (12): ``x_t = lambda_t x + beta_t`` with ``lambda_t = 1 + dt A``, ``beta_t = dt b``."""
+        """Frozen coefficients of Eq. (12): ``x_t = lambda_t x + beta_t``, ``lambda_t = 1 + dt A`` (clamped if ``rho``), ``beta_t = dt b``."""
         t = self._terms(x, pre)
-        return 1 + self.dt * t["A"], self.dt * t["b"]
+        return t["lam"], t["b"]
 
     def step(self, x: torch.Tensor, pre: InputTerms) -> torch.Tensor:
-        """One Euler step of Eq. (11): ``x + dt (A(x,u) x + b(x,u))``. ``x`` and ``pre`` (..., D) -> (..., D)."""
+        """One Euler step of Eq. (11): ``x + dt (A(x,u) x + b(x,u)) = lambda x + dt b``. ``x``, ``pre`` (..., D) -> (..., D)."""
         t = self._terms(x, pre)
-        return x + self.dt * (t["A"] * x + t["b"])
+        return t["lam"] * x + t["b"]
 
     def jacobian_diag(self, x: torch.Tensor, pre: InputTerms) -> torch.Tensor:
-        """Diagonal of ``∂x_t/∂x_{t-1}`` in closed form (reference §1.4): ``1 + dt (A + x A_x + b_x)``.
+        """Diagonal of ``∂x_t/∂x_{t-1}`` in closed form (reference §1.4): ``lambda + x dlambda/dx + dt db/dx``.
 
-        Shapes: ``x`` and ``pre`` (..., D) -> (..., D). The off-diagonal entries are exactly zero.
+        Unclamped this is ``1 + dt (A + x A_x + b_x)``. Shapes: ``x`` and ``pre`` (..., D) -> (..., D).
+        The off-diagonal entries are exactly zero.
         """
         t = self._terms(x, pre)
-        return 1 + self.dt * (t["A"] + x * t["A_x"] + t["b_x"])
+        return t["lam"] + x * t["lam_x"] + t["b_x"]
 
     def step_and_jacobian(self, x: torch.Tensor, pre: InputTerms) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`step` and :meth:`jacobian_diag` from one evaluation of the terms (what Newton needs)."""
         t = self._terms(x, pre)
-        x_next = x + self.dt * (t["A"] * x + t["b"])
-        J = 1 + self.dt * (t["A"] + x * t["A_x"] + t["b_x"])
-        return x_next, J
+        return t["lam"] * x + t["b"], t["lam"] + x * t["lam_x"] + t["b_x"]
 
     def forward(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """One step from raw input: ``x`` (..., D), ``u`` (..., H) -> next state (..., D)."""
