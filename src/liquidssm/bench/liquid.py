@@ -1,0 +1,81 @@
+"""Benchmark: forward+backward time of LiquidS4Layer (PB, KB; orders P) relative to S4Layer.
+
+``python -m liquidssm.bench liquid [--device cpu|cuda] [--H 128] [--N 64] [--L 1024 4096]
+[--batch 8] [--orders 2 3 6] [--quick]``; chapter ``liquid/05_liquid_s4_layer`` calls
+:func:`run_liquid_benchmark`. Times are best-of-``repeats`` wall times of one forward and backward
+pass of a single layer (paper variant, causal, ``L̃ = L``); only the ratios to S4 carry over
+between machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+import torch
+
+from liquidssm.bench._util import machine_summary, time_fn
+from liquidssm.layers import LiquidS4Layer, S4Layer
+
+
+def _step(layer: torch.nn.Module, u: torch.Tensor) -> None:
+    layer.zero_grad(set_to_none=True)
+    layer(u).sum().backward()
+
+
+def run_liquid_benchmark(
+    H: int = 128,
+    N: int = 64,
+    lengths: tuple[int, ...] = (1024, 4096),
+    batch: int = 8,
+    orders: tuple[int, ...] = (2, 3, 6),
+    kinds: tuple[str, ...] = ("pb", "kb"),
+    device: str = "cpu",
+    repeats: int = 3,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Measure fwd+bwd time of S4Layer and LiquidS4Layer(kind, order); returns a DataFrame.
+
+    Columns: ``L``, ``layer`` (``"S4"`` or ``"PB"``/``"KB"``), ``P``, ``ms`` (best of
+    ``repeats``), ``ratio`` (to S4 at the same L).
+    """
+    rows = []
+    for L in lengths:
+        torch.manual_seed(seed)
+        u = torch.randn(batch, L, H, device=device, requires_grad=True)
+        configs = [("S4", 1, S4Layer(H, N))]
+        for kind in kinds:
+            for P in orders:
+                configs.append((kind.upper(), P, LiquidS4Layer(H, N, kind=kind, order=P)))
+        base = None
+        for name, P, layer in configs:
+            layer = layer.to(device)
+            t = time_fn(lambda layer=layer, u=u: _step(layer, u), repeats=repeats, warmup=1, device=device)
+            base = t.best_ms if name == "S4" else base
+            rows.append({"L": L, "layer": name, "P": P if name != "S4" else None,
+                         "ms": round(t.best_ms, 2), "ratio": round(t.best_ms / base, 3)})
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; prints the table and the machine it ran on."""
+    ap = argparse.ArgumentParser(prog="liquidssm bench liquid", description=__doc__.splitlines()[0])
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--H", type=int, default=128)
+    ap.add_argument("--N", type=int, default=64)
+    ap.add_argument("--L", type=int, nargs="+", default=[1024, 4096])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--orders", type=int, nargs="+", default=[2, 3, 6])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (H=8, N=8, L=64, batch 2)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.H, args.N, args.L, args.batch, args.repeats = 8, 8, [64], 2, 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available")
+    df = run_liquid_benchmark(args.H, args.N, tuple(args.L), args.batch, tuple(args.orders),
+                              device=args.device, repeats=args.repeats)
+    print(f"LiquidS4Layer vs S4Layer, forward+backward, H={args.H} N={args.N} batch={args.batch}")
+    print(machine_summary(args.device))
+    print(df.to_string(index=False))
+    return 0
