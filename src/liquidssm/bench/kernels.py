@@ -1,0 +1,151 @@
+"""Benchmark of the Cauchy backends and the S4 DPLR kernel; chapter s4/03_s4_kernel.
+
+``python -m liquidssm.bench kernels [--N 64 256] [--L 1024 4096 16384 65536] [--quick]`` prints,
+for each state size ``N`` (``N2 = N/2`` stored modes) and length ``L``, the forward+backward wall
+time and the peak memory of
+
+* the conjugate-pair Cauchy reduction of Algorithm 1 line 2, exactly as
+  :func:`liquidssm.kernels.s4_dplr_kernel` calls it (a ``(2, 2, H, N2)`` batch of numerators,
+  ``L//2 + 1`` nodes), for each backend: ``naive`` (full broadcast oracle, skipped above
+  ``--naive-max`` elements), ``torch`` (chunked), ``keops`` (if pykeops works);
+* the full kernel (lines 1-5) with the ``torch`` and ``keops`` Cauchy backends;
+
+and the ratio torch/keops. Times are the best of ``--repeats`` runs after one warm-up call; the
+first call (which includes keops' one-off compile when the cache is cold) is reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+import torch
+
+from liquidssm.bench._util import machine_summary, peak_memory_mb, time_fn
+from liquidssm.cauchy import cauchy_keops, cauchy_naive, cauchy_torch, keops_available
+from liquidssm.hippo import nplr_legs
+from liquidssm.kernels import roots_of_unity, s4_dplr_kernel
+
+__all__ = ["bench_kernels", "main"]
+
+_CAUCHY = {"naive": cauchy_naive, "torch": cauchy_torch, "keops": cauchy_keops}
+
+
+def _cauchy_case(N: int, L: int, H: int, dtype: torch.dtype, device: str) -> dict[str, torch.Tensor]:
+    d = nplr_legs(N, dtype)
+    N2 = N // 2
+    Lam = d.Lambda.to(device).expand(H, N2)
+    dt = torch.logspace(-3, -1, H, dtype=torch.float64).to(Lam.real.dtype).to(device)
+    C = torch.randn(H, N2, dtype=dtype, device=device)
+    P = d.P.to(device).expand(H, N2)
+    B = d.B.to(device).expand(H, N2)
+    rows = torch.stack([C, P.conj()])
+    cols = torch.stack([B, P])
+    v = (rows[:, None] * cols[None, :]).contiguous()  # (2, 2, H, N2)
+    omega = roots_of_unity(L, dtype, device)
+    z = 2 * (1 - omega) / (1 + omega)
+    w = (Lam * dt[:, None]).contiguous()
+    return {"v": v, "z": z, "w": w, "Lambda": Lam, "P": P, "B": B, "C": C, "dt": dt}
+
+
+def _fwd_bwd(fn: Callable[[], torch.Tensor], leaves: Sequence[torch.Tensor]) -> Callable[[], None]:
+    def run() -> None:
+        for t in leaves:
+            t.grad = None
+        out = fn()
+        loss = out.abs().square().sum() if out.is_complex() else out.square().sum()
+        loss.backward()
+
+    return run
+
+
+def bench_kernels(Ns: Sequence[int] = (64, 256), Ls: Sequence[int] = (1024, 4096, 16384, 65536), *,
+                  H: int = 1, backends: Sequence[str] = ("naive", "torch", "keops"),
+                  full_kernel: bool = True, dtype: torch.dtype = torch.complex64,
+                  device: str = "cpu", repeats: int = 3, naive_max: int = 2**25,
+                  verbose: bool = False) -> pd.DataFrame:
+    """Measure Cauchy backends and the full S4 kernel; one row per (what, backend, N, L).
+
+    Columns: ``what`` ("cauchy" | "kernel"), ``backend``, ``N``, ``L``, ``H``, ``first_call_ms``
+    (includes any keops compile), ``fwd_bwd_ms`` (best of ``repeats``), ``peak_mb`` (extra memory
+    of one forward+backward). Backends that cannot run are skipped (keops without pykeops).
+    """
+    backends = list(backends)
+    if "keops" in backends and not keops_available()[0]:
+        backends.remove("keops")
+    rows = []
+    for N in Ns:
+        for L in Ls:
+            case = _cauchy_case(N, L, H, dtype, device)
+            jobs: list[tuple[str, str, Callable[[], None]]] = []
+            for be in backends:
+                n_elems = case["v"].numel() * case["z"].numel()
+                if be == "naive" and n_elems > naive_max:
+                    continue
+                v = case["v"].clone().requires_grad_()
+                w = case["w"].clone().requires_grad_()
+                z = case["z"]
+                jobs.append(("cauchy", be, _fwd_bwd(lambda f=_CAUCHY[be], v=v, w=w, z=z: f(v, z, w),
+                                                     [v, w])))
+            if full_kernel:
+                for be in [b for b in backends if b in ("torch", "keops")]:
+                    leaves = [case[k].clone().requires_grad_() for k in ("Lambda", "P", "B", "C", "dt")]
+                    jobs.append(("kernel", be, _fwd_bwd(
+                        lambda lv=leaves, be=be, L=L: s4_dplr_kernel(*lv, L, backend=be), leaves)))
+            for what, be, fn in jobs:
+                t0 = time.perf_counter()
+                fn()
+                first = (time.perf_counter() - t0) * 1e3
+                peak = peak_memory_mb(fn, device=device)
+                timing = time_fn(fn, repeats=repeats, warmup=0, device=device)
+                rows.append({"what": what, "backend": be, "N": N, "L": L, "H": H,
+                             "first_call_ms": first, "fwd_bwd_ms": timing.best_ms, "peak_mb": peak})
+                if verbose:
+                    print(f"  {what:6s} {be:6s} N={N:4d} L={L:6d}: {timing.best_ms:9.2f} ms, "
+                          f"{peak:8.1f} MiB", flush=True)
+    return pd.DataFrame(rows)
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Pivot ``bench_kernels`` output to one row per (what, N, L) with times, memory and ratios."""
+    t = df.pivot_table(index=["what", "N", "L"], columns="backend", values="fwd_bwd_ms")
+    m = df.pivot_table(index=["what", "N", "L"], columns="backend", values="peak_mb")
+    out = pd.concat({"ms": t, "MiB": m}, axis=1)
+    out.columns = [f"{b} {q}" for q, b in out.columns]
+    if "torch" in t and "keops" in t:
+        out["torch/keops time"] = t["torch"] / t["keops"]
+    if "naive" in t and "torch" in t:
+        out["naive/torch time"] = t["naive"] / t["torch"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: print the benchmark table (see module docstring)."""
+    ap = argparse.ArgumentParser(prog="python -m liquidssm.bench kernels", description=__doc__.split("\n")[0])
+    ap.add_argument("--N", type=int, nargs="+", default=[64, 256], help="state sizes N (even)")
+    ap.add_argument("--L", type=int, nargs="+", default=[1024, 4096, 16384, 65536], help="lengths")
+    ap.add_argument("--H", type=int, default=1, help="channels")
+    ap.add_argument("--backends", nargs="+", default=["naive", "torch", "keops"])
+    ap.add_argument("--no-kernel", action="store_true", help="skip the full-kernel rows")
+    ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (N=16, L=256,1024)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.N, args.L = [16], [256, 1024]
+    dtype = torch.complex64 if args.dtype == "float32" else torch.complex128
+    print(f"# S4 kernel / Cauchy benchmark on {machine_summary(args.device)}; {args.dtype}, H={args.H}")
+    df = bench_kernels(args.N, args.L, H=args.H, backends=args.backends,
+                       full_kernel=not args.no_kernel, dtype=dtype, device=args.device,
+                       repeats=args.repeats, verbose=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.float_format", "{:.2f}".format):
+        print(summary_table(df))
+        first = df[df.backend == "keops"][["what", "N", "L", "first_call_ms"]]
+        if len(first):
+            print("\nkeops first-call times (ms; include compiles when the cache is cold):")
+            print(first.to_string(index=False))
+    return 0
