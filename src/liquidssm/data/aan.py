@@ -1,0 +1,107 @@
+"""LRA Retrieval (AAN) loader: ``new_aan_pairs.{train,eval,test}.tsv``, byte-level pairs.
+
+Liquid-S4 Table 1 "AAN" (L = 4000 per document); chapter reproductions/01_lra_synthetic_data.
+Release layout (``lra_release/tsv_data/``, copied to ``<data root>/aan/``): **no header**, five
+tab-separated fields ``label  input1_id  input2_id  text1  text2``; the label is written as a
+float (``0.0``/``1.0``). Quoting is off: texts may contain ``"`` characters, so lines are split
+on tabs only (never with a CSV quote parser).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from liquidssm._checks import check_choice, check_int
+from liquidssm.data._common import CorruptDataError, Vocab, dataset_dir, require_file
+
+NAME = "aan"
+SUBDIR = "aan"
+SPLITS = {"train": "train", "val": "eval", "test": "test"}
+
+
+def read_tsv(path: Path) -> list[tuple[int, str, str, str, str]]:
+    """Rows ``(label, id1, id2, text1, text2)``; any malformed line raises naming file and line."""
+    rows = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for lineno, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            parts = line.split("\t")
+            if len(parts) != 5:
+                raise CorruptDataError(
+                    f"{path}:{lineno}: expected 5 tab-separated fields (label, id1, id2, text1, "
+                    f"text2), got {len(parts)}")
+            try:
+                lab = float(parts[0])
+            except ValueError:
+                raise CorruptDataError(f"{path}:{lineno}: label {parts[0]!r} is not a number") from None
+            if lab not in (0.0, 1.0):
+                raise CorruptDataError(f"{path}:{lineno}: label {parts[0]!r} is not 0 or 1")
+            rows.append((int(lab), parts[1], parts[2], parts[3], parts[4]))
+    return rows
+
+
+class AAN(Dataset):
+    """Document pairs as byte tokens: item ``(x1 (L1,), x2 (L2,), y)`` with ``L_i <= l_max``.
+
+    Each text is split into characters, truncated to ``l_max - 1`` and ends with ``<eos>``; the
+    vocabulary comes from train text1 + text2 (98 tokens on the full data). ``collate`` pads
+    both documents to a common length and stacks them as ``(2B, L)`` (first all text1, then all
+    text2), as S4's retrieval decoder expects.
+    """
+
+    def __init__(self, split: str = "train", root: str | os.PathLike[str] | None = None,
+                 l_max: int = 4000, vocab: Vocab | None = None, min_freq: int = 1) -> None:
+        check_choice(split, "split", tuple(SPLITS))
+        self.l_max = check_int(l_max, "l_max", minimum=2)
+        d = dataset_dir(NAME, SUBDIR, root)
+        self.path = require_file(d / f"new_aan_pairs.{SPLITS[split]}.tsv", NAME)
+        self.rows = read_tsv(self.path)
+        if vocab is None:
+            train = self.rows if split == "train" else read_tsv(
+                require_file(d / "new_aan_pairs.train.tsv", NAME))
+            vocab = Vocab.build((t for r in train for t in (list(r[3]), list(r[4]))), min_freq)
+        self.vocab = vocab
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        lab, _, _, t1, t2 = self.rows[i]
+        return (self.vocab.encode(list(t1), self.l_max), self.vocab.encode(list(t2), self.l_max),
+                lab)
+
+    @staticmethod
+    def collate(batch: list[tuple[torch.Tensor, torch.Tensor, int]], pad: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(x (2B, L), y (B,), lengths (2B,))`` with both documents padded to one L."""
+        seqs = [b[0] for b in batch] + [b[1] for b in batch]
+        lengths = torch.tensor([len(s) for s in seqs])
+        x = torch.full((len(seqs), int(lengths.max())), pad, dtype=torch.long)
+        for j, s in enumerate(seqs):
+            x[j, : len(s)] = s
+        return x, torch.tensor([b[2] for b in batch]), lengths
+
+
+def write_fixture(root: str | os.PathLike[str], n_train: int = 24, n_val: int = 8,
+                  n_test: int = 8, seed: int = 0) -> Path:
+    """Tiny AAN in the release layout: label-correlated pseudo-citations, with quotes in texts."""
+    import random
+
+    rng = random.Random(seed)
+    words = ["model", "parse", "tree", "neural", "corpus", "\"quoted\"", "it's", "a/b", "x=1"]
+    out = Path(root) / SUBDIR
+    out.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("eval", n_val), ("test", n_test)):
+        with open(out / f"new_aan_pairs.{split}.tsv", "w", encoding="utf-8", newline="") as f:
+            for i in range(n):
+                lab = i % 2
+                t1 = " ".join(rng.choice(words) for _ in range(rng.randint(5, 30)))
+                t2 = t1 if lab else " ".join(rng.choice(words) for _ in range(rng.randint(5, 30)))
+                f.write(f"{float(lab)}\tP{split}{i}a\tP{split}{i}b\t{t1}\t{t2}\n")
+    return out

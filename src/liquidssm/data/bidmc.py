@@ -1,0 +1,89 @@
+"""BIDMC32 HR / RR / SpO2 regression from the Monash TSER ``.ts`` files, split as S4.
+
+Liquid-S4 Table 2 (RMSE); chapter reproductions/01_lra_synthetic_data. Release (Monash/UEA
+Time Series Extrinsic Regression archive, Zenodo records 4001456 HR, 4001463 RR, 4001464 SpO2)
+under ``<data root>/bidmc/``::
+
+    bidmc/BIDMC32HR_TRAIN.ts   bidmc/BIDMC32HR_TEST.ts      2 dimensions (PPG, ECG), length 4000
+    bidmc/BIDMC32RR_TRAIN.ts   bidmc/BIDMC32RR_TEST.ts      @targetLabel true
+    bidmc/BIDMC32SpO2_TRAIN.ts bidmc/BIDMC32SpO2_TEST.ts
+
+S4's ``prepare/bidmc/process_data.py`` concatenates TRAIN and TEST and splits 70/15/15 with
+scikit-learn ``train_test_split`` (``random_state=0`` for 70/30, then ``random_state=1`` for
+the 50/50 split of the rest). :func:`sklearn_like_split` reproduces scikit-learn's
+``ShuffleSplit`` draw (``RandomState(seed).permutation(n)``; the first ``ceil(test_size n)``
+indices are the test part) without needing scikit-learn. Input ``X (n, 4000, 2)`` float32,
+target ``y (n,)`` float32; no normalisation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from liquidssm._checks import check_choice
+from liquidssm.data._common import dataset_dir, require_file
+from liquidssm.data.tsfile import read_ts, write_ts
+
+NAME = "bidmc"
+SUBDIR = "bidmc"
+TARGETS = ("HR", "RR", "SpO2")
+
+
+def sklearn_like_split(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_idx, test_idx)`` exactly as ``sklearn.model_selection.train_test_split`` draws them."""
+    n_test = math.ceil(test_size * n)
+    n_train = n - n_test
+    perm = np.random.RandomState(seed).permutation(n)
+    return perm[n_test:n_test + n_train], perm[:n_test]
+
+
+def s4_bidmc_split(n: int) -> dict[str, np.ndarray]:
+    """S4's 70/15/15 split of ``n`` merged cases: indices per ``train``/``val``/``test``."""
+    tr, rest = sklearn_like_split(n, 0.3, 0)
+    va, te = sklearn_like_split(len(rest), 0.5, 1)
+    return {"train": tr, "val": rest[va], "test": rest[te]}
+
+
+class BIDMC(Dataset):
+    """BIDMC32 ``target`` in HR/RR/SpO2: item ``(x (4000, 2) float32, y float32 scalar)``."""
+
+    def __init__(self, split: str = "train", target: str = "RR",
+                 root: str | os.PathLike[str] | None = None) -> None:
+        check_choice(split, "split", ("train", "val", "test"))
+        check_choice(target, "target", TARGETS)
+        d = dataset_dir(NAME, SUBDIR, root)
+        parts = [read_ts(require_file(d / f"BIDMC32{target}_{s}.ts", NAME)) for s in ("TRAIN", "TEST")]
+        X = np.concatenate([p.X for p in parts]).astype(np.float32)
+        y = np.concatenate([np.asarray(p.y, dtype=np.float64) for p in parts]).astype(np.float32)
+        idx = s4_bidmc_split(len(y))[split]
+        self.x = torch.from_numpy(X[idx])
+        self.y = torch.from_numpy(y[idx])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i], self.y[i]
+
+
+def write_fixture(root: str | os.PathLike[str], n_train: int = 20, n_test: int = 8,
+                  length: int = 64, seed: int = 0) -> Path:
+    """Tiny TSER files for the three targets (short series; real length is 4000)."""
+    rng = np.random.default_rng(seed)
+    out = Path(root) / SUBDIR
+    out.mkdir(parents=True, exist_ok=True)
+    for target, scale in (("HR", 80.0), ("RR", 15.0), ("SpO2", 97.0)):
+        for split, n in (("TRAIN", n_train), ("TEST", n_test)):
+            y = scale + rng.standard_normal(n)
+            t = np.arange(length)[None, :]
+            X = np.stack([np.sin(2 * np.pi * t * y[:, None] / (60 * length)),
+                          rng.standard_normal((n, length))], axis=-1)
+            write_ts(out / f"BIDMC32{target}_{split}.ts", np.round(X, 5),
+                     [f"{v:.4f}" for v in y], f"BIDMC32{target}")
+    return out

@@ -1,0 +1,103 @@
+"""LRA Text (IMDB) loader from the ``aclImdb`` release layout, character level.
+
+Liquid-S4 Table 1 "IMDB"; chapter reproductions/01_lra_synthetic_data. The S4/Liquid-S4 config
+uses ``l_max = 4096`` (4095 characters + ``<eos>``) although the paper's Table 1 header says 2048.
+Release layout (``aclImdb_v1.tar.gz``, unpacked to ``<data root>/imdb/``)::
+
+    imdb/aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt     one review per file (UTF-8)
+
+No lowercasing; vocabulary = characters seen at least ``min_freq`` (15) times in train, plus
+``<pad>``, ``<unk>``, ``<eos>``. No validation split (LRA evaluates on test).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from liquidssm._checks import check_choice, check_int
+from liquidssm.data._common import (
+    CorruptDataError,
+    DatasetMissingError,
+    Vocab,
+    dataset_dir,
+    log,
+)
+
+NAME = "imdb"
+SUBDIR = "imdb"
+SPLITS = ("train", "test")
+_FILE = re.compile(r"^(\d+)_(\d+)\.txt$")
+
+
+def list_reviews(base: Path, split: str) -> list[tuple[Path, int]]:
+    """``(path, label)`` for ``aclImdb/<split>/{neg,pos}``; label 1 = pos. Sorted by (label, id)."""
+    out = []
+    for lab, sub in ((0, "neg"), (1, "pos")):
+        d = base / "aclImdb" / split / sub
+        if not d.is_dir():
+            raise DatasetMissingError(
+                f"dataset 'imdb': missing directory {d} (expected aclImdb/{split}/{{pos,neg}}/"
+                f"<id>_<rating>.txt); run `liquidssm data download imdb`")
+        files = []
+        for p in d.iterdir():
+            m = _FILE.match(p.name)
+            if not m:
+                log.warning("imdb: ignoring %s (not <id>_<rating>.txt)", p)
+                continue
+            files.append((int(m.group(1)), p))
+        out += [(p, lab) for _, p in sorted(files)]
+    return out
+
+
+def read_review(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CorruptDataError(f"{path}: not valid UTF-8 ({e})") from None
+
+
+class IMDB(Dataset):
+    """Reviews as character ids: item ``(x (L_i,) int64, y int)``, ``L_i <= l_max``."""
+
+    def __init__(self, split: str = "train", root: str | os.PathLike[str] | None = None,
+                 l_max: int = 4096, min_freq: int = 15, vocab: Vocab | None = None) -> None:
+        check_choice(split, "split", SPLITS)
+        self.l_max = check_int(l_max, "l_max", minimum=2)
+        base = dataset_dir(NAME, SUBDIR, root)
+        self.items = list_reviews(base, split)
+        self.texts = [read_review(p) for p, _ in self.items]
+        if vocab is None:
+            train = self.texts if split == "train" else [
+                read_review(p) for p, _ in list_reviews(base, "train")]
+            vocab = Vocab.build((list(t) for t in train), min_freq=min_freq)
+        self.vocab = vocab
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.vocab.encode(list(self.texts[i]), self.l_max), self.items[i][1]
+
+
+def write_fixture(root: str | os.PathLike[str], n_per_class: int = 8, seed: int = 0) -> Path:
+    """Tiny ``aclImdb`` tree: ``n_per_class`` reviews per split and polarity (ratings 1-4 / 7-10)."""
+    import random
+
+    rng = random.Random(seed)
+    good = ["great", "wonderful", "loved it", "superb acting", "a joy"]
+    bad = ["awful", "boring", "hated it", "terrible plot", "a mess"]
+    out = Path(root) / SUBDIR / "aclImdb"
+    for split in SPLITS:
+        for sub, words, ratings in (("pos", good, (7, 10)), ("neg", bad, (1, 4))):
+            d = out / split / sub
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n_per_class):
+                text = "This film was " + ", ".join(rng.choice(words) for _ in range(rng.randint(3, 40)))
+                text += ". <br /><br />Rated \"fine\" by some — café."
+                (d / f"{i}_{rng.randint(*ratings)}.txt").write_text(text, encoding="utf-8")
+    return out.parent

@@ -1,0 +1,164 @@
+"""Speech Commands v0.02 loader (35 classes and the SC10 subset), 16 kHz and 8 kHz zero-shot.
+
+Liquid-S4 Table 4 (SC35, 16 kHz and 8 kHz) and Table S2 (SC10); chapter
+reproductions/01_lra_synthetic_data. Release ``speech_commands_v0.02.tar.gz`` unpacked under
+``<data root>/speech_commands/``::
+
+    speech_commands/<word>/<speaker>_nohash_<n>.wav    16-bit PCM mono, 16 kHz, <= 1 s
+    speech_commands/validation_list.txt                 "<word>/<file>.wav" per line
+    speech_commands/testing_list.txt
+    speech_commands/_background_noise_/                 ignored
+
+Train = every clip in a class folder that is in neither list. WAVs are read with the standard
+library ``wave`` module (no torchaudio); samples are scaled to [-1, 1) by 1/32768 and zero-padded
+at the end to 16000. ``resolution=2`` subsamples by 2 (the 8 kHz zero-shot test of S4 and
+Liquid-S4). Labels index :data:`ALL_CLASSES` (alphabetical; S4 uses its own fixed order, a
+permutation that does not change accuracies). S4 standardises every time index separately with
+training statistics; :func:`per_time_statistics` computes them and ``normalize=`` applies them.
+"""
+
+from __future__ import annotations
+
+import os
+import wave
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from liquidssm._checks import check_choice
+from liquidssm.data._common import CorruptDataError, dataset_dir, require_file
+
+NAME = "speech_commands"
+SUBDIR = "speech_commands"
+ALL_CLASSES = (
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four",
+    "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right",
+    "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero",
+)
+SC10_CLASSES = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SAMPLE_RATE = 16000
+
+
+def read_wav(path: Path) -> np.ndarray:
+    """Samples of a 16-bit PCM mono WAV as float32 in [-1, 1); errors name the file."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            if w.getnchannels() != 1 or w.getsampwidth() != 2:
+                raise CorruptDataError(
+                    f"{path}: expected 16-bit mono PCM, got {w.getnchannels()} channel(s) of "
+                    f"{8 * w.getsampwidth()} bits")
+            if w.getframerate() != SAMPLE_RATE:
+                raise CorruptDataError(f"{path}: sample rate {w.getframerate()} Hz, expected 16000")
+            n = w.getnframes()
+            raw = w.readframes(n)
+    except (wave.Error, EOFError) as e:
+        raise CorruptDataError(f"{path}: not a readable WAV file ({e})") from None
+    if len(raw) != 2 * n:
+        raise CorruptDataError(f"{path}: header announces {n} frames but the data holds {len(raw) // 2}")
+    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def _read_list(path: Path) -> set[str]:
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+
+
+class SpeechCommands(Dataset):
+    """Clips as sequences: item ``(x (16000 // resolution, 1) float32, y int)``.
+
+    ``classes="all"`` (35, Liquid-S4 Table 4) or ``"sc10"`` (Table S2); ``split`` in
+    ``train``/``val``/``test`` from the official lists. ``normalize=(mean, std)`` with tensors of
+    shape ``(16000,)`` applies S4's per-time-index standardisation (before subsampling).
+    """
+
+    def __init__(self, split: str = "train", root: str | os.PathLike[str] | None = None,
+                 classes: str = "all", resolution: int = 1,
+                 normalize: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+        check_choice(split, "split", ("train", "val", "test"))
+        check_choice(classes, "classes", ("all", "sc10"))
+        if resolution not in (1, 2):
+            raise ValueError(f"resolution must be 1 (16 kHz) or 2 (8 kHz), got {resolution}")
+        base = dataset_dir(NAME, SUBDIR, root)
+        val = _read_list(require_file(base / "validation_list.txt", NAME))
+        test = _read_list(require_file(base / "testing_list.txt", NAME))
+        self.classes = ALL_CLASSES if classes == "all" else SC10_CLASSES
+        self.items: list[tuple[Path, int]] = []
+        for lab, word in enumerate(self.classes):
+            d = base / word
+            if not d.is_dir():
+                require_file(d / "*.wav", NAME)  # raises, naming the missing class folder
+            for p in sorted(d.glob("*.wav")):
+                rel = f"{word}/{p.name}"
+                which = "val" if rel in val else "test" if rel in test else "train"
+                if which == split:
+                    self.items.append((p, lab))
+        self.resolution = resolution
+        self.normalize = normalize
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def waveform(self, i: int) -> torch.Tensor:
+        """Zero-padded 16 kHz waveform ``(16000,)`` of item ``i``."""
+        path = self.items[i][0]
+        x = read_wav(path)
+        if len(x) > SAMPLE_RATE:
+            raise CorruptDataError(f"{path}: {len(x)} samples, longer than one second (16000)")
+        out = torch.zeros(SAMPLE_RATE)
+        out[: len(x)] = torch.from_numpy(x)
+        return out
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self.waveform(i)
+        if self.normalize is not None:
+            mean, std = self.normalize
+            x = (x - mean) / std
+        return x[:: self.resolution].unsqueeze(-1), self.items[i][1]
+
+
+def per_time_statistics(ds: SpeechCommands) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std ``(16000,)`` over the dataset for every time index separately (S4's quirk)."""
+    s = torch.zeros(SAMPLE_RATE, dtype=torch.float64)
+    s2 = torch.zeros(SAMPLE_RATE, dtype=torch.float64)
+    for i in range(len(ds)):
+        x = ds.waveform(i).double()
+        s += x
+        s2 += x * x
+    n = max(len(ds), 1)
+    mean = s / n
+    std = (s2 / n - mean**2).clamp_min(0).sqrt()
+    return mean.float(), std.float().clamp_min(1e-8)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE) -> None:
+    """Write float samples in [-1, 1) as 16-bit mono PCM."""
+    data = np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(data.tobytes())
+
+
+def write_fixture(root: str | os.PathLike[str], per_class: int = 3, seed: int = 0,
+                  classes: tuple[str, ...] = ALL_CLASSES) -> Path:
+    """Tiny release tree: ``per_class`` clips per word (class-specific tone, random length)."""
+    rng = np.random.default_rng(seed)
+    out = Path(root) / SUBDIR
+    val, test = [], []
+    for c, word in enumerate(classes):
+        d = out / word
+        d.mkdir(parents=True, exist_ok=True)
+        for j in range(per_class):
+            n = int(rng.integers(4000, SAMPLE_RATE + 1))
+            t = np.arange(n) / SAMPLE_RATE
+            x = 0.3 * np.sin(2 * np.pi * (200 + 40 * c) * t) + 0.01 * rng.standard_normal(n)
+            name = f"{rng.integers(0, 16**8):08x}_nohash_{j}.wav"
+            write_wav(d / name, x)
+            (val if j == 1 else test if j == 2 else []).append(f"{word}/{name}")
+    (out / "validation_list.txt").write_text("\n".join(val) + "\n")
+    (out / "testing_list.txt").write_text("\n".join(test) + "\n")
+    (out / "_background_noise_").mkdir(exist_ok=True)
+    write_wav(out / "_background_noise_" / "white_noise.wav", 0.1 * rng.standard_normal(SAMPLE_RATE))
+    return out

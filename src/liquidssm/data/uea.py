@@ -1,0 +1,171 @@
+"""UEA multivariate classification (LrcSSM Table 1) from the ``.ts`` release, LinOSS protocol.
+
+LrcSSM Tables 1, 2, 8-11; chapter reproductions/01_lra_synthetic_data. Release
+(``Multivariate2018_ts.zip`` of timeseriesclassification.com) under ``<data root>/uea/``::
+
+    uea/Multivariate_ts/<Name>/<Name>_TRAIN.ts
+    uea/Multivariate_ts/<Name>/<Name>_TEST.ts
+
+for ``<Name>`` in Heartbeat, SelfRegulationSCP1, SelfRegulationSCP2, EthanolConcentration,
+MotorImagery, EigenWorms. Protocol of Log-NCDE / LinOSS (followed by LrcSSM): merge TRAIN and
+TEST, label-encode the sorted class names, drop duplicate series (``numpy.unique(axis=0)``, which
+also sorts the cases), no normalisation, split 70/15/15 at ``int(0.7 N)`` and ``int(0.85 N)`` of a
+random permutation, seeds 2345, 3456, 4567, 5678, 6789.
+
+**Exact split reproduction needs JAX's threefry PRNG** (``jax.random.permutation`` with a key
+derived from the seed); we do not depend on JAX, so :class:`UEA` draws its permutation with
+``numpy.random.default_rng(seed)`` -- deterministic, same sizes, different membership. To use the
+very splits of the LrcSSM paper, load the official split pickles with :func:`load_lrcssm_split`
+(read with a restricted unpickler, see :mod:`liquidssm.data.safe_pickle`), laid out as in the
+LrcSSM repository under ``<data root>/lrcssm_splits/<Dataset>/<seed>/{X,y}_{train,val,test}.pkl``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from liquidssm._checks import check_choice
+from liquidssm.data._common import CorruptDataError, dataset_dir, log, require_file
+from liquidssm.data.safe_pickle import dumps_like_jax, load_array_pickle
+from liquidssm.data.tsfile import read_ts, write_ts
+
+NAME = "uea"
+SUBDIR = "uea/Multivariate_ts"
+SEEDS = (2345, 3456, 4567, 5678, 6789)
+#: paper abbreviation -> UEA archive name
+DATASETS = {"Heart": "Heartbeat", "SCP1": "SelfRegulationSCP1", "SCP2": "SelfRegulationSCP2",
+            "Ethanol": "EthanolConcentration", "Motor": "MotorImagery", "Worms": "EigenWorms"}
+#: UEA name -> folder name in the LrcSSM repository (MotorImagery is not shipped there)
+LRCSSM_FOLDERS = {"Heartbeat": "Heartbeat", "SelfRegulationSCP1": "SelfRegulationSCP1",
+                  "SelfRegulationSCP2": "SelfRegulationSCP2",
+                  "EthanolConcentration": "EthanolConcentration", "EigenWorms": "Eigenworms",
+                  "MotorImagery": "MotorImagery"}
+
+
+def _resolve(name: str) -> str:
+    name = DATASETS.get(name, name)
+    check_choice(name, "name", tuple(DATASETS.values()))
+    return name
+
+
+def load_merged(name: str, root: str | os.PathLike[str] | None = None
+                ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Merged, de-duplicated ``(X (N, T, C) float64, y (N,) int64, classes)`` (Log-NCDE step 2)."""
+    name = _resolve(name)
+    d = dataset_dir(NAME, SUBDIR, root) / name
+    parts = [read_ts(require_file(d / f"{name}_{s}.ts", NAME)) for s in ("TRAIN", "TEST")]
+    X = np.concatenate([p.X for p in parts])
+    labels = [lab for p in parts for lab in p.y]
+    classes = sorted(set(labels))
+    y = np.array([classes.index(lab) for lab in labels])
+    flat = X.reshape(len(X), -1)
+    _, first = np.unique(flat, axis=0, return_index=True)
+    if len(first) < len(X):
+        log.info("uea %s: dropped %d duplicate series of %d", name, len(X) - len(first), len(X))
+    # np.unique returns the unique rows sorted; index of the first occurrence of each
+    X, y = X[first], y[first]
+    return X, y, classes
+
+
+def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
+    """Our deterministic 70/15/15 split (``numpy.random.default_rng(seed)``; see module doc)."""
+    perm = np.random.default_rng(seed).permutation(n)
+    a, b = int(0.7 * n), int(0.85 * n)
+    return {"train": perm[:a], "val": perm[a:b], "test": perm[b:]}
+
+
+class UEA(Dataset):
+    """One UEA dataset split: item ``(x (T, C) float32, y int)``; ``C + 1`` with ``include_time``.
+
+    ``include_time`` prepends the channel ``t_k = k / T`` (Log-NCDE, LrcSSM Table 5 uses False).
+    """
+
+    def __init__(self, name: str, split: str = "train", seed: int = 2345,
+                 root: str | os.PathLike[str] | None = None, include_time: bool = False) -> None:
+        check_choice(split, "split", ("train", "val", "test"))
+        X, y, self.classes = load_merged(name, root)
+        idx = split_indices(len(y), seed)[split]
+        x = torch.from_numpy(X[idx].astype(np.float32))
+        if include_time:
+            T = x.shape[1]
+            t = (torch.arange(T, dtype=torch.float32) / T).view(1, T, 1).expand(len(idx), T, 1)
+            x = torch.cat([t, x], dim=-1)
+        self.x, self.y = x, torch.from_numpy(y[idx])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.x[i], int(self.y[i])
+
+
+def load_lrcssm_split(name: str, seed: int, root: str | os.PathLike[str] | None = None,
+                      drop_first_channel: bool = True) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The official LrcSSM split ``{split: (X (N, T, C) float32, y (N,) int64)}`` read safely.
+
+    ``drop_first_channel=True`` reproduces the code (``datamodule.py`` removes column 0 of every
+    dataset; a time channel for SCP1/SCP2/Heartbeat/EigenWorms, a real channel for Ethanol and
+    Motor -- which is why the paper's "input size" row says 2 and 63). One-hot ``y`` becomes
+    class indices.
+    """
+    name = _resolve(name)
+    base = dataset_dir("lrcssm_splits", "lrcssm_splits", root) / LRCSSM_FOLDERS[name] / str(seed)
+    out = {}
+    for split in ("train", "val", "test"):
+        X = load_array_pickle(require_file(base / f"X_{split}.pkl", "lrcssm_splits"))
+        Y = load_array_pickle(require_file(base / f"y_{split}.pkl", "lrcssm_splits"))
+        if X.ndim != 3 or Y.ndim != 2 or len(X) != len(Y):
+            raise CorruptDataError(f"{base}: X_{split} {X.shape} / y_{split} {Y.shape} are not "
+                                   "(N, T, C) and one-hot (N, K) with the same N")
+        x = torch.from_numpy(np.array(X, dtype=np.float32))
+        if drop_first_channel:
+            x = x[..., 1:]
+        out[split] = (x.contiguous(), torch.from_numpy(np.argmax(Y, axis=1).astype(np.int64)))
+    return out
+
+
+def write_fixture(root: str | os.PathLike[str], names: tuple[str, ...] = tuple(DATASETS.values()),
+                  n_train: int = 16, n_test: int = 12, length: int = 24, seed: int = 0) -> Path:
+    """Tiny ``.ts`` files for each dataset (true channel counts, short series, one duplicate)."""
+    channels = {"Heartbeat": 61, "SelfRegulationSCP1": 6, "SelfRegulationSCP2": 7,
+                "EthanolConcentration": 3, "MotorImagery": 64, "EigenWorms": 6}
+    n_classes = {"EthanolConcentration": 4, "EigenWorms": 5}
+    rng = np.random.default_rng(seed)
+    out = Path(root) / SUBDIR
+    for name in names:
+        C, K = channels[name], n_classes.get(name, 2)
+        classes = [f"c{k}" for k in range(K)] if name != "Heartbeat" else ["abnormal", "normal"]
+        d = out / name
+        d.mkdir(parents=True, exist_ok=True)
+        X = np.round(rng.standard_normal((n_train + n_test, length, C)), 4)
+        y = rng.integers(0, K, n_train + n_test)
+        X += y[:, None, None] * 0.5
+        X[n_train] = X[0]  # a duplicate across TRAIN/TEST, removed by the pipeline
+        y[n_train] = y[0]
+        write_ts(d / f"{name}_TRAIN.ts", X[:n_train], [classes[k] for k in y[:n_train]], name, classes)
+        write_ts(d / f"{name}_TEST.ts", X[n_train:], [classes[k] for k in y[n_train:]], name, classes)
+    return out
+
+
+def write_lrcssm_split_fixture(root: str | os.PathLike[str], name: str = "SelfRegulationSCP1",
+                               seed: int = 2345, n: int = 20, length: int = 16, channels: int = 6,
+                               n_classes: int = 2) -> Path:
+    """Tiny split pickles in the LrcSSM layout, pickled like ``jax.Array`` (time channel first)."""
+    name = _resolve(name)
+    rng = np.random.default_rng(seed)
+    base = Path(root) / "lrcssm_splits" / LRCSSM_FOLDERS[name] / str(seed)
+    base.mkdir(parents=True, exist_ok=True)
+    sizes = {"train": int(0.7 * n), "val": int(0.85 * n) - int(0.7 * n)}
+    sizes["test"] = n - sizes["train"] - sizes["val"]
+    for split, m in sizes.items():
+        t = np.broadcast_to(np.arange(length, dtype=np.float32)[None, :, None] / length, (m, length, 1))
+        X = np.concatenate([t, rng.standard_normal((m, length, channels)).astype(np.float32)], -1)
+        Y = np.eye(n_classes, dtype=np.float32)[rng.integers(0, n_classes, m)]
+        (base / f"X_{split}.pkl").write_bytes(dumps_like_jax(X))
+        (base / f"y_{split}.pkl").write_bytes(dumps_like_jax(Y))
+    return base
