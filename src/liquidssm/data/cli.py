@@ -66,7 +66,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _download(url: str, dest: Path) -> None:
     import urllib.request
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     tmp = dest.with_suffix(dest.suffix + ".part")
     with urllib.request.urlopen(url) as resp, open(tmp, "wb") as f:  # noqa: S310 (explicit command)
