@@ -33,6 +33,18 @@ def test_fixtures_make_status_present(tmp_path, capsys, monkeypatch):
     assert rows["imdb"] == "missing"
 
 
+def test_ensure_fixtures(tmp_path):
+    from liquidssm.data.registry import ensure_fixtures
+
+    root = ensure_fixtures(["listops", "bidmc"], tmp_path)
+    assert not DATASETS["listops"].missing(root) and not DATASETS["bidmc"].missing(root)
+    before = (root / "listops" / "basic_train.tsv").stat().st_mtime_ns
+    ensure_fixtures(["listops"], root)  # present: left alone
+    assert (root / "listops" / "basic_train.tsv").stat().st_mtime_ns == before
+    with pytest.raises(KeyError, match="valid names"):
+        ensure_fixtures(["nope"], root)
+
+
 def test_no_invented_checksums():
     for spec in DATASETS.values():
         for a in spec.archives:

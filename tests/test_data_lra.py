@@ -83,7 +83,7 @@ def test_listops_loader_and_collate(tmp_path):
 
 
 def test_listops_errors(tmp_path):
-    with pytest.raises(DatasetMissingError, match=r"(?s)expected directory .*listops.*liquidssm data download listops"):
+    with pytest.raises(DatasetMissingError, match=r"(?s)expected directory .*listops.*expected layout:.*basic_\{train.*liquidssm data download listops"):
         listops.ListOps("train", root=tmp_path)
     d = listops.write_fixture(tmp_path)
     p = d / "basic_val.tsv"

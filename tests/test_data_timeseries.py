@@ -66,6 +66,10 @@ def test_speech_commands_normalisation_and_errors(sc_root, tmp_path):
         speech_commands.read_wav(bad)
     with pytest.raises(DatasetMissingError, match="speech_commands"):
         speech_commands.SpeechCommands("train", root=tmp_path)
+    partial = tmp_path / "p"
+    speech_commands.write_fixture(partial, per_class=1, classes=("yes", "no"))
+    with pytest.raises(DatasetMissingError, match=r"missing class folder .*speech_commands/up"):
+        speech_commands.SpeechCommands("train", root=partial, classes="sc10")
 
 
 def test_ts_roundtrip_and_errors(tmp_path):

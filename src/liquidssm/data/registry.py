@@ -125,3 +125,23 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in [
           archives=(), marker="Eigenworms", target="lrcssm_splits", move="parent",
           fixture=lambda root, **kw: uea.write_lrcssm_split_fixture(root, **kw)),
 ]}
+
+
+def ensure_fixtures(names: list[str] | tuple[str, ...] | None = None,
+                    root: str | os.PathLike[str] | None = None) -> Path:
+    """Write the tiny fixture datasets ``names`` (all by default) under ``root`` and return it.
+
+    For smoke profiles of the reproduction chapters: ``root`` defaults to a fresh temporary
+    directory; datasets already present there are left alone. Pass the result as ``root=`` to
+    the loaders (or set ``LIQUIDSSM_DATA``).
+    """
+    import tempfile
+
+    out = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="liquidssm_fixtures_"))
+    for name in names if names is not None else list(DATASETS):
+        if name not in DATASETS:
+            raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+        spec = DATASETS[name]
+        if spec.missing(out) and spec.fixture is not None:
+            spec.fixture(out)
+    return out

@@ -28,7 +28,12 @@ import torch
 from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice
-from liquidssm.data._common import CorruptDataError, dataset_dir, require_file
+from liquidssm.data._common import (
+    CorruptDataError,
+    DatasetMissingError,
+    dataset_dir,
+    require_file,
+)
 
 NAME = "speech_commands"
 SUBDIR = "speech_commands"
@@ -87,7 +92,10 @@ class SpeechCommands(Dataset):
         for lab, word in enumerate(self.classes):
             d = base / word
             if not d.is_dir():
-                require_file(d / "*.wav", NAME)  # raises, naming the missing class folder
+                raise DatasetMissingError(
+                    f"dataset 'speech_commands': missing class folder {d} (expected "
+                    f"{SUBDIR}/<word>/*.wav for the {len(self.classes)} words); run "
+                    "`liquidssm data download speech_commands`")
             for p in sorted(d.glob("*.wav")):
                 rel = f"{word}/{p.name}"
                 which = "val" if rel in val else "test" if rel in test else "train"
