@@ -17,6 +17,7 @@ first call (which includes keops' one-off compile when the cache is cold) is rep
 from __future__ import annotations
 
 import argparse
+import ctypes
 import time
 from collections.abc import Callable, Sequence
 
@@ -24,13 +25,38 @@ import pandas as pd
 import torch
 
 from liquidssm.bench._util import machine_summary, peak_memory_mb, time_fn
-from liquidssm.cauchy import cauchy_keops, cauchy_naive, cauchy_torch, keops_available
+from liquidssm.cauchy import (
+    DEFAULT_CHUNK_ELEMS,
+    cauchy_keops,
+    cauchy_naive,
+    cauchy_torch,
+    keops_available,
+)
 from liquidssm.hippo import nplr_legs
 from liquidssm.kernels import roots_of_unity, s4_dplr_kernel
 
 __all__ = ["bench_kernels", "main"]
 
 _CAUCHY = {"naive": cauchy_naive, "torch": cauchy_torch, "keops": cauchy_keops}
+
+
+def _set_mmap_threshold(nbytes: int) -> None:
+    """Set glibc's mmap/trim thresholds (a no-op where glibc is absent).
+
+    glibc raises its mmap threshold dynamically after large frees, so a repeated allocation is
+    then served from already-resident heap and the RSS rise reads ~0. For the *memory* readings
+    we fix the threshold at 128 KiB, making every large tensor a fresh mapping returned on free,
+    so :func:`liquidssm.bench._util.peak_memory_mb` sees it each time; for the *timings* we set it
+    to 32 MiB (glibc's own ceiling for the dynamic threshold) so that page faults of fresh
+    mappings do not inflate the times of allocation-heavy backends.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, nbytes)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 2 * nbytes)  # M_TRIM_THRESHOLD
+        libc.malloc_trim(0)  # hand free heap pages back, so they are not silently reused
+    except (OSError, AttributeError):
+        pass
 
 
 def _cauchy_case(N: int, L: int, H: int, dtype: torch.dtype, device: str) -> dict[str, torch.Tensor]:
@@ -65,12 +91,13 @@ def bench_kernels(Ns: Sequence[int] = (64, 256), Ls: Sequence[int] = (1024, 4096
                   H: int = 1, backends: Sequence[str] = ("naive", "torch", "keops"),
                   full_kernel: bool = True, dtype: torch.dtype = torch.complex64,
                   device: str = "cpu", repeats: int = 3, naive_max: int = 2**25,
-                  verbose: bool = False) -> pd.DataFrame:
+                  chunk_elems: int = DEFAULT_CHUNK_ELEMS, verbose: bool = False) -> pd.DataFrame:
     """Measure Cauchy backends and the full S4 kernel; one row per (what, backend, N, L).
 
     Columns: ``what`` ("cauchy" | "kernel"), ``backend``, ``N``, ``L``, ``H``, ``first_call_ms``
     (includes any keops compile), ``fwd_bwd_ms`` (best of ``repeats``), ``peak_mb`` (extra memory
     of one forward+backward). Backends that cannot run are skipped (keops without pykeops).
+    ``chunk_elems`` is passed to the torch Cauchy rows (the full-kernel rows use the default).
     """
     backends = list(backends)
     if "keops" in backends and not keops_available()[0]:
@@ -87,8 +114,13 @@ def bench_kernels(Ns: Sequence[int] = (64, 256), Ls: Sequence[int] = (1024, 4096
                 v = case["v"].clone().requires_grad_()
                 w = case["w"].clone().requires_grad_()
                 z = case["z"]
-                jobs.append(("cauchy", be, _fwd_bwd(lambda f=_CAUCHY[be], v=v, w=w, z=z: f(v, z, w),
-                                                     [v, w])))
+                if be == "torch":
+                    def call(v=v, w=w, z=z) -> torch.Tensor:
+                        return cauchy_torch(v, z, w, chunk_elems=chunk_elems)
+                else:
+                    def call(v=v, w=w, z=z, f=_CAUCHY[be]) -> torch.Tensor:
+                        return f(v, z, w)
+                jobs.append(("cauchy", be, _fwd_bwd(call, [v, w])))
             if full_kernel:
                 for be in [b for b in backends if b in ("torch", "keops")]:
                     leaves = [case[k].clone().requires_grad_() for k in ("Lambda", "P", "B", "C", "dt")]
@@ -98,8 +130,12 @@ def bench_kernels(Ns: Sequence[int] = (64, 256), Ls: Sequence[int] = (1024, 4096
                 t0 = time.perf_counter()
                 fn()
                 first = (time.perf_counter() - t0) * 1e3
+                if device == "cpu":
+                    _set_mmap_threshold(128 * 1024)
                 peak = peak_memory_mb(fn, device=device)
-                timing = time_fn(fn, repeats=repeats, warmup=0, device=device)
+                if device == "cpu":
+                    _set_mmap_threshold(32 * 2**20)
+                timing = time_fn(fn, repeats=repeats, warmup=1, device=device)
                 rows.append({"what": what, "backend": be, "N": N, "L": L, "H": H,
                              "first_call_ms": first, "fwd_bwd_ms": timing.best_ms, "peak_mb": peak})
                 if verbose:
@@ -132,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--chunk-elems", type=int, default=DEFAULT_CHUNK_ELEMS,
+                    help="chunk budget of the torch Cauchy rows")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (N=16, L=256,1024)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -140,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# S4 kernel / Cauchy benchmark on {machine_summary(args.device)}; {args.dtype}, H={args.H}")
     df = bench_kernels(args.N, args.L, H=args.H, backends=args.backends,
                        full_kernel=not args.no_kernel, dtype=dtype, device=args.device,
-                       repeats=args.repeats, verbose=True)
+                       repeats=args.repeats, chunk_elems=args.chunk_elems, verbose=True)
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.2f}".format):
         print(summary_table(df))
