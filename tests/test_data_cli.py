@@ -72,6 +72,20 @@ def test_prepare_from_archive_places_release_layout(tmp_path, capsys):
     assert len(CIFAR10Sequence("test", root=root)) == 3
 
 
+def test_prepare_from_directory_copies_and_keeps_source(tmp_path):
+    from liquidssm.data import listops
+
+    src = tmp_path / "lra_release" / "listops-1000"
+    listops_dir = listops.write_fixture(tmp_path / "gen")
+    src.mkdir(parents=True)
+    for f in listops_dir.iterdir():
+        (src / f.name).write_bytes(f.read_bytes())
+    root = tmp_path / "raw"
+    log = cli.prepare("listops", str(root), str(tmp_path / "lra_release"))
+    assert log[-1] == "listops: present" and (src / "basic_train.tsv").exists()
+    assert len(listops.ListOps("val", root=root)) == 8
+
+
 def test_prepare_rejects_checksum_mismatch(tmp_path):
     root = tmp_path / "raw"
     (root / "_downloads").mkdir(parents=True)

@@ -142,11 +142,15 @@ def prepare(name: str, root: str | None = None, source: str | None = None) -> li
             src_items = [(p, target / p.name) for p in hit.parent.iterdir()]
         else:  # files: every file named like the marker pattern's siblings
             src_items = [(p, target / p.name) for p in s.rglob("*.ts")]
+        ours = base / "_extract" in s.parents or s.parent == base / "_extract"
         for src, dst in src_items:
             if dst.exists():
                 continue
             dst.parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+            if ours:  # our own extraction directory: move (the release is large)
+                shutil.move(str(src), str(dst))
+            else:  # a directory the user pointed at: never modify it
+                (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
         log.append(f"placed {hit} -> {target}")
     missing = spec.missing(root)
     log.append(f"{name}: " + ("present" if not missing else f"still missing {missing[0]}"))
