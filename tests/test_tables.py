@@ -27,6 +27,16 @@ def test_every_table_is_listed_and_loads():
             assert df["mean"].dtype.kind == "f", name
 
 
+def test_every_table_has_provenance():
+    for name in EXPECTED:
+        info = tables.paper_table_info(name)
+        assert info["caption"] and info["table"].startswith("Table")
+    assert tables.paper_table("ls4-table3").attrs["caption"].startswith(
+        "Liquid-S4 (ICLR 2023), Table 3: Performance on sCIFAR")
+    with pytest.raises(KeyError, match="valid names"):
+        tables.paper_table_info("x")
+
+
 def test_unknown_name_lists_valid_names():
     with pytest.raises(KeyError, match="valid names: .*ls4-table1"):
         tables.paper_table("ls4-table99")

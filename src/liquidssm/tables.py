@@ -28,6 +28,7 @@ __all__ = [
     "paper_dir",
     "list_paper_tables",
     "paper_table",
+    "paper_table_info",
     "compare",
     "recompute_averages",
     "known_discrepancies",
@@ -38,6 +39,7 @@ __all__ = [
 _NUMERIC = ("mean", "std")
 _AVERAGE_TASKS = ("Avg.", "Average")
 _DISCREPANCY_FILE = "known-discrepancies.csv"
+_INDEX_FILE = "index.csv"
 
 
 def paper_dir() -> Path:
@@ -70,8 +72,17 @@ def paper_dir() -> Path:
 def list_paper_tables() -> list[str]:
     """Names accepted by :func:`paper_table`, e.g. ``"ls4-table1"``, ``"lrcssm-table11"``."""
     return sorted(
-        p.stem for p in paper_dir().glob("*.csv") if p.name != _DISCREPANCY_FILE
+        p.stem for p in paper_dir().glob("*.csv") if p.name not in (_DISCREPANCY_FILE, _INDEX_FILE)
     )
+
+
+def paper_table_info(name: str) -> dict[str, str]:
+    """Provenance of a table: ``{"name", "paper", "table", "caption"}`` from ``data/paper/index.csv``."""
+    index = pd.read_csv(paper_dir() / _INDEX_FILE, dtype=str, keep_default_na=False)
+    hit = index[index["name"] == name]
+    if hit.empty:
+        raise KeyError(f"unknown paper table {name!r}; valid names: {', '.join(index['name'])}")
+    return hit.iloc[0].to_dict()
 
 
 def paper_table(name: str) -> pd.DataFrame:
@@ -94,6 +105,11 @@ def paper_table(name: str) -> pd.DataFrame:
     if "p" in df.columns:
         df["p"] = pd.to_numeric(df["p"].replace("", np.nan)).astype("Int64")
     df.attrs["source"] = name
+    try:
+        info = paper_table_info(name)
+        df.attrs["caption"] = f"{info['paper']}, {info['table']}: {info['caption']}"
+    except (KeyError, FileNotFoundError):
+        pass
     return df
 
 
