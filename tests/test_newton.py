@@ -44,6 +44,7 @@ def test_newton_matches_sequential_float64(kw):
     assert bool((res.iterations <= u.shape[-2]).all())
 
 
+@pytest.mark.slow
 def test_newton_matches_sequential_float32_eigenworms_length():
     cell, u = _setup(H=4, D=4, B=1, T=17984, dtype=torch.float32)
     with torch.no_grad():
