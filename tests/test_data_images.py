@@ -149,3 +149,7 @@ def test_generator_is_deterministic(tmp_path):
         assert (tmp_path / "a/imgs/0" / f"sample_{i}.png").read_bytes() == \
             (tmp_path / "b/imgs/0" / f"sample_{i}.png").read_bytes()
     assert (tmp_path / "a/metadata/0.npy").read_text() == (tmp_path / "b/metadata/0.npy").read_text()
+    pathfinder_gen.generate_pathfinder(tmp_path / "c", 3, seed=7, progress=False, workers=2)
+    assert (tmp_path / "c/metadata/0.npy").read_text() == (tmp_path / "a/metadata/0.npy").read_text()
+    assert (tmp_path / "c/imgs/0/sample_2.png").read_bytes() == \
+        (tmp_path / "a/imgs/0/sample_2.png").read_bytes()

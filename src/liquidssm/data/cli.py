@@ -185,7 +185,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         from liquidssm.data.pathfinder_gen import PARAMS, generate_pathfinder
 
         res = generate_pathfinder(args.out, n_images=args.n or 200000,
-                                  params=PARAMS[args.resolution], seed=args.seed)
+                                  params=PARAMS[args.resolution], seed=args.seed,
+                                  workers=args.workers)
         print(f"pathfinder{args.resolution}: {res['n_images']} images in {res['n_batches']} "
               f"batches under {args.out}")
     print(f"took {time.perf_counter() - t0:.1f} s")
@@ -224,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--n-test", type=int, default=2000)
     g.add_argument("--resolution", type=int, choices=[32, 64, 128], default=32)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--workers", type=int, default=1,
+                   help="Pathfinder: processes (the output does not depend on this number)")
     g.set_defaults(fn=_cmd_generate)
     args = ap.parse_args(argv)
     return int(args.fn(args))
