@@ -156,6 +156,8 @@ def test_lrc_bad_inputs():
         cell.rollout(torch.randn(2, 4, 3), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="finite"):
         cell.rollout(torch.full((1, 4, 3), float("inf")))
+    with pytest.raises(TypeError, match="u: expected dtype torch.float32"):
+        cell.input_terms(torch.randn(4, 3, dtype=F64))
 
 
 @pytest.mark.parametrize("clamp", ["softplus", "tanh"])

@@ -214,6 +214,8 @@ class LrcSSMCell(nn.Module):
         u = as_tensor(u, "u")
         if u.shape[-1:] != (self.H,):
             raise ValueError(f"u: expected last axis H={self.H} (shape (..., H)), got shape {tuple(u.shape)}")
+        if u.dtype != self.W_f.dtype:
+            raise TypeError(f"u: expected dtype {self.W_f.dtype} (the cell's parameters), got {u.dtype}")
         s_u = torch.sigmoid(self.sigma_u * (u - self.mu_u))
         f_u = self.g_leak + s_u @ self.W_f.T
         z_u = self.g_leak + s_u @ self.W_z.T
