@@ -40,6 +40,7 @@ def test_vocab_specials_and_order():
     assert v.itos == ["<pad>", "<unk>", "<eos>", "b", "a", "c"]
     assert v.encode(["a", "zz", "b"], l_max=3).tolist() == [4, 1, 2]  # truncated to l_max-1, <eos>
     assert len(Vocab.build([["a"], ["b"], ["b"]], min_freq=2)) == 4
+    assert Vocab.build([["z", "y", "x", "y"]]).itos[3:] == ["y", "x", "z"]  # ties: lexicographic
 
 
 def test_generator_labels_lengths_dedup_determinism(tmp_path):

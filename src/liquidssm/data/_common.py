@@ -148,7 +148,7 @@ class Vocab:
     """Token vocabulary as torchtext's ``build_vocab_from_iterator`` builds it in S4's loaders.
 
     Specials first (``<pad>``=0, ``<unk>``=1, ``<eos>``=2), then tokens by decreasing frequency,
-    ties in first-seen order; tokens rarer than ``min_freq`` are dropped; unknown tokens map to
+    ties in lexicographic order; tokens rarer than ``min_freq`` are dropped; unknown tokens map to
     ``<unk>``.
     """
 
@@ -165,8 +165,9 @@ class Vocab:
         counts: Counter[str] = Counter()
         for toks in token_lists:
             counts.update(toks)
-        # Counter.most_common sorts by count, ties keep first-insertion order (stable sort)
-        ordered = [t for t, c in counts.most_common() if c >= min_freq and t not in cls.SPECIALS]
+        # torchtext: descending frequency, ties broken lexicographically
+        ordered = [t for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                   if c >= min_freq and t not in cls.SPECIALS]
         return cls(list(cls.SPECIALS) + ordered)
 
     def __len__(self) -> int:
