@@ -12,8 +12,8 @@ Backends:
 * :func:`cauchy_naive` -- the oracle: one broadcast ``(..., N2, Lz)`` tensor, then a sum.
 * :func:`cauchy_torch` -- pure torch, **chunked over the nodes** so memory stays bounded: a chunk
   holds ``Lc = max(1, chunk_elems // (M * N2))`` nodes, where ``M`` is the number of batch rows
-  and ``chunk_elems = 2**22`` by default (≈ 32 MiB per complex64 temporary, 64 MiB in
-  complex128). With gradients enabled and more than one chunk, each chunk runs under
+  and ``chunk_elems = 2**20`` by default (8 MiB per complex64 temporary, 16 MiB in
+  complex128; forward+backward of one chunk holds about ten such temporaries). With gradients enabled and more than one chunk, each chunk runs under
   :func:`torch.utils.checkpoint.checkpoint`, so the backward pass recomputes the chunk instead
   of storing all ``M x N2 x Lz`` intermediates.
 * :func:`cauchy_keops` -- pykeops ``Genred`` on ``view_as_real`` pairs with the merged
@@ -48,7 +48,7 @@ __all__ = [
     "keops_available",
 ]
 
-DEFAULT_CHUNK_ELEMS = 2**22
+DEFAULT_CHUNK_ELEMS = 2**20
 AUTO_KEOPS_MIN_WORK = 2**24
 BACKENDS = ("auto", "torch", "keops")
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 import torch
 
+from liquidssm._checks import check_int
 from liquidssm.bench._util import machine_summary, peak_memory_mb, time_fn
 from liquidssm.cauchy import (
     DEFAULT_CHUNK_ELEMS,
@@ -91,15 +92,30 @@ def bench_kernels(Ns: Sequence[int] = (64, 256), Ls: Sequence[int] = (1024, 4096
                   H: int = 1, backends: Sequence[str] = ("naive", "torch", "keops"),
                   full_kernel: bool = True, dtype: torch.dtype = torch.complex64,
                   device: str = "cpu", repeats: int = 3, naive_max: int = 2**25,
-                  chunk_elems: int = DEFAULT_CHUNK_ELEMS, verbose: bool = False) -> pd.DataFrame:
+                  chunk_elems: int = DEFAULT_CHUNK_ELEMS, threads: int | None = None,
+                  verbose: bool = False) -> pd.DataFrame:
     """Measure Cauchy backends and the full S4 kernel; one row per (what, backend, N, L).
 
     Columns: ``what`` ("cauchy" | "kernel"), ``backend``, ``N``, ``L``, ``H``, ``first_call_ms``
     (includes any keops compile), ``fwd_bwd_ms`` (best of ``repeats``), ``peak_mb`` (extra memory
     of one forward+backward). Backends that cannot run are skipped (keops without pykeops).
     ``chunk_elems`` is passed to the torch Cauchy rows (the full-kernel rows use the default).
+    ``threads``: torch intra-op threads during the measurements (restored afterwards); on a
+    shared, oversubscribed CPU one thread gives far steadier numbers than several.
     """
-    backends = list(backends)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(check_int(threads, "threads", minimum=1))
+    try:
+        return _bench(Ns, Ls, H, list(backends), full_kernel, dtype, device, repeats, naive_max,
+                      chunk_elems, verbose)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _bench(Ns: Sequence[int], Ls: Sequence[int], H: int, backends: list[str], full_kernel: bool,
+           dtype: torch.dtype, device: str, repeats: int, naive_max: int, chunk_elems: int,
+           verbose: bool) -> pd.DataFrame:
     if "keops" in backends and not keops_available()[0]:
         backends.remove("keops")
     rows = []
@@ -168,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--chunk-elems", type=int, default=DEFAULT_CHUNK_ELEMS,
                     help="chunk budget of the torch Cauchy rows")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (N=16, L=256,1024)")
@@ -175,10 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.N, args.L = [16], [256, 1024]
     dtype = torch.complex64 if args.dtype == "float32" else torch.complex128
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     print(f"# S4 kernel / Cauchy benchmark on {machine_summary(args.device)}; {args.dtype}, H={args.H}")
     df = bench_kernels(args.N, args.L, H=args.H, backends=args.backends,
                        full_kernel=not args.no_kernel, dtype=dtype, device=args.device,
-                       repeats=args.repeats, chunk_elems=args.chunk_elems, verbose=True)
+                       repeats=args.repeats, chunk_elems=args.chunk_elems, threads=args.threads,
+                       verbose=True)
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.2f}".format):
         print(summary_table(df))
