@@ -127,3 +127,22 @@ def test_keops_values_and_gradients_equal_torch():
     gt = torch.autograd.grad((out_t * gout.conj()).real.sum(), (v, w))
     for a, b in zip(gk, gt):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.keops
+@pytest.mark.slow
+def test_auto_uses_keops_for_large_problems(monkeypatch):
+    """With the size threshold lowered, 'auto' routes to keops (same cached float64 formula)."""
+    _keops_or_skip()
+    v, z, w = _problem()
+    try:
+        cauchy_keops(v, z, w)
+    except RuntimeError as exc:
+        pytest.skip(f"pykeops cannot compile here: {exc}")
+    calls = []
+    real = cauchy_mod.cauchy_keops
+    monkeypatch.setattr(cauchy_mod, "AUTO_KEOPS_MIN_WORK", 1)
+    monkeypatch.setattr(cauchy_mod, "cauchy_keops", lambda *a: calls.append(1) or real(*a))
+    out = cauchy(v, z, w, backend="auto")
+    assert calls == [1]
+    assert torch.allclose(out, cauchy_naive(v, z, w), rtol=1e-11)
