@@ -17,6 +17,7 @@ from liquidssm.kernels import (
     generating_function_blocks,
     irfft_kernel,
     matrix_power_squaring,
+    nyquist_value,
     roots_of_unity,
     s4_dplr_kernel,
     s4d_kernel,
@@ -142,6 +143,24 @@ def test_lines_compose_and_truncation_matters():
     Cf = torch.cat([C, C.conj()], -1)
     C_alias = torch.linalg.solve((eye - matrix_power_squaring(A_bar, L)).mT, Cf[..., None])[..., 0]
     assert rel(K_alias, ssm.kernel_by_powers(A_bar, B_bar, C_alias, L).real) < 1e-9
+
+
+def test_nyquist_closed_form_equals_dft():
+    Lam, P, B, C, dt = random_dplr(2, 4, channels=2)
+    L = 18
+    want = torch.fft.rfft(powers_oracle(Lam, P, B, C, dt, L), n=L)[..., -1]  # omega = -1
+    Ct = c_tilde(Lam, P, B, C, dt, L)
+    got = nyquist_value(B, Ct, dt)
+    assert got.shape == (2, 2)
+    assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_float32_long_kernel_has_no_overflow():
+    """Even L: the Nyquist node is handled in closed form, so no inf/NaN appears in float32."""
+    d = nplr_legs(16, torch.complex64)
+    C = torch.randn(3, 8, dtype=torch.complex64)
+    K = s4_dplr_kernel(d.Lambda, d.P, d.B, C, torch.tensor([1e-4, 1e-2, 1.0]), 4096, backend="torch")
+    assert torch.isfinite(K).all()
 
 
 def test_woodbury_rank2_equals_dense_resolvent():

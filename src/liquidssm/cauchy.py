@@ -166,6 +166,8 @@ def cauchy_keops(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Ten
     Same inputs/outputs as :func:`cauchy_naive` (``v``, ``w`` (..., N2); ``z`` (..., Lz) ->
     (..., Lz)); differentiable in ``v``, ``z``, ``w`` through keops' own formula gradients.
     Raises ``RuntimeError`` if pykeops is not importable or the formula fails to compile.
+    keops divides by ``|(z - w)(z - conj w)|^2 ~ |z|^4``, so in float32 keep ``|z| < ~1e9``
+    (:func:`liquidssm.kernels.s4_dplr_kernel` never passes the infinite Nyquist node).
     """
     v, z, w, batch = _validate(v, z, w)
     ok, reason = keops_available()

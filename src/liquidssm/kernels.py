@@ -49,6 +49,7 @@ __all__ = [
     "generating_function_blocks",
     "irfft_kernel",
     "matrix_power_squaring",
+    "nyquist_value",
     "roots_of_unity",
     "s4_dplr_kernel",
     "s4d_kernel",
@@ -259,10 +260,22 @@ def roots_of_unity(L: int, dtype: torch.dtype = torch.complex64,
 def bilinear_factor(omega: torch.Tensor) -> torch.Tensor:
     """The factor ``2 / (1 + omega)`` of the bilinear generating function, Algorithm 1 line 3; chapter s4/03_s4_kernel.
 
-    ``omega`` (Lz,) complex -> (Lz,). Finite at the Nyquist node because ``omega`` is computed
-    as ``exp(-i pi)`` in floating point (``1 + omega`` is ~1e-16, not 0).
+    ``omega`` (Lz,) complex -> (Lz,). Not used at the Nyquist node ``omega = -1`` (even ``L``),
+    where :func:`s4_dplr_kernel` uses the closed form of :func:`nyquist_value` instead.
     """
     return 2 / (1 + omega)
+
+
+def nyquist_value(B: torch.Tensor, C_tilde: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    """Generating function at ``omega = -1``: ``dt/2 * C_tilde_full B_full``; chapter s4/03_s4_kernel.
+
+    For the bilinear transform ``(I + A_bar)^{-1} B_bar = dt/2 B`` exactly, so
+    ``K_hat(-1) = C_tilde (I + A_bar)^{-1} B_bar = dt Re(sum_n C_tilde_n B_n)`` without any
+    resolvent (the node where ``g(omega)`` is infinite). ``B`` (H, N2), ``C_tilde`` (channels,
+    H, N2), ``dt`` (H,) -> (channels, H) complex (zero imaginary part).
+    """
+    val = dt.to(B.dtype) * (C_tilde * B).sum(-1).real.to(B.dtype)
+    return val
 
 
 def generating_function_blocks(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor,
@@ -334,7 +347,7 @@ def s4_dplr_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: to
     doubled system ``A_full = diag(Lambda, conj Lambda) - P_full P_full^*`` of state size
     ``N = 2 N2`` -- equivalently of the real system :func:`dplr_to_dense` (no factor 2 to add).
     ``c_is_tilde=True`` skips line 1 (``C`` is then already ``C_tilde``; the official code's
-    parametrization). ``backend`` picks the Cauchy backend (``"auto" | "torch" | "keops"``).
+    parametrization). For even ``L`` the node ``omega = -1`` uses :func:`nyquist_value`. ``backend`` picks the Cauchy backend (``"auto" | "torch" | "keops"``).
     """
     L = _check_L(L)
     check_choice(backend, "backend", BACKENDS)
@@ -343,8 +356,12 @@ def s4_dplr_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: to
     Lam, Pt, Bt, Ct, dtt, squeeze = _prepare(Lambda, P, B, C, dt)
     Ctil = Ct if c_is_tilde else c_tilde(Lam, Pt, Bt, Ct, dtt, L)  # line 1
     omega = roots_of_unity(L, Lam.dtype, Lam.device)  # line 4 (the nodes)
-    k = generating_function_blocks(Lam, Pt, Bt, Ctil, dtt, omega, backend=backend)  # line 2
-    K_hat = woodbury(k, Ct.shape[0]) * bilinear_factor(omega)  # line 3
+    nyquist = L % 2 == 0 and L > 1  # omega = -1 is a node: g(omega) is infinite there
+    om = omega[:-1] if nyquist else omega
+    k = generating_function_blocks(Lam, Pt, Bt, Ctil, dtt, om, backend=backend)  # line 2
+    K_hat = woodbury(k, Ct.shape[0]) * bilinear_factor(om)  # line 3
+    if nyquist:
+        K_hat = torch.cat([K_hat, nyquist_value(Bt, Ctil, dtt)[..., None]], dim=-1)
     K = irfft_kernel(K_hat, L)  # line 5
     return K[0] if squeeze else K
 
