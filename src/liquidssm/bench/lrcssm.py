@@ -13,6 +13,7 @@ other machines.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pandas as pd
 import torch
@@ -26,10 +27,11 @@ __all__ = ["benchmark", "main"]
 
 def benchmark(Ts: tuple[int, ...] = (1024, 4096, 17984), *, D: int = 64, H: int = 64, batch: int = 4,
               repeats: int = 3, seq_backward_max_T: int | None = None, device: str = "cpu",
-              scan_method: str = "blelloch", seed: int = 0) -> pd.DataFrame:
+              scan_method: str = "blelloch", seed: int = 0, progress: bool = False) -> pd.DataFrame:
     """Time parallel vs sequential LrcSSM evaluation; one row per ``T`` (a DataFrame).
 
-    ``seq_backward_max_T``: skip (NaN) the sequential forward+backward above this length.
+    ``seq_backward_max_T``: skip (NaN) the sequential forward+backward above this length;
+    ``progress``: print each row to stderr as soon as it is measured.
     """
     torch.manual_seed(seed)
     cell = LrcSSMCell(H, D).to(device)
@@ -75,6 +77,9 @@ def benchmark(Ts: tuple[int, ...] = (1024, 4096, 17984), *, D: int = 64, H: int 
         row["fwd_speedup"] = row["seq_fwd_ms"] / row["par_fwd_ms"]
         row["fwdbwd_speedup"] = row["seq_fwdbwd_ms"] / row["par_fwdbwd_ms"]
         rows.append(row)
+        if progress:
+            print(f"[lrcssm bench] T={T} done: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()),
+                  file=sys.stderr, flush=True)
     cols = ["T", "newton_iters", "par_fwd_ms", "seq_fwd_ms", "fwd_speedup", "par_fwdbwd_ms",
             "seq_fwdbwd_ms", "fwdbwd_speedup", "par_peak_mb", "seq_peak_mb", "max_abs_diff"]
     return pd.DataFrame(rows)[cols]
@@ -97,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.T, args.D, args.H, args.repeats = [64, 256], 16, 16, 2
     df = benchmark(tuple(args.T), D=args.D, H=args.H, batch=args.batch, repeats=args.repeats,
-                   seq_backward_max_T=args.seq_backward_max_T, device=args.device, scan_method=args.scan)
+                   seq_backward_max_T=args.seq_backward_max_T, device=args.device, scan_method=args.scan,
+                   progress=True)
     print(f"LrcSSM layer, D={args.D}, H={args.H}, batch={args.batch}, float32; {machine_summary(args.device)}")
     print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
