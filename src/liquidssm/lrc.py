@@ -97,8 +97,8 @@ class LRCCell(nn.Module):
         """Sequential evaluation. Shapes: ``u`` (B, T, H), ``x0`` (B, D) -> states (B, T, D)."""
         x = u.new_zeros(*u.shape[:-2], self.D) if x0 is None else x0
         xs = []
-        for t in range(u.shape[-2]):
-            x = self.step(x, u[..., t, :])
+        for u_t in u.unbind(-2):
+            x = self.step(x, u_t)
             xs.append(x)
         return torch.stack(xs, dim=-2)
 
@@ -311,7 +311,9 @@ class LrcSSMCell(nn.Module):
         x = self.initial_state(u, x0)
         pre = self.input_terms(u)
         xs = []
-        for t in range(u.shape[-2]):
-            x = self.step(x, InputTerms(*(p[..., t, :] for p in pre)))
+        # unbind (not indexing) so that backward gathers the per-step gradients in one stack
+        # instead of materialising a full (B, T, D) gradient per step (quadratic in T)
+        for pre_t in zip(*(p.unbind(-2) for p in pre)):
+            x = self.step(x, InputTerms(*pre_t))
             xs.append(x)
         return torch.stack(xs, dim=-2)
