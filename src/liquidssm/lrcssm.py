@@ -132,13 +132,15 @@ class LrcSSMModel(nn.Module):
 
     Inputs ``(B, T, p)`` -> logits ``(B, C)`` (``pool="mean"``) or ``(B, T, C)`` (``pool="none"``).
     ``cell="lrc"`` or ``"stc"`` (StcSSM ablation: no elastance); ``ablation`` in
-    ``("none", "A(u)", "A(u),b(u)")``; ``variant`` in ``("paper", "official")``;
+    ``("none", "A(u)", "A(u),b(u)")``; ``variant`` in ``("paper", "official")`` (the paper's
+    elastance with its input term by default, as everywhere in the book; ``"official"`` is the
+    released code's state-only elastance);
     ``complex_params`` for the complex self-loop (one output mapping shared by all blocks, as in
     the released code). Remaining keywords go to :class:`LrcSSMLayer` (solver, tol, ...).
     """
 
     def __init__(self, p: int, H: int, D: int, C: int, L: int = 2, *, cell: str = "lrc",
-                 variant: str = "official", ablation: str = "none", complex_params: bool = False,
+                 variant: str = "paper", ablation: str = "none", complex_params: bool = False,
                  pool: str = "mean", dtype: torch.dtype = torch.float32, **layer_kwargs: object) -> None:
         super().__init__()
         for name, val in (("p", p), ("H", H), ("D", D), ("C", C), ("L", L)):
