@@ -98,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scan", default="blelloch", help="scan method used by the Newton solver")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (T = 64, 256; D = H = 16)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch.set_num_threads (1 avoids oversubscription on a shared CPU)")
     args = ap.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.T, args.D, args.H, args.repeats = [64, 256], 16, 16, 2
     df = benchmark(tuple(args.T), D=args.D, H=args.H, batch=args.batch, repeats=args.repeats,
