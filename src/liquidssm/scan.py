@@ -199,11 +199,12 @@ def scan_associative(a: object, b: object, x0: object | None = None, *, dim: int
 
 
 def _sequential(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
-    xs = []
-    x = b.select(d, 0)
-    xs.append(x)
-    for t in range(1, b.shape[d]):
-        x = a.select(d, t) * x + b.select(d, t)
+    # unbind (not per-step indexing): its backward stacks the step gradients once, in O(L)
+    a_steps, b_steps = a.unbind(d), b.unbind(d)
+    x = b_steps[0]
+    xs = [x]
+    for a_t, b_t in zip(a_steps[1:], b_steps[1:]):
+        x = a_t * x + b_t
         xs.append(x)
     return torch.stack(xs, dim=d)
 
