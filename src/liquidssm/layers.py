@@ -48,11 +48,13 @@ SSM_PARAM_NAMES = ("log_dt", "Lambda_log_neg_re", "Lambda_im", "P", "B")
 
 
 def _dense_dplr(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full conjugate-doubled complex ``A = diag(Λ, Λ̄) − pp*`` ``(..., N, N)`` and ``B`` ``(..., N)``."""
-    Lf = torch.cat([Lambda, Lambda.conj()], -1)
-    Pf = torch.cat([P, P.conj()], -1)
-    A = torch.diag_embed(Lf) - Pf[..., :, None] * Pf[..., None, :].conj()
-    return A, torch.cat([B, B.conj()], -1)
+    """Full conjugate-doubled complex ``A = diag(Λ, Λ̄) − pp*`` ``(..., N, N)`` and ``B`` ``(..., N)``.
+
+    ``A`` comes from :func:`liquidssm.kernels.dplr_dense_A` (one definition of the dense DPLR matrix).
+    """
+    from liquidssm import kernels
+
+    return kernels.dplr_dense_A(Lambda, P), torch.cat([B, B.conj()], -1)
 
 
 def s4_kernel(
