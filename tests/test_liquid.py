@@ -272,7 +272,7 @@ def test_bad_inputs():
         liquid.unrolled_output(A, B, C, torch.randn(4, dtype=f64), rule="paper")
     with pytest.raises(ValueError, match="S: expected strictly increasing"):
         liquid.subset_weight(A, B, C, (2, 1), 3)
-    with pytest.raises(ValueError, match="B_bar: expected last axis N = 3"):
+    with pytest.raises(ValueError, match=r"B_bar: expected shape \(\.\.\., N\) with N = 3"):
         liquid.liquid_recurrence(A, B[:2], C, torch.randn(4, dtype=f64))
     with pytest.raises(ValueError, match="lcontract"):
         liquid.official_correlations(torch.randn(10, dtype=f64), 2, lcontract="relu")

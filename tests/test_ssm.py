@@ -175,3 +175,13 @@ def test_bad_length_and_method():
         ssm.causal_conv(torch.ones(3, 5), torch.ones(2, 5))
     with pytest.raises(ValueError, match=r"u: expected a .*-D tensor"):
         ssm.causal_conv(torch.tensor(1.0), torch.ones(2))
+
+
+def test_discrete_errors_name_the_discrete_arguments():
+    with pytest.raises(ValueError, match=r"A_bar: expected a square"):
+        ssm.recurrence(torch.zeros(2, 3), torch.zeros(3), torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ValueError, match=r"B_bar: expected shape \(\.\.\., N\) with N = 2"):
+        ssm.kernel_by_powers(torch.eye(2), torch.zeros(3), torch.zeros(2), 4)
+    with pytest.raises(ValueError, match=r"x0: expected finite values"):
+        ssm.recurrence(torch.eye(2), torch.ones(2), torch.ones(2), torch.ones(3),
+                       x0=torch.tensor([float("nan"), 0.0]))

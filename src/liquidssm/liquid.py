@@ -45,8 +45,6 @@ from liquidssm._checks import (
     check_finite,
     check_int,
     check_ndim,
-    check_same_dtype,
-    check_square,
 )
 
 __all__ = [
@@ -100,22 +98,9 @@ def check_L_tilde(L_tilde: object, L: int, name: str = "L_tilde") -> int:
     return L_tilde
 
 
-def _system(A_bar: object, B_bar: object, C: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    A_bar = check_finite(check_square(as_tensor(A_bar, "A_bar", allow_complex=True), "A_bar"), "A_bar")
-    B_bar = check_finite(check_ndim(as_tensor(B_bar, "B_bar", allow_complex=True), "B_bar", range(1, 9), "(..., N)"), "B_bar")
-    C = check_finite(check_ndim(as_tensor(C, "C", allow_complex=True), "C", range(1, 9), "(..., N)"), "C")
-    N = A_bar.shape[-1]
-    for name, t in (("B_bar", B_bar), ("C", C)):
-        if t.shape[-1] != N:
-            raise ValueError(f"{name}: expected last axis N = {N} (from A_bar), got shape {tuple(t.shape)}")
-    check_same_dtype(("A_bar", A_bar), ("B_bar", B_bar), ("C", C))
-    dtype = torch.promote_types(torch.promote_types(A_bar.dtype, B_bar.dtype), C.dtype)
-    return A_bar.to(dtype), B_bar.to(dtype), C.to(dtype)
-
-
-def _input(u: object, name: str = "u") -> torch.Tensor:
-    u = as_tensor(u, name, allow_complex=True)
-    return check_finite(check_ndim(u, name, range(1, 9), "(..., L)"), name)
+# one validation of a discrete system and of an input sequence for the whole library
+_system = ssm.check_discrete_system
+_input = ssm.check_sequence
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,15 +126,7 @@ def liquid_recurrence(
     Returns:
         y of shape ``(..., L)``.
     """
-    A_bar, B_bar, C = _system(A_bar, B_bar, C)
-    u = _input(u)
-    check_same_dtype(("A_bar", A_bar), ("u", u))
-    dtype = torch.promote_types(A_bar.dtype, u.dtype)
-    A_bar, B_bar, C, u = (t.to(dtype) for t in (A_bar, B_bar, C, u))
-    batch = torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1], C.shape[:-1], u.shape[:-1])
-    x = torch.zeros(*batch, A_bar.shape[-1], dtype=dtype)
-    if x0 is not None:
-        x = x + check_finite(as_tensor(x0, "x0", allow_complex=True), "x0").to(dtype)
+    A_bar, B_bar, C, u, x = ssm.initial_state(A_bar, B_bar, C, u, x0)
     ys = []
     for k in range(u.shape[-1]):
         uk = u[..., k, None]

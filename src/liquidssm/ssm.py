@@ -37,19 +37,23 @@ __all__ = [
     "causal_conv",
     "causal_conv_direct",
     "causal_conv_fft",
+    "check_discrete_system",
+    "check_sequence",
+    "initial_state",
 ]
 
 
-def _system(A: object, B: object) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate a continuous pair (A, B): A square (..., N, N), B (..., N), finite, same precision."""
-    A = check_finite(check_square(as_tensor(A, "A", allow_complex=True), "A"), "A")
-    B = check_finite(as_tensor(B, "B", allow_complex=True), "B")
+def _system(A: object, B: object, names: tuple[str, str] = ("A", "B")) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate a pair (A, B): A square (..., N, N), B (..., N), finite, same precision."""
+    a, b = names
+    A = check_finite(check_square(as_tensor(A, a, allow_complex=True), a), a)
+    B = check_finite(as_tensor(B, b, allow_complex=True), b)
     if B.ndim < 1 or B.shape[-1] != A.shape[-1]:
         raise ValueError(
-            f"B: expected shape (..., N) with N = {A.shape[-1]} to match A {tuple(A.shape)}, "
+            f"{b}: expected shape (..., N) with N = {A.shape[-1]} to match {a} {tuple(A.shape)}, "
             f"got {tuple(B.shape)}"
         )
-    check_same_dtype(("A", A), ("B", B))
+    check_same_dtype((a, A), (b, B))
     dtype = torch.promote_types(A.dtype, B.dtype)
     return A.to(dtype), B.to(dtype)
 
@@ -117,9 +121,12 @@ def discretize(A: object, B: object, dt: object, method: str = "bilinear") -> tu
     return bilinear(A, B, dt) if method == "bilinear" else zoh(A, B, dt)
 
 
-def _discrete_system(A_bar: object, B_bar: object, C: object) -> tuple[torch.Tensor, ...]:
-    """Validate a discrete system (A_bar, B_bar, C) and return it in one common dtype."""
-    A_bar, B_bar = _system(A_bar, B_bar)
+def check_discrete_system(A_bar: object, B_bar: object, C: object) -> tuple[torch.Tensor, ...]:
+    """Validate a discrete system: ``A_bar`` (..., N, N), ``B_bar`` and ``C`` (..., N); one dtype out.
+
+    Shared by every oracle that runs a discrete system (here and in :mod:`liquidssm.liquid`).
+    """
+    A_bar, B_bar = _system(A_bar, B_bar, ("A_bar", "B_bar"))
     C = check_finite(as_tensor(C, "C", allow_complex=True), "C")
     if C.ndim < 1 or C.shape[-1] != A_bar.shape[-1]:
         raise ValueError(
@@ -129,6 +136,33 @@ def _discrete_system(A_bar: object, B_bar: object, C: object) -> tuple[torch.Ten
     check_same_dtype(("A_bar", A_bar), ("C", C))
     dtype = torch.promote_types(A_bar.dtype, C.dtype)
     return A_bar.to(dtype), B_bar.to(dtype), C.to(dtype)
+
+
+def check_sequence(u: object, name: str = "u") -> torch.Tensor:
+    """Validate an input sequence ``(..., L)``: a finite real or complex tensor with >= 1 axis."""
+    u = as_tensor(u, name, allow_complex=True)
+    return check_finite(check_ndim(u, name, range(1, 9), "(..., L)"), name)
+
+
+def initial_state(
+    A_bar: object, B_bar: object, C: object, u: object, x0: object | None = None
+) -> tuple[torch.Tensor, ...]:
+    """Validate a run of a discrete system on ``u`` and return ``(A_bar, B_bar, C, u, x)``.
+
+    All five share one dtype; ``x`` is the initial state ``x_{-1}`` (``x0`` or zeros) broadcast to
+    the batch shape of the system and the input, ``(..., N)``. Used by :func:`recurrence` and by
+    the liquid recurrence of :mod:`liquidssm.liquid`.
+    """
+    A_bar, B_bar, C = check_discrete_system(A_bar, B_bar, C)
+    u = check_sequence(u)
+    check_same_dtype(("A_bar", A_bar), ("u", u))
+    dtype = torch.promote_types(A_bar.dtype, u.dtype)
+    A_bar, B_bar, C, u = (t.to(dtype) for t in (A_bar, B_bar, C, u))
+    batch = torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1], C.shape[:-1], u.shape[:-1])
+    x = torch.zeros(*batch, A_bar.shape[-1], dtype=dtype)
+    if x0 is not None:
+        x = x + check_finite(as_tensor(x0, "x0", allow_complex=True), "x0").to(dtype)
+    return A_bar, B_bar, C, u, x
 
 
 def recurrence(
@@ -146,15 +180,7 @@ def recurrence(
     Returns:
         y of shape ``(..., L)`` (broadcast leading axes).
     """
-    A_bar, B_bar, C = _discrete_system(A_bar, B_bar, C)
-    u = check_finite(check_ndim(as_tensor(u, "u", allow_complex=True), "u", range(1, 9), "(..., L)"), "u")
-    check_same_dtype(("A_bar", A_bar), ("u", u))
-    dtype = torch.promote_types(A_bar.dtype, u.dtype)
-    A_bar, B_bar, C, u = (t.to(dtype) for t in (A_bar, B_bar, C, u))
-    batch = torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1], C.shape[:-1], u.shape[:-1])
-    x = torch.zeros(*batch, A_bar.shape[-1], dtype=dtype)
-    if x0 is not None:
-        x = x + check_finite(as_tensor(x0, "x0", allow_complex=True), "x0").to(dtype)
+    A_bar, B_bar, C, u, x = initial_state(A_bar, B_bar, C, u, x0)
     ys = []
     for k in range(u.shape[-1]):
         x = (A_bar @ x[..., None])[..., 0] + B_bar * u[..., k, None]
@@ -176,7 +202,7 @@ def kernel_by_powers(A_bar: object, B_bar: object, C: object, L: int) -> torch.T
     Returns:
         K of shape ``(..., L)``.
     """
-    A_bar, B_bar, C = _discrete_system(A_bar, B_bar, C)
+    A_bar, B_bar, C = check_discrete_system(A_bar, B_bar, C)
     L = check_int(L, "L", minimum=1)
     v = B_bar.expand(*torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1]), B_bar.shape[-1])
     terms = []
@@ -187,8 +213,7 @@ def kernel_by_powers(A_bar: object, B_bar: object, C: object, L: int) -> torch.T
 
 
 def _conv_inputs(u: object, K: object) -> tuple[torch.Tensor, torch.Tensor]:
-    u = check_finite(check_ndim(as_tensor(u, "u", allow_complex=True), "u", range(1, 9), "(..., L)"), "u")
-    K = check_finite(check_ndim(as_tensor(K, "K", allow_complex=True), "K", range(1, 9), "(..., L)"), "K")
+    u, K = check_sequence(u, "u"), check_sequence(K, "K")
     check_same_dtype(("u", u), ("K", K))
     try:
         torch.broadcast_shapes(u.shape[:-1], K.shape[:-1])
