@@ -69,7 +69,7 @@ check-site:  ## typeset check of the built site in headless Chromium with no net
 	$(PY) -m liquidssm.sitecheck _build/html
 
 reproduce: $(STAMP)  ## run the reproduction chapters with papermill: make reproduce PROFILE=full
-	$(PY) -m liquidssm.reproduce --profile $(PROFILE)
+	$(PY) -m liquidssm.repro.reproduce --profile $(PROFILE)
 
 env: $(STAMP)  ## print what the library detects (torch, devices, pykeops)
 	$(PY) -m liquidssm.environment

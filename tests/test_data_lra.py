@@ -7,8 +7,16 @@ import statistics
 import pytest
 import torch
 
-from liquidssm.data import CorruptDataError, DatasetMissingError, aan, imdb, listops, listops_gen
-from liquidssm.data._common import Vocab, pad_collate
+from liquidssm.data import (
+    CorruptDataError,
+    DatasetMissingError,
+    aan,
+    imdb,
+    listops,
+    listops_gen,
+    pad_collate,
+)
+from liquidssm.data._common import Vocab
 
 
 def _independent_eval(source: str) -> int:

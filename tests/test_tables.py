@@ -1,4 +1,4 @@
-"""Tests of liquidssm.tables: transcribed paper tables, average re-derivation, compare()."""
+"""Tests of liquidssm.repro.tables: transcribed paper tables, average re-derivation, compare()."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liquidssm import tables
+from liquidssm.repro import tables
 
 EXPECTED = {
     "ls4-table1", "ls4-table2", "ls4-table3", "ls4-table4", "ls4-tableS1", "ls4-tableS2",

@@ -1,6 +1,7 @@
 """What this machine offers the book: package versions, CPU/GPU, and the kernel backends detected.
 
-Used by the appendix page *Reproduction environment* and by ``liquidssm env``. Nothing here
+Used by the appendix page *Reproduction environment* and by ``liquidssm env`` (which also prints
+the folders of :mod:`liquidssm.paths`). Nothing here
 downloads or compiles anything unless asked: :func:`keops_status` only tries a compile when
 ``compile=True``.
 """
@@ -13,8 +14,11 @@ import os
 import platform
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+
+from liquidssm import paths
 
 PACKAGES = (
     "liquidssm", "torch", "numpy", "scipy", "pandas", "matplotlib", "sympy", "pykeops",
@@ -34,10 +38,21 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return out
 
 
-def git_commit(root: str | None = None) -> str:
-    """The checkout's commit hash (with ``+dirty`` for local changes), or ``"unknown"``."""
+def _checkout_or_package_dir() -> Path:
+    """The repository root (:func:`liquidssm.paths.repo_root`), else this package's folder."""
     try:
-        cwd = root or os.path.dirname(__file__)
+        return paths.repo_root()
+    except paths.RepositoryNotFoundError:
+        return Path(__file__).resolve().parent
+
+
+def git_commit(root: str | os.PathLike[str] | None = None) -> str:
+    """The checkout's commit hash (with ``+dirty`` for local changes), or ``"unknown"``.
+
+    ``root`` defaults to the repository root of :mod:`liquidssm.paths`.
+    """
+    try:
+        cwd = root or _checkout_or_package_dir()
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True,
                              text=True, timeout=5, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
@@ -106,16 +121,15 @@ def summary(compile_keops: bool = False) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``liquidssm env``: print the machine summary and package versions."""
+    """``liquidssm env``: print the machine summary, package versions and file locations."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="liquidssm env", description=__doc__.splitlines()[0])
     parser.add_argument("--compile-keops", action="store_true", help="also try a tiny pykeops compile")
     args = parser.parse_args(argv)
-    width = max(map(len, PACKAGES)) + 2
-    for key, value in summary(args.compile_keops).items():
-        print(f"{key:<{width}}{value}")
-    for key, value in package_versions().items():
+    rows = {**summary(args.compile_keops), **package_versions(), **paths.describe()}
+    width = max(map(len, rows)) + 2
+    for key, value in rows.items():
         print(f"{key:<{width}}{value}")
     return 0
 

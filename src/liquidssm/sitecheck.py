@@ -1,6 +1,6 @@
 """Check that the built site typesets its math with no network: ``make check-site``.
 
-Two checks on ``_build/html``:
+Two checks on ``_build/html`` (under :func:`liquidssm.paths.build_dir` unless given):
 
 1. *static*: no page loads MathJax (or anything else) from a CDN, and the MathJax copy the
    pages point to exists inside the site;
@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from liquidssm import paths
 
 CDN = re.compile(r"""<script[^>]+src=["']https?://""", re.I)
 MATHJAX_SRC = re.compile(r"""<script[^>]+src=["']([^"']*mathjax[^"']*\.js)["']""", re.I)
@@ -82,19 +84,21 @@ def render_check(page: Path, screenshot: Path | None = None, timeout: int = 60) 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exit status 1 when a check fails."""
     parser = argparse.ArgumentParser(prog="python -m liquidssm.sitecheck", description=__doc__.splitlines()[0])
-    parser.add_argument("html_dir", nargs="?", default="_build/html")
+    parser.add_argument("html_dir", nargs="?", default=None,
+                        help="the built site (default: <repo>/_build/html)")
     parser.add_argument("--page", action="append", default=None,
                         help="page(s) to render, relative to html_dir (default: every chapter page with math)")
-    parser.add_argument("--screenshot-dir", default="_build/sitecheck")
+    parser.add_argument("--screenshot-dir", default=None,
+                        help="where screenshots go (default: <repo>/_build/sitecheck)")
     args = parser.parse_args(argv)
-    html_dir = Path(args.html_dir)
+    html_dir = Path(args.html_dir) if args.html_dir else paths.build_dir() / "html"
     problems = static_check(html_dir)
     if args.page:
         pages = [html_dir / p for p in args.page]
     else:
         pages = [p for p in sorted((html_dir / "book").rglob("*.html"))
                  if "math notranslate" in p.read_text(encoding="utf-8", errors="ignore")]
-    shots = Path(args.screenshot_dir)
+    shots = Path(args.screenshot_dir) if args.screenshot_dir else paths.build_dir() / "sitecheck"
     shots.mkdir(parents=True, exist_ok=True)
     for page in pages:
         shot = shots / (page.relative_to(html_dir).as_posix().replace("/", "__") + ".png")

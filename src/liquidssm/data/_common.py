@@ -2,8 +2,9 @@
 
 Chapter reproductions/01_lra_synthetic_data and every reproduction chapter use these loaders.
 The real datasets live in their original release layouts under ``data/raw/`` at the repository
-root (git-ignored). Override with the environment variable ``LIQUIDSSM_DATA`` or the ``root=``
-argument of every loader.
+root (git-ignored); :mod:`liquidssm.paths` finds it. Override with the environment variable
+``LIQUIDSSM_DATA`` or the ``root=`` argument of every loader. This module imports no loader and
+no registry: a loader passes its own spec to :func:`dataset_dir`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+from liquidssm import paths
+
+if TYPE_CHECKING:
+    from liquidssm.data.spec import DatasetSpec
 
 log = logging.getLogger("liquidssm.data")
 
@@ -26,6 +33,7 @@ __all__ = [
     "ChecksumError",
     "data_root",
     "dataset_dir",
+    "require_file",
     "sha256_file",
     "md5_file",
     "Archive",
@@ -47,41 +55,31 @@ class ChecksumError(CorruptDataError):
     """A downloaded archive's checksum differs from the published one."""
 
 
-def _repo_root() -> Path:
-    env = os.environ.get("LIQUIDSSM_ROOT")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3]
-
-
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
     """Root of the raw datasets: ``root`` if given, else ``$LIQUIDSSM_DATA``, else ``<repo>/data/raw``.
 
-    ``<repo>`` is ``$LIQUIDSSM_ROOT`` when set, otherwise the checkout this package was imported
-    from (editable install).
+    A thin alias of :func:`liquidssm.paths.raw_data_dir`, which documents how ``<repo>`` is found.
     """
-    if root is not None:
-        return Path(root)
-    env = os.environ.get("LIQUIDSSM_DATA")
-    if env:
-        return Path(env)
-    return _repo_root() / "data" / "raw"
+    return paths.raw_data_dir(root)
 
 
-def dataset_dir(name: str, subdir: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """``<data root>/<subdir>``; raises :class:`DatasetMissingError` naming layout and command."""
-    path = data_root(root) / subdir
+def dataset_dir(spec: DatasetSpec, root: str | os.PathLike[str] | None = None,
+                *parts: str) -> Path:
+    """``<data root>/<spec.subdir>/<parts...>``; raises :class:`DatasetMissingError` if absent.
+
+    The message names the expected directory, the layout ``spec.layout`` and the commands that
+    fetch the dataset or write a stand-in. ``spec`` is the caller's own
+    :class:`~liquidssm.data.spec.DatasetSpec`, so this module needs no registry.
+    """
+    path = data_root(root).joinpath(spec.subdir, *parts)
     if not path.is_dir():
-        from liquidssm.data.registry import DATASETS
-
-        spec = DATASETS.get(name)
-        layout = spec.layout if spec else subdir
         raise DatasetMissingError(
-            f"dataset {name!r} not found: expected directory {path}\n"
-            f"expected layout:\n{layout}\n"
-            f"fetch it with `liquidssm data download {name}` then `liquidssm data prepare {name}`, "
-            f"or point LIQUIDSSM_DATA (or root=) at a directory holding {subdir}/; "
-            f"`liquidssm data fixtures {name} --out DIR` writes a tiny stand-in in the same layout"
+            f"dataset {spec.name!r} not found: expected directory {path}\n"
+            f"expected layout:\n{spec.layout}\n"
+            f"fetch it with `liquidssm data download {spec.name}` then "
+            f"`liquidssm data prepare {spec.name}`, or point LIQUIDSSM_DATA (or root=) at a "
+            f"directory holding {spec.subdir}/; `liquidssm data fixtures {spec.name} --out DIR` "
+            "writes a tiny stand-in in the same layout"
         )
     return path
 
@@ -205,13 +203,3 @@ def random_split_indices(lengths: Sequence[int], seed: int) -> list[torch.Tensor
         start += k
     return out
 
-
-def pad_collate(batch: Sequence[tuple[torch.Tensor, int]], pad: int = 0
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pad token sequences to the batch maximum: returns ``(x (B, L), y (B,), lengths (B,))``."""
-    lengths = torch.tensor([len(x) for x, _ in batch])
-    x = torch.full((len(batch), int(lengths.max())), pad, dtype=torch.long)
-    for i, (seq, _) in enumerate(batch):
-        x[i, : len(seq)] = seq
-    y = torch.tensor([int(t) for _, t in batch])
-    return x, y, lengths

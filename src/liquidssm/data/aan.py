@@ -1,10 +1,10 @@
 """LRA Retrieval (AAN) loader: ``new_aan_pairs.{train,eval,test}.tsv``, byte-level pairs.
 
 Liquid-S4 Table 1 "AAN" (L = 4000 per document); chapter reproductions/01_lra_synthetic_data.
-Release layout (``lra_release/tsv_data/``, copied to ``<data root>/aan/``): **no header**, five
-tab-separated fields ``label  input1_id  input2_id  text1  text2``; the label is written as a
-float (``0.0``/``1.0``). Quoting is off: texts may contain ``"`` characters, so lines are split
-on tabs only (never with a CSV quote parser).
+Release layout (``lra_release/tsv_data/``, copied to ``<data root>/aan/``): :data:`LAYOUT`, with
+**no header** and five tab-separated fields ``label  input1_id  input2_id  text1  text2``; the
+label is written as a float (``0.0``/``1.0``). Quoting is off: texts may contain ``"`` characters, so lines are split
+on tabs only (never with a CSV quote parser). Registry entry: :data:`SPEC`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice, check_int
 from liquidssm.data._common import CorruptDataError, Vocab, dataset_dir, require_file
+from liquidssm.data.collate import pad_pair_collate
+from liquidssm.data.spec import LRA_RELEASE, DatasetSpec
 
 NAME = "aan"
 SUBDIR = "aan"
 SPLITS = {"train": "train", "val": "eval", "test": "test"}
+LAYOUT = "  aan/new_aan_pairs.{train,eval,test}.tsv   (no header; label id1 id2 text1 text2)"
 
 
 def read_tsv(path: Path) -> list[tuple[int, str, str, str, str]]:
@@ -50,7 +53,8 @@ class AAN(Dataset):
     """Document pairs as byte tokens: item ``(x1 (L1,), x2 (L2,), y)`` with ``L_i <= l_max``.
 
     Each text is split into characters, truncated to ``l_max - 1`` and ends with ``<eos>``; the
-    vocabulary comes from train text1 + text2 (98 tokens on the full data). ``collate`` pads
+    vocabulary comes from train text1 + text2 (98 tokens on the full data). ``collate``
+    (:func:`~liquidssm.data.collate.pad_pair_collate`) pads
     both documents to a common length and stacks them as ``(2B, L)`` (first all text1, then all
     text2), as S4's retrieval decoder expects.
     """
@@ -59,7 +63,7 @@ class AAN(Dataset):
                  l_max: int = 4000, vocab: Vocab | None = None, min_freq: int = 1) -> None:
         check_choice(split, "split", tuple(SPLITS))
         self.l_max = check_int(l_max, "l_max", minimum=2)
-        d = dataset_dir(NAME, SUBDIR, root)
+        d = dataset_dir(SPEC, root)
         self.path = require_file(d / f"new_aan_pairs.{SPLITS[split]}.tsv", NAME)
         self.rows = read_tsv(self.path)
         if vocab is None:
@@ -76,16 +80,8 @@ class AAN(Dataset):
         return (self.vocab.encode(list(t1), self.l_max), self.vocab.encode(list(t2), self.l_max),
                 lab)
 
-    @staticmethod
-    def collate(batch: list[tuple[torch.Tensor, torch.Tensor, int]], pad: int = 0
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(x (2B, L), y (B,), lengths (2B,))`` with both documents padded to one L."""
-        seqs = [b[0] for b in batch] + [b[1] for b in batch]
-        lengths = torch.tensor([len(s) for s in seqs])
-        x = torch.full((len(seqs), int(lengths.max())), pad, dtype=torch.long)
-        for j, s in enumerate(seqs):
-            x[j, : len(s)] = s
-        return x, torch.tensor([b[2] for b in batch]), lengths
+    #: ``(x (2B, L), y (B,), lengths (2B,))`` with both documents padded to one L.
+    collate = staticmethod(pad_pair_collate)
 
 
 def write_fixture(root: str | os.PathLike[str], n_train: int = 24, n_val: int = 8,
@@ -105,3 +101,11 @@ def write_fixture(root: str | os.PathLike[str], n_train: int = 24, n_val: int = 
                 t2 = t1 if lab else " ".join(rng.choice(words) for _ in range(rng.randint(5, 30)))
                 f.write(f"{float(lab)}\tP{split}{i}a\tP{split}{i}b\t{t1}\t{t2}\n")
     return out
+
+
+SPEC = DatasetSpec(
+    name=NAME, subdir=SUBDIR, layout=LAYOUT, papers="Liquid-S4 Table 1 (AAN / Retrieval)",
+    required=tuple(f"{SUBDIR}/new_aan_pairs.{s}.tsv" for s in SPLITS.values()),
+    archives=(LRA_RELEASE,), marker="new_aan_pairs.train.tsv", target=SUBDIR, move="parent",
+    fixture=write_fixture,
+)

@@ -2,11 +2,7 @@
 
 Liquid-S4 Table 2 (RMSE); chapter reproductions/01_lra_synthetic_data. Release (Monash/UEA
 Time Series Extrinsic Regression archive, Zenodo records 4001456 HR, 4001463 RR, 4001464 SpO2)
-under ``<data root>/bidmc/``::
-
-    bidmc/BIDMC32HR_TRAIN.ts   bidmc/BIDMC32HR_TEST.ts      2 dimensions (PPG, ECG), length 4000
-    bidmc/BIDMC32RR_TRAIN.ts   bidmc/BIDMC32RR_TEST.ts      @targetLabel true
-    bidmc/BIDMC32SpO2_TRAIN.ts bidmc/BIDMC32SpO2_TEST.ts
+under ``<data root>/bidmc/``: :data:`LAYOUT`; registry entry: :data:`SPEC`.
 
 S4's ``prepare/bidmc/process_data.py`` concatenates TRAIN and TEST and splits 70/15/15 with
 scikit-learn ``train_test_split`` (``random_state=0`` for 70/30, then ``random_state=1`` for
@@ -27,12 +23,17 @@ import torch
 from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice
-from liquidssm.data._common import dataset_dir, require_file
+from liquidssm.data._common import Archive, dataset_dir, require_file
+from liquidssm.data.spec import DatasetSpec
 from liquidssm.data.tsfile import read_ts, write_ts
 
 NAME = "bidmc"
 SUBDIR = "bidmc"
 TARGETS = ("HR", "RR", "SpO2")
+LAYOUT = ("  bidmc/BIDMC32{HR,RR,SpO2}_{TRAIN,TEST}.ts   (Monash TSER .ts text files; "
+          "2 dimensions PPG, ECG; length 4000; @targetLabel true)")
+#: Zenodo record of each target's archive
+ZENODO_RECORDS = {"HR": 4001456, "RR": 4001463, "SpO2": 4001464}
 
 
 def sklearn_like_split(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +58,7 @@ class BIDMC(Dataset):
                  root: str | os.PathLike[str] | None = None) -> None:
         check_choice(split, "split", ("train", "val", "test"))
         check_choice(target, "target", TARGETS)
-        d = dataset_dir(NAME, SUBDIR, root)
+        d = dataset_dir(SPEC, root)
         parts = [read_ts(require_file(d / f"BIDMC32{target}_{s}.ts", NAME)) for s in ("TRAIN", "TEST")]
         X = np.concatenate([p.X for p in parts]).astype(np.float32)
         y = np.concatenate([np.asarray(p.y, dtype=np.float64) for p in parts]).astype(np.float32)
@@ -87,3 +88,13 @@ def write_fixture(root: str | os.PathLike[str], n_train: int = 20, n_test: int =
             write_ts(out / f"BIDMC32{target}_{split}.ts", np.round(X, 5),
                      [f"{v:.4f}" for v in y], f"BIDMC32{target}")
     return out
+
+
+SPEC = DatasetSpec(
+    name=NAME, subdir=SUBDIR, layout=LAYOUT, papers="Liquid-S4 Table 2",
+    required=tuple(f"{SUBDIR}/BIDMC32{t}_{s}.ts" for t in TARGETS for s in ("TRAIN", "TEST")),
+    archives=tuple(Archive(f"https://zenodo.org/records/{rec}/files/BIDMC32{t}.zip",
+                           f"BIDMC32{t}.zip", note="Zenodo record; URL pattern unverified")
+                   for t, rec in ZENODO_RECORDS.items()),
+    marker="BIDMC32HR_TRAIN.ts", target=SUBDIR, move="files", fixture=write_fixture,
+)

@@ -2,11 +2,7 @@
 
 Liquid-S4 Table 1 "CIFAR" (grayscale, L = 1024) and Table 3 (sCIFAR, colour); chapter
 reproductions/01_lra_synthetic_data. Release ``cifar-10-binary.tar.gz`` unpacked under
-``<data root>/cifar/``::
-
-    cifar/cifar-10-batches-bin/data_batch_{1..5}.bin   10000 records each
-    cifar/cifar-10-batches-bin/test_batch.bin          10000 records
-    cifar/cifar-10-batches-bin/batches.meta.txt        class names, one per line
+``<data root>/cifar/``: :data:`LAYOUT`; registry entry: :data:`SPEC`.
 
 A record is 3073 bytes: the label byte (0-9), then 1024 red, 1024 green, 1024 blue bytes, each
 plane row-major 32x32. No pickle is involved. Preprocessing as S4: grayscale = PIL ``L``
@@ -26,17 +22,25 @@ from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice
 from liquidssm.data._common import (
+    Archive,
     CorruptDataError,
     dataset_dir,
     random_split_indices,
     require_file,
 )
+from liquidssm.data.spec import DatasetSpec
 
 NAME = "cifar10"
 SUBDIR = "cifar/cifar-10-batches-bin"
 RECORD = 3073
 TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 TEST_FILES = ("test_batch.bin",)
+LAYOUT = ("  cifar/cifar-10-batches-bin/data_batch_{1..5}.bin   10000 records of 3073 bytes each\n"
+          "  cifar/cifar-10-batches-bin/test_batch.bin          10000 records\n"
+          "  cifar/cifar-10-batches-bin/batches.meta.txt        class names, one per line")
+ARCHIVE = Archive("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                  "cifar-10-binary.tar.gz", md5="c32a1d4ab5d03f1284b67883e8d87530",
+                  note="MD5 published on the CIFAR-10 page")
 GRAY_MEAN, GRAY_STD = 122.6 / 255.0, 61.0 / 255.0
 RGB_MEAN = (0.4914, 0.4822, 0.4465)
 RGB_STD = (0.247, 0.243, 0.261)
@@ -75,7 +79,7 @@ class CIFAR10Sequence(Dataset):
     def __init__(self, split: str = "train", root: str | os.PathLike[str] | None = None,
                  grayscale: bool = True, val_size: int = 5000, seed: int = 42) -> None:
         check_choice(split, "split", ("train", "val", "test", "train_full"))
-        d = dataset_dir(NAME, SUBDIR, root)
+        d = dataset_dir(SPEC, root)
         files = TEST_FILES if split == "test" else TRAIN_FILES
         parts = [read_batch(require_file(d / f, NAME)) for f in files]
         images = np.concatenate([p[0] for p in parts])
@@ -120,3 +124,11 @@ def write_fixture(root: str | os.PathLike[str], n_per_batch: int = 10, seed: int
         np.concatenate([labels[:, None], pix], axis=1).tofile(out / f)
     (out / "batches.meta.txt").write_text("\n".join(CLASSES) + "\n")
     return out
+
+
+SPEC = DatasetSpec(
+    name=NAME, subdir=SUBDIR, layout=LAYOUT,
+    papers="Liquid-S4 Table 1 (Image) and Table 3 (sCIFAR)",
+    required=tuple(f"{SUBDIR}/{f}" for f in TRAIN_FILES + TEST_FILES),
+    archives=(ARCHIVE,), marker="cifar-10-batches-bin", target=SUBDIR, fixture=write_fixture,
+)

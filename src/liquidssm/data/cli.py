@@ -3,32 +3,29 @@
 Chapter reproductions/01_lra_synthetic_data. ``download`` is the only command that touches the
 network and is never run by tests; ``prepare`` verifies checksums (where a published one is
 known) and unpacks into the release layout under the data root (``--root``, else
-``$LIQUIDSSM_DATA``, else ``<repo>/data/raw``).
+``$LIQUIDSSM_DATA``, else ``<repo>/data/raw``; see :mod:`liquidssm.paths`).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tarfile
 import time
 import zipfile
 from pathlib import Path
 
 from liquidssm.data._common import data_root, sha256_file
-
-
-def _specs() -> dict:
-    from liquidssm.data.registry import DATASETS
-
-    return DATASETS
+from liquidssm.data.registry import DATASETS, get
+from liquidssm.paths import RepositoryNotFoundError
 
 
 def status_rows(root: str | None = None) -> list[dict[str, str]]:
     """One row per dataset: name, state (present/missing/partial), path, checksum status."""
     rows = []
     base = data_root(root)
-    for spec in _specs().values():
+    for spec in DATASETS.values():
         missing = spec.missing(root)
         if not missing:
             state = "present"
@@ -57,7 +54,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
               f"{r['checksum']:<{w['checksum']}}  {r['used by']}")
     for r in rows:
         if r["state"] != "present":
-            spec = _specs()[r["name"]]
+            spec = get(r["name"])
             print(f"\n{r['name']}: expected at {r['path']}\n{spec.layout}\n"
                   f"  fetch: liquidssm data download {r['name']} && liquidssm data prepare {r['name']}")
     return 0
@@ -79,7 +76,7 @@ def _download(url: str, dest: Path) -> None:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    spec = _specs()[args.name]
+    spec = get(args.name)
     if not spec.archives:
         print(f"{spec.name}: no archive to download; clone https://github.com/MoniFarsang/LrcSSM and "
               f"run `liquidssm data prepare {spec.name} --from <clone>/experiments/lrc_ssm`")
@@ -111,7 +108,7 @@ def _safe_extract(archive: Path, dest: Path) -> None:
 
 def prepare(name: str, root: str | None = None, source: str | None = None) -> list[str]:
     """Verify and unpack ``name``'s archives (or copy from ``source``) into the layout."""
-    spec = _specs()[name]
+    spec = get(name)
     base = data_root(root)
     log: list[str] = []
     if source is not None and Path(source).is_dir():
@@ -160,14 +157,14 @@ def prepare(name: str, root: str | None = None, source: str | None = None) -> li
 def _cmd_prepare(args: argparse.Namespace) -> int:
     for line in prepare(args.name, args.root, args.source):
         print(line)
-    return 0 if not _specs()[args.name].missing(args.root) else 1
+    return 0 if not get(args.name).missing(args.root) else 1
 
 
 def _cmd_fixtures(args: argparse.Namespace) -> int:
-    names = list(_specs()) if args.name == "all" else [args.name]
+    names = list(DATASETS) if args.name == "all" else [args.name]
     for n in names:
         t0 = time.perf_counter()
-        path = _specs()[n].fixture(args.out)
+        path = get(n).fixture(args.out)
         print(f"{n}: wrote {path} ({time.perf_counter() - t0:.2f} s)")
     return 0
 
@@ -195,7 +192,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``liquidssm data``; returns the exit status."""
-    names = list(_specs())
+    names = list(DATASETS)
     ap = argparse.ArgumentParser(prog="liquidssm data", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("status", help="which datasets are present under the data root")
@@ -229,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="Pathfinder: processes (the output does not depend on this number)")
     g.set_defaults(fn=_cmd_generate)
     args = ap.parse_args(argv)
-    return int(args.fn(args))
+    try:
+        return int(args.fn(args))
+    except RepositoryNotFoundError as exc:  # no checkout and no --root / $LIQUIDSSM_DATA
+        print(f"liquidssm data: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,10 +2,8 @@
 
 Liquid-S4 Table 1 "IMDB"; chapter reproductions/01_lra_synthetic_data. The S4/Liquid-S4 config
 uses ``l_max = 4096`` (4095 characters + ``<eos>``) although the paper's Table 1 header says 2048.
-Release layout (``aclImdb_v1.tar.gz``, unpacked to ``<data root>/imdb/``)::
-
-    imdb/aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt     one review per file (UTF-8)
-
+Release layout (``aclImdb_v1.tar.gz``, unpacked to ``<data root>/imdb/``): :data:`LAYOUT`;
+registry entry: :data:`SPEC`.
 No lowercasing; vocabulary = characters seen at least ``min_freq`` (15) times in train, plus
 ``<pad>``, ``<unk>``, ``<eos>``. No validation split (LRA evaluates on test).
 """
@@ -21,16 +19,21 @@ from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice, check_int
 from liquidssm.data._common import (
+    Archive,
     CorruptDataError,
     DatasetMissingError,
     Vocab,
     dataset_dir,
     log,
 )
+from liquidssm.data.spec import DatasetSpec
 
 NAME = "imdb"
 SUBDIR = "imdb"
 SPLITS = ("train", "test")
+LAYOUT = "  imdb/aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt   (one review per file, UTF-8)"
+ARCHIVE = Archive("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+                  "aclImdb_v1.tar.gz")
 _FILE = re.compile(r"^(\d+)_(\d+)\.txt$")
 
 
@@ -68,7 +71,7 @@ class IMDB(Dataset):
                  l_max: int = 4096, min_freq: int = 15, vocab: Vocab | None = None) -> None:
         check_choice(split, "split", SPLITS)
         self.l_max = check_int(l_max, "l_max", minimum=2)
-        base = dataset_dir(NAME, SUBDIR, root)
+        base = dataset_dir(SPEC, root)
         self.items = list_reviews(base, split)
         self.texts = [read_review(p) for p, _ in self.items]
         if vocab is None:
@@ -101,3 +104,10 @@ def write_fixture(root: str | os.PathLike[str], n_per_class: int = 8, seed: int 
                 text += ". <br /><br />Rated \"fine\" by some — café."
                 (d / f"{i}_{rng.randint(*ratings)}.txt").write_text(text, encoding="utf-8")
     return out.parent
+
+
+SPEC = DatasetSpec(
+    name=NAME, subdir=SUBDIR, layout=LAYOUT, papers="Liquid-S4 Table 1 (IMDB / Text)",
+    required=tuple(f"{SUBDIR}/aclImdb/{s}/{p}" for s in SPLITS for p in ("pos", "neg")),
+    archives=(ARCHIVE,), marker="aclImdb", target=f"{SUBDIR}/aclImdb", fixture=write_fixture,
+)

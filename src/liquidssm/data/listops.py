@@ -1,11 +1,8 @@
 """LRA ListOps loader (``basic_{train,val,test}.tsv``) with S4's tokenizer and vocabulary.
 
 Liquid-S4 Table 1 "ListOps" (L = 2048); chapter reproductions/01_lra_synthetic_data.
-Release layout (``lra_release/listops-1000/``, copied to ``<data root>/listops/``)::
-
-    listops/basic_train.tsv   header "Source<TAB>Target", then one expression and label per line
-    listops/basic_val.tsv
-    listops/basic_test.tsv
+Release layout (``lra_release/listops-1000/``, copied to ``<data root>/listops/``): :data:`LAYOUT`;
+registry entry: :data:`SPEC`.
 """
 
 from __future__ import annotations
@@ -18,11 +15,15 @@ from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice, check_int
 from liquidssm.data._common import CorruptDataError, Vocab, dataset_dir, require_file
+from liquidssm.data.listops_gen import generate_listops
+from liquidssm.data.spec import LRA_RELEASE, DatasetSpec
 
 NAME = "listops"
 SUBDIR = "listops"
 SPLITS = ("train", "val", "test")
 N_CLASSES = 10
+LAYOUT = ("  listops/basic_{train,val,test}.tsv   (TSV, header Source<TAB>Target, "
+          "then one expression and label per line)")
 
 
 def tokenize(source: str) -> list[str]:
@@ -62,14 +63,14 @@ class ListOps(Dataset):
     Sequences are truncated to ``l_max - 1`` tokens and end with ``<eos>`` (S4). The vocabulary
     is built from the training split (specials + 16 tokens = size 18 on the full data);
     ``vocab`` may be passed to share one across splits. Pad batches with
-    :func:`liquidssm.data._common.pad_collate`.
+    :func:`liquidssm.data.pad_collate`.
     """
 
     def __init__(self, split: str = "train", root: str | os.PathLike[str] | None = None,
                  l_max: int = 2048, vocab: Vocab | None = None) -> None:
         self.split = check_choice(split, "split", SPLITS)
         self.l_max = check_int(l_max, "l_max", minimum=2)
-        d = dataset_dir(NAME, SUBDIR, root)
+        d = dataset_dir(SPEC, root)
         self.path = require_file(d / f"basic_{split}.tsv", NAME)
         rows = read_tsv(self.path)
         if vocab is None:
@@ -89,9 +90,15 @@ class ListOps(Dataset):
 def write_fixture(root: str | os.PathLike[str], n_train: int = 32, n_val: int = 8,
                   n_test: int = 8, seed: int = 0) -> Path:
     """Write a tiny ListOps in the release layout under ``<root>/listops`` (generated trees)."""
-    from liquidssm.data.listops_gen import generate_listops
-
     out = Path(root) / SUBDIR
     generate_listops(out, n_train=n_train, n_val=n_val, n_test=n_test, min_length=5,
                      max_length=60, max_depth=4, max_args=4, seed=seed, progress=False)
     return out
+
+
+SPEC = DatasetSpec(
+    name=NAME, subdir=SUBDIR, layout=LAYOUT, papers="Liquid-S4 Table 1 (ListOps)",
+    required=tuple(f"{SUBDIR}/basic_{s}.tsv" for s in SPLITS),
+    archives=(LRA_RELEASE,), marker="basic_train.tsv", target=SUBDIR, move="parent",
+    fixture=write_fixture,
+)

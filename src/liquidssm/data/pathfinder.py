@@ -2,10 +2,8 @@
 
 Liquid-S4 Table 1 "Pathfinder" (L = 1024) and "Path-X" (L = 16384); chapter
 reproductions/01_lra_synthetic_data. Release (``lra_release/pathfinder{32,128}/``) under
-``<data root>/pathfinder/``::
-
-    pathfinder/pathfinder<R>/curv_contour_length_14/imgs/<k>/sample_<i>.png   8-bit grayscale R x R
-    pathfinder/pathfinder<R>/curv_contour_length_14/metadata/<k>.npy          text, despite ".npy"
+``<data root>/pathfinder/``: :data:`LAYOUT` with ``<R>`` the resolution; registry entries
+:data:`SPEC` (32) and :data:`PATHX_SPEC` (128), built by :func:`spec_for`.
 
 Each metadata line reads ``imgs/<k> sample_<i>.png <nimg> <label> <continuity> <contour_length>
 <distractor_length> <paddle_length> <paddle_thickness> <paddle_margin> <n_contrasts>``; the
@@ -19,6 +17,7 @@ the same blacklist is applied here and logged.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -36,13 +35,21 @@ from liquidssm.data._common import (
     random_split_indices,
     split_lengths_like_s4,
 )
+from liquidssm.data.pathfinder_gen import PARAMS, generate_pathfinder
+from liquidssm.data.spec import LRA_RELEASE, DatasetSpec
 
 RESOLUTIONS = {32: "pathfinder32", 64: "pathfinder64", 128: "pathfinder128", 256: "pathfinder256"}
 DIFFICULTY = "curv_contour_length_14"
 BLACKLIST = {"pathfinder32/curv_baseline/imgs/0/sample_172.png"}
+LAYOUT = ("  pathfinder/pathfinder<R>/curv_contour_length_14/imgs/<k>/sample_<i>.png   "
+          "8-bit grayscale R x R\n"
+          "  pathfinder/pathfinder<R>/curv_contour_length_14/metadata/<k>.npy          "
+          "text, despite \".npy\"")
+_PAPERS = {32: "Liquid-S4 Table 1 (Pathfinder)", 128: "Liquid-S4 Table 1 (Path-X)"}
 
 
 def dataset_name(resolution: int) -> str:
+    """The command-line name of a resolution: ``pathx`` for 128, else ``pathfinder<R>``."""
     return "pathx" if resolution == 128 else f"pathfinder{resolution}"
 
 
@@ -89,8 +96,7 @@ class PathFinder(Dataset):
             raise ValueError(f"resolution must be one of {sorted(RESOLUTIONS)}, got {resolution}")
         self.resolution = resolution
         self.tokenize = tokenize
-        name = dataset_name(resolution)
-        base = dataset_dir(name, f"pathfinder/{RESOLUTIONS[resolution]}/{DIFFICULTY}", root)
+        base = dataset_dir(spec_for(resolution), root, DIFFICULTY)
         self.base = base
         rows = read_metadata(base / "metadata")
         kept = []
@@ -140,9 +146,27 @@ class PathFinder(Dataset):
 def write_fixture(root: str | os.PathLike[str], resolution: int = 32, n: int = 20,
                   seed: int = 0) -> Path:
     """Tiny release layout drawn by the Pathfinder generator (``n`` images in batch 0)."""
-    from liquidssm.data.pathfinder_gen import PARAMS, generate_pathfinder
-
     out = Path(root) / "pathfinder" / RESOLUTIONS[resolution] / DIFFICULTY
     generate_pathfinder(out, n_images=n, params=PARAMS[resolution], seed=seed,
                         images_per_batch=n, progress=False)
     return out
+
+
+def spec_for(resolution: int) -> DatasetSpec:
+    """The registry entry of Pathfinder at ``resolution`` (32, 64, 128 = Path-X, or 256)."""
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {sorted(RESOLUTIONS)}, got {resolution}")
+    folder = RESOLUTIONS[resolution]
+    subdir = f"pathfinder/{folder}"
+    return DatasetSpec(
+        name=dataset_name(resolution), subdir=subdir,
+        layout=LAYOUT.replace("pathfinder<R>", folder).replace("R x R", f"{resolution} x {resolution}"),
+        papers=_PAPERS.get(resolution, ""),
+        required=(f"{subdir}/{DIFFICULTY}/metadata", f"{subdir}/{DIFFICULTY}/imgs"),
+        archives=(LRA_RELEASE,), marker=folder, target=subdir,
+        fixture=functools.partial(write_fixture, resolution=resolution),
+    )
+
+
+SPEC = spec_for(32)
+PATHX_SPEC = spec_for(128)

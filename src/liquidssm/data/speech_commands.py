@@ -2,12 +2,7 @@
 
 Liquid-S4 Table 4 (SC35, 16 kHz and 8 kHz) and Table S2 (SC10); chapter
 reproductions/01_lra_synthetic_data. Release ``speech_commands_v0.02.tar.gz`` unpacked under
-``<data root>/speech_commands/``::
-
-    speech_commands/<word>/<speaker>_nohash_<n>.wav    16-bit PCM mono, 16 kHz, <= 1 s
-    speech_commands/validation_list.txt                 "<word>/<file>.wav" per line
-    speech_commands/testing_list.txt
-    speech_commands/_background_noise_/                 ignored
+``<data root>/speech_commands/``: :data:`LAYOUT`; registry entry: :data:`SPEC`.
 
 Train = every clip in a class folder that is in neither list. WAVs are read with the standard
 library ``wave`` module (no torchaudio); samples are scaled to [-1, 1) by 1/32768 and zero-padded
@@ -29,14 +24,22 @@ from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice
 from liquidssm.data._common import (
+    Archive,
     CorruptDataError,
     DatasetMissingError,
     dataset_dir,
     require_file,
 )
+from liquidssm.data.spec import DatasetSpec
 
 NAME = "speech_commands"
 SUBDIR = "speech_commands"
+LAYOUT = ("  speech_commands/<word>/<speaker>_nohash_<n>.wav   (35 words, 16-bit PCM mono, 16 kHz, "
+          "<= 1 s)\n"
+          "  speech_commands/{validation_list,testing_list}.txt   \"<word>/<file>.wav\" per line\n"
+          "  speech_commands/_background_noise_/   ignored")
+ARCHIVE = Archive("http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+                  "speech_commands_v0.02.tar.gz", note="tar without a top directory")
 ALL_CLASSES = (
     "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four",
     "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right",
@@ -84,7 +87,7 @@ class SpeechCommands(Dataset):
         check_choice(classes, "classes", ("all", "sc10"))
         if resolution not in (1, 2):
             raise ValueError(f"resolution must be 1 (16 kHz) or 2 (8 kHz), got {resolution}")
-        base = dataset_dir(NAME, SUBDIR, root)
+        base = dataset_dir(SPEC, root)
         val = _read_list(require_file(base / "validation_list.txt", NAME))
         test = _read_list(require_file(base / "testing_list.txt", NAME))
         self.classes = ALL_CLASSES if classes == "all" else SC10_CLASSES
@@ -170,3 +173,13 @@ def write_fixture(root: str | os.PathLike[str], per_class: int = 3, seed: int = 
     (out / "_background_noise_").mkdir(exist_ok=True)
     write_wav(out / "_background_noise_" / "white_noise.wav", 0.1 * rng.standard_normal(SAMPLE_RATE))
     return out
+
+
+SPEC = DatasetSpec(
+    name=NAME, subdir=SUBDIR, layout=LAYOUT,
+    papers="Liquid-S4 Table 4 (SC35) and Table S2 (SC10)",
+    required=(f"{SUBDIR}/validation_list.txt", f"{SUBDIR}/testing_list.txt",
+              *(f"{SUBDIR}/{w}" for w in ALL_CLASSES)),
+    archives=(ARCHIVE,), marker="validation_list.txt", target=SUBDIR, move="parent",
+    fixture=write_fixture,
+)

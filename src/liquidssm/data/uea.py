@@ -1,14 +1,9 @@
 """UEA multivariate classification (LrcSSM Table 1) from the ``.ts`` release, LinOSS protocol.
 
 LrcSSM Tables 1, 2, 8-11; chapter reproductions/01_lra_synthetic_data. Release
-(``Multivariate2018_ts.zip`` of timeseriesclassification.com) under ``<data root>/uea/``::
-
-    uea/Multivariate_ts/<Name>/<Name>_TRAIN.ts
-    uea/Multivariate_ts/<Name>/<Name>_TEST.ts
-
-for ``<Name>`` in Heartbeat, SelfRegulationSCP1, SelfRegulationSCP2, EthanolConcentration,
-MotorImagery, EigenWorms. Protocol of Log-NCDE / LinOSS (followed by LrcSSM): merge TRAIN and
-TEST, label-encode the sorted class names, drop duplicate series (``numpy.unique(axis=0)``, which
+(``Multivariate2018_ts.zip`` of timeseriesclassification.com) under ``<data root>/uea/``:
+:data:`LAYOUT`; registry entry: :data:`SPEC`. Protocol of Log-NCDE / LinOSS (followed by
+LrcSSM): merge TRAIN and TEST, label-encode the sorted class names, drop duplicate series (``numpy.unique(axis=0)``, which
 also sorts the cases), no normalisation, split 70/15/15 at ``int(0.7 N)`` and ``int(0.85 N)`` of a
 random permutation, seeds 2345, 3456, 4567, 5678, 6789.
 
@@ -17,7 +12,7 @@ derived from the seed); we do not depend on JAX, so :class:`UEA` draws its permu
 ``numpy.random.default_rng(seed)`` -- deterministic, same sizes, different membership. To use the
 very splits of the LrcSSM paper, load the official split pickles with :func:`load_lrcssm_split`
 (read with a restricted unpickler, see :mod:`liquidssm.data.safe_pickle`), laid out as in the
-LrcSSM repository under ``<data root>/lrcssm_splits/<Dataset>/<seed>/{X,y}_{train,val,test}.pkl``.
+LrcSSM repository (:data:`LRCSSM_SPLITS_LAYOUT`; registry entry :data:`LRCSSM_SPLITS_SPEC`).
 """
 
 from __future__ import annotations
@@ -30,8 +25,9 @@ import torch
 from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice
-from liquidssm.data._common import CorruptDataError, dataset_dir, log, require_file
+from liquidssm.data._common import Archive, CorruptDataError, dataset_dir, log, require_file
 from liquidssm.data.safe_pickle import dumps_like_jax, load_array_pickle
+from liquidssm.data.spec import DatasetSpec
 from liquidssm.data.tsfile import read_ts, write_ts
 
 NAME = "uea"
@@ -45,6 +41,15 @@ LRCSSM_FOLDERS = {"Heartbeat": "Heartbeat", "SelfRegulationSCP1": "SelfRegulatio
                   "SelfRegulationSCP2": "SelfRegulationSCP2",
                   "EthanolConcentration": "EthanolConcentration", "EigenWorms": "Eigenworms",
                   "MotorImagery": "MotorImagery"}
+LAYOUT = ("  uea/Multivariate_ts/<Name>/<Name>_{TRAIN,TEST}.ts   for Name in "
+          + ", ".join(DATASETS.values()))
+ARCHIVE = Archive("https://www.timeseriesclassification.com/aeon-toolkit/Archives/"
+                  "Multivariate2018_ts.zip", "Multivariate2018_ts.zip",
+                  note="UEA archive; URL unverified")
+LRCSSM_SPLITS_SUBDIR = "lrcssm_splits"
+LRCSSM_SPLITS_LAYOUT = (
+    "  lrcssm_splits/<Dataset>/<seed>/{X,y}_{train,val,test}.pkl   (pickled jax.Array)\n"
+    "  copied from experiments/lrc_ssm/ of github.com/MoniFarsang/LrcSSM (no MotorImagery there)")
 
 
 def _resolve(name: str) -> str:
@@ -57,7 +62,7 @@ def load_merged(name: str, root: str | os.PathLike[str] | None = None
                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Merged, de-duplicated ``(X (N, T, C) float64, y (N,) int64, classes)`` (Log-NCDE step 2)."""
     name = _resolve(name)
-    d = dataset_dir(NAME, SUBDIR, root) / name
+    d = dataset_dir(SPEC, root) / name
     parts = [read_ts(require_file(d / f"{name}_{s}.ts", NAME)) for s in ("TRAIN", "TEST")]
     X = np.concatenate([p.X for p in parts])
     labels = [lab for p in parts for lab in p.y]
@@ -114,11 +119,11 @@ def load_lrcssm_split(name: str, seed: int, root: str | os.PathLike[str] | None 
     class indices.
     """
     name = _resolve(name)
-    base = dataset_dir("lrcssm_splits", "lrcssm_splits", root) / LRCSSM_FOLDERS[name] / str(seed)
+    base = dataset_dir(LRCSSM_SPLITS_SPEC, root) / LRCSSM_FOLDERS[name] / str(seed)
     out = {}
     for split in ("train", "val", "test"):
-        X = load_array_pickle(require_file(base / f"X_{split}.pkl", "lrcssm_splits"))
-        Y = load_array_pickle(require_file(base / f"y_{split}.pkl", "lrcssm_splits"))
+        X = load_array_pickle(require_file(base / f"X_{split}.pkl", LRCSSM_SPLITS_SPEC.name))
+        Y = load_array_pickle(require_file(base / f"y_{split}.pkl", LRCSSM_SPLITS_SPEC.name))
         if X.ndim != 3 or Y.ndim != 2 or len(X) != len(Y):
             raise CorruptDataError(f"{base}: X_{split} {X.shape} / y_{split} {Y.shape} are not "
                                    "(N, T, C) and one-hot (N, K) with the same N")
@@ -158,7 +163,7 @@ def write_lrcssm_split_fixture(root: str | os.PathLike[str], name: str = "SelfRe
     """Tiny split pickles in the LrcSSM layout, pickled like ``jax.Array`` (time channel first)."""
     name = _resolve(name)
     rng = np.random.default_rng(seed)
-    base = Path(root) / "lrcssm_splits" / LRCSSM_FOLDERS[name] / str(seed)
+    base = Path(root) / LRCSSM_SPLITS_SUBDIR / LRCSSM_FOLDERS[name] / str(seed)
     base.mkdir(parents=True, exist_ok=True)
     sizes = {"train": int(0.7 * n), "val": int(0.85 * n) - int(0.7 * n)}
     sizes["test"] = n - sizes["train"] - sizes["val"]
@@ -169,3 +174,28 @@ def write_lrcssm_split_fixture(root: str | os.PathLike[str], name: str = "SelfRe
         (base / f"X_{split}.pkl").write_bytes(dumps_like_jax(X))
         (base / f"y_{split}.pkl").write_bytes(dumps_like_jax(Y))
     return base
+
+
+def write_lrcssm_splits_fixture(root: str | os.PathLike[str], **kwargs: int) -> Path:
+    """Every split of :data:`LRCSSM_SPLITS_SPEC` (all shipped datasets, all seeds), tiny."""
+    for name in DATASETS.values():
+        if name != "MotorImagery":  # not shipped in the LrcSSM repository
+            for seed in SEEDS:
+                write_lrcssm_split_fixture(root, name=name, seed=seed, **kwargs)
+    return Path(root) / LRCSSM_SPLITS_SUBDIR
+
+
+SPEC = DatasetSpec(
+    name=NAME, subdir=SUBDIR, layout=LAYOUT, papers="LrcSSM Tables 1, 2, 8-11",
+    required=tuple(f"{SUBDIR}/{n}/{n}_{s}.ts" for n in DATASETS.values() for s in ("TRAIN", "TEST")),
+    archives=(ARCHIVE,), marker="Multivariate_ts", target=SUBDIR, fixture=write_fixture,
+)
+
+LRCSSM_SPLITS_SPEC = DatasetSpec(
+    name="lrcssm_splits", subdir=LRCSSM_SPLITS_SUBDIR, layout=LRCSSM_SPLITS_LAYOUT,
+    papers="LrcSSM Table 1 (the paper's exact splits)",
+    required=tuple(f"{LRCSSM_SPLITS_SUBDIR}/{LRCSSM_FOLDERS[n]}/{s}/X_train.pkl"
+                   for n in DATASETS.values() if n != "MotorImagery" for s in SEEDS),
+    archives=(), marker="Eigenworms", target=LRCSSM_SPLITS_SUBDIR, move="parent",
+    fixture=write_lrcssm_splits_fixture,
+)

@@ -3,9 +3,10 @@
 A reproduction chapter is a Jupytext MyST notebook under ``book/reproductions/`` with a cell
 tagged ``parameters`` that defines ``profile``. Each is read with jupytext, executed by
 papermill with ``profile`` (and any ``-p NAME VALUE``) injected after the parameters cell, and
-saved as an executed notebook under ``_build/reproduce/<profile>/``. The profile is a
-parameter, never an edit: ``smoke`` runs on a CPU in minutes, ``full`` is the paper's setting
-for a GPU box.
+saved as an executed notebook under ``_build/reproduce/<profile>/`` (:func:`output_dir`). The
+profile is a parameter, never an edit: ``smoke`` runs on a CPU in minutes, ``full`` is the
+paper's setting for a GPU box. The chapters are found under the repository root of
+:func:`liquidssm.paths.repo_root`.
 """
 
 from __future__ import annotations
@@ -13,31 +14,18 @@ from __future__ import annotations
 import argparse
 import ast
 import fnmatch
-import os
 import sys
 import time
 from pathlib import Path
 
+from liquidssm import paths
+
 PROFILES = ("smoke", "full")
 
 
-def repo_root(start: Path | None = None) -> Path:
-    """The checkout root: ``$LIQUIDSSM_ROOT`` or the nearest parent holding ``_toc.yml``."""
-    env = os.environ.get("LIQUIDSSM_ROOT")
-    if env:
-        return Path(env).resolve()
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_toc.yml").exists() and (folder / "book").is_dir():
-            return folder
-    pkg = Path(__file__).resolve()
-    for folder in pkg.parents:
-        if (folder / "_toc.yml").exists():
-            return folder
-    raise FileNotFoundError(
-        f"cannot find the book checkout (a folder with _toc.yml and book/) above {here}; "
-        "run from the repository or set LIQUIDSSM_ROOT"
-    )
+def output_dir(profile: str) -> Path:
+    """Default folder of the executed notebooks: ``<repo>/_build/reproduce/<profile>``."""
+    return paths.build_dir() / "reproduce" / profile
 
 
 def has_parameters_cell(path: Path) -> bool:
@@ -86,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="only list the chapters that would run")
     args = parser.parse_args(argv)
 
-    root = repo_root()
+    try:
+        root = paths.repo_root()
+    except paths.RepositoryNotFoundError as exc:
+        print(f"liquidssm reproduce: {exc}", file=sys.stderr)
+        return 2
     chapters = reproduction_chapters(root, args.chapters)
     if not chapters:
         print(f"no reproduction chapters match {args.chapters!r} under {root / 'book' / 'reproductions'} "
@@ -98,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     params: dict[str, object] = {"profile": args.profile}
     params.update({k: _parse_value(v) for k, v in args.param})
-    out_dir = Path(args.output_dir) if args.output_dir else root / "_build" / "reproduce" / args.profile
+    out_dir = Path(args.output_dir) if args.output_dir else output_dir(args.profile)
     failures = 0
     for path in chapters:
         start = time.perf_counter()

@@ -6,26 +6,20 @@ reproductions/* render them with :func:`compare`.
 The tables live as tidy CSV files in ``data/paper/`` at the repository root (one row per
 model x task; columns ``mean``, ``std``, ``note`` -- ``x`` = not run / infeasible, ``OOM``, ``-`` =
 not reported -- and ``p``, the liquid order, where the paper gives it). ``data/`` is not inside
-the Python package, so the directory is found in this order:
-
-1. ``$LIQUIDSSM_ROOT/data/paper`` when the environment variable ``LIQUIDSSM_ROOT`` is set
-   (use this for a non-editable install: point it at a checkout of the repository);
-2. ``data/paper`` next to ``src/`` of the checkout this module was imported from (an editable
-   install, ``pip install -e .``, or running from the source tree);
-3. ``data/paper`` in the current working directory or one of its parents.
+the Python package; :func:`liquidssm.paths.paper_dir` finds it (``$LIQUIDSSM_ROOT``, else the
+checkout this package was imported from, else the current directory or a parent).
 """
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from liquidssm import paths
+
 __all__ = [
-    "paper_dir",
     "list_paper_tables",
     "paper_table",
     "paper_table_info",
@@ -42,43 +36,16 @@ _DISCREPANCY_FILE = "known-discrepancies.csv"
 _INDEX_FILE = "index.csv"
 
 
-def paper_dir() -> Path:
-    """Directory holding the transcribed paper tables (see the module docstring for the order)."""
-    tried: list[str] = []
-    env = os.environ.get("LIQUIDSSM_ROOT")
-    if env:
-        cand = Path(env) / "data" / "paper"
-        if cand.is_dir():
-            return cand
-        tried.append(f"$LIQUIDSSM_ROOT/data/paper = {cand}")
-    here = Path(__file__).resolve()
-    cand = here.parents[2] / "data" / "paper"
-    if cand.is_dir():
-        return cand
-    tried.append(str(cand))
-    cwd = Path.cwd().resolve()
-    for base in (cwd, *cwd.parents):
-        cand = base / "data" / "paper"
-        if cand.is_dir():
-            return cand
-    tried.append(f"data/paper under {cwd} or its parents")
-    raise FileNotFoundError(
-        "cannot find the transcribed paper tables (data/paper/*.csv); looked in: "
-        + "; ".join(tried)
-        + ". Set LIQUIDSSM_ROOT to the root of a liquidssm checkout."
-    )
-
-
 def list_paper_tables() -> list[str]:
     """Names accepted by :func:`paper_table`, e.g. ``"ls4-table1"``, ``"lrcssm-table11"``."""
     return sorted(
-        p.stem for p in paper_dir().glob("*.csv") if p.name not in (_DISCREPANCY_FILE, _INDEX_FILE)
+        p.stem for p in paths.paper_dir().glob("*.csv") if p.name not in (_DISCREPANCY_FILE, _INDEX_FILE)
     )
 
 
 def paper_table_info(name: str) -> dict[str, str]:
     """Provenance of a table: ``{"name", "paper", "table", "caption"}`` from ``data/paper/index.csv``."""
-    index = pd.read_csv(paper_dir() / _INDEX_FILE, dtype=str, keep_default_na=False)
+    index = pd.read_csv(paths.paper_dir() / _INDEX_FILE, dtype=str, keep_default_na=False)
     hit = index[index["name"] == name]
     if hit.empty:
         raise KeyError(f"unknown paper table {name!r}; valid names: {', '.join(index['name'])}")
@@ -98,7 +65,7 @@ def paper_table(name: str) -> pd.DataFrame:
     names = list_paper_tables()
     if name not in names:
         raise KeyError(f"unknown paper table {name!r}; valid names: {', '.join(names)}")
-    df = pd.read_csv(paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
+    df = pd.read_csv(paths.paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
     for col in _NUMERIC:
         if col in df.columns:
             df[col] = pd.to_numeric(df[col].replace("", np.nan)).astype(float)
@@ -166,7 +133,7 @@ def recompute_averages(name: str) -> pd.DataFrame:
     (the LrcSSM papers' "±" on averages). ``mean_ok``/``se_ok``: the paper's printed value equals
     ours rounded to the paper's number of decimals (half a unit of the last digit, plus 1e-9).
     """
-    raw = pd.read_csv(paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
+    raw = pd.read_csv(paths.paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
     if "task" not in raw.columns or not raw["task"].isin(_AVERAGE_TASKS).any():
         raise ValueError(f"paper table {name!r} has no 'Avg.'/'Average' column")
     rows = []
@@ -197,7 +164,7 @@ def average_discrepancies() -> pd.DataFrame:
     """
     out = []
     for name in list_paper_tables():
-        raw = pd.read_csv(paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
+        raw = pd.read_csv(paths.paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
         if "task" not in raw.columns or not raw["task"].isin(_AVERAGE_TASKS).any():
             continue
         for r in recompute_averages(name).itertuples():
@@ -212,4 +179,4 @@ def average_discrepancies() -> pd.DataFrame:
 
 def known_discrepancies() -> pd.DataFrame:
     """The recorded findings: averaged rows that do not match their own entries (with why)."""
-    return pd.read_csv(paper_dir() / _DISCREPANCY_FILE, keep_default_na=False)
+    return pd.read_csv(paths.paper_dir() / _DISCREPANCY_FILE, keep_default_na=False)

@@ -1,0 +1,192 @@
+"""Where the book's files live: the repository root and the folders under it.
+
+The one module that knows directories (design §3, §6, §7); every other module asks it.
+
+================  =====================================  ===========================
+folder            default                                override
+================  =====================================  ===========================
+repository root   found as below                         ``$LIQUIDSSM_ROOT``
+raw datasets      ``<root>/data/raw``                    ``$LIQUIDSSM_DATA``
+paper tables      ``<root>/data/paper``                  (via ``$LIQUIDSSM_ROOT``)
+our results       ``<root>/data/results``                ``$LIQUIDSSM_RESULTS``
+shipped samples   ``<root>/data/samples``                (via ``$LIQUIDSSM_ROOT``)
+build outputs     ``<root>/_build``                      (via ``$LIQUIDSSM_ROOT``)
+================  =====================================  ===========================
+
+The repository root is the first of
+
+1. ``$LIQUIDSSM_ROOT``, when it names an existing directory (use it for a non-editable
+   install: point it at a clone of the repository);
+2. the checkout this package was imported from: a parent of this file holding ``_toc.yml``
+   and ``src/liquidssm`` (an editable install, ``pip install -e .``);
+3. the current directory or one of its parents holding ``_toc.yml`` and ``book/``.
+
+When the package was installed from a wheel and none of these exists,
+:class:`RepositoryNotFoundError` says what was tried and how to fix it. Raw datasets and results
+do not need a checkout when their own variable (``LIQUIDSSM_DATA``, ``LIQUIDSSM_RESULTS``) is
+set. Nothing here creates a directory: :func:`results_dir` and :func:`build_dir` may name
+folders that do not exist yet (their writers create them).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "ROOT_ENV",
+    "DATA_ENV",
+    "RESULTS_ENV",
+    "RepositoryNotFoundError",
+    "repo_root",
+    "root_source",
+    "raw_data_dir",
+    "paper_dir",
+    "results_dir",
+    "samples_dir",
+    "build_dir",
+    "describe",
+]
+
+#: Environment variable naming the repository root (a checkout of the book).
+ROOT_ENV = "LIQUIDSSM_ROOT"
+#: Environment variable naming the raw-datasets folder (instead of ``<root>/data/raw``).
+DATA_ENV = "LIQUIDSSM_DATA"
+#: Environment variable naming the results folder (instead of ``<root>/data/results``).
+RESULTS_ENV = "LIQUIDSSM_RESULTS"
+
+PathLike = str | os.PathLike[str]
+
+
+class RepositoryNotFoundError(FileNotFoundError):
+    """No checkout of the book was found; the message lists what was tried and the fix."""
+
+
+def _env_path(name: str) -> Path | None:
+    """The path in environment variable ``name``, or ``None`` when it is unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def _is_package_checkout(folder: Path) -> bool:
+    """True for the root of a source checkout: ``_toc.yml`` beside ``src/liquidssm``."""
+    return (folder / "_toc.yml").is_file() and (folder / "src" / "liquidssm").is_dir()
+
+
+def _is_book_checkout(folder: Path) -> bool:
+    """True for the root of the book: ``_toc.yml`` beside ``book/``."""
+    return (folder / "_toc.yml").is_file() and (folder / "book").is_dir()
+
+
+def _package_checkout() -> Path | None:
+    """The checkout this module was imported from (editable install), or ``None`` (a wheel)."""
+    for folder in Path(__file__).resolve().parents:
+        if _is_package_checkout(folder):
+            return folder
+    return None
+
+
+def _cwd_checkout(start: Path) -> Path | None:
+    """``start`` or the nearest of its parents that holds the book, or ``None``."""
+    for folder in (start, *start.parents):
+        if _is_book_checkout(folder):
+            return folder
+    return None
+
+
+def _locate(start: PathLike | None = None) -> tuple[Path, str]:
+    """``(root, rule that found it)`` in the documented order; raises with what was tried."""
+    tried = []
+    env = _env_path(ROOT_ENV)
+    if env is not None and env.is_dir():
+        return env.resolve(), f"${ROOT_ENV}"
+    tried.append(f"${ROOT_ENV}: " + ("not set" if env is None else f"{env} is not a directory"))
+    found = _package_checkout()
+    if found is not None:
+        return found, "the checkout the package was imported from"
+    tried.append(f"the package's parents above {Path(__file__).resolve().parent}: "
+                 "none holds _toc.yml and src/liquidssm (not an editable install)")
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    found = _cwd_checkout(here)
+    if found is not None:
+        return found, "the current directory or a parent"
+    tried.append(f"{here} and its parents: none holds _toc.yml and book/")
+    raise RepositoryNotFoundError(
+        "cannot find the liquidssm repository (a checkout with _toc.yml, book/ and data/); tried\n  "
+        + "\n  ".join(tried)
+        + f"\nfix: set {ROOT_ENV}=/path/to/a/clone of the repository; the raw datasets and the "
+        f"results alone work without a checkout when {DATA_ENV} or {RESULTS_ENV} is set"
+    )
+
+
+def repo_root(start: PathLike | None = None) -> Path:
+    """The repository root, found in the order of the module docstring.
+
+    ``start`` replaces the current directory in the last rule. Raises
+    :class:`RepositoryNotFoundError` (a ``FileNotFoundError``) when nothing is found.
+    """
+    return _locate(start)[0]
+
+
+def root_source(start: PathLike | None = None) -> str:
+    """Which rule found :func:`repo_root` (e.g. ``"$LIQUIDSSM_ROOT"``), for status pages."""
+    return _locate(start)[1]
+
+
+def raw_data_dir(root: PathLike | None = None) -> Path:
+    """Folder of the real datasets: ``root`` if given, else ``$LIQUIDSSM_DATA``, else ``<repo>/data/raw``.
+
+    The folder need not exist (``liquidssm data status`` reports what is missing).
+    """
+    if root is not None:
+        return Path(root)
+    env = _env_path(DATA_ENV)
+    if env is not None:
+        return env
+    return repo_root() / "data" / "raw"
+
+
+def paper_dir() -> Path:
+    """``<repo>/data/paper``, the transcribed paper tables; raises if the folder is missing."""
+    path = repo_root() / "data" / "paper"
+    if not path.is_dir():
+        raise RepositoryNotFoundError(
+            f"cannot find the transcribed paper tables: {path} is not a directory; set "
+            f"{ROOT_ENV} to the root of a liquidssm checkout (it holds data/paper/*.csv)"
+        )
+    return path
+
+
+def results_dir() -> Path:
+    """Folder of our runs: ``$LIQUIDSSM_RESULTS``, else ``<repo>/data/results``; never created here."""
+    env = _env_path(RESULTS_ENV)
+    if env is not None:
+        return env
+    return repo_root() / "data" / "results"
+
+
+def samples_dir() -> Path:
+    """``<repo>/data/samples``: tiny fixtures shipped with the repository (may not exist)."""
+    return repo_root() / "data" / "samples"
+
+
+def build_dir() -> Path:
+    """``<repo>/_build``: the site, converted notebooks and papermill outputs (may not exist)."""
+    return repo_root() / "_build"
+
+
+def describe() -> dict[str, str]:
+    """Every location as a flat ``{what: path}`` dictionary (``"not found: ..."`` on failure).
+
+    Used by ``liquidssm env`` and the appendix page *Reproduction environment*.
+    """
+    rows: dict[str, str] = {}
+    for label, fn in (("repository root", repo_root), ("root found by", root_source),
+                      (f"raw data (${DATA_ENV})", raw_data_dir), ("paper tables", paper_dir),
+                      (f"results (${RESULTS_ENV})", results_dir), ("samples", samples_dir),
+                      ("build outputs", build_dir)):
+        try:
+            rows[label] = str(fn())
+        except RepositoryNotFoundError as exc:
+            rows[label] = "not found: " + str(exc).splitlines()[0]
+    return rows
