@@ -1,13 +1,22 @@
 """Tests for liquidssm.lrc: the LrcSSM step against an independent transcription of the released
 code, exact diagonality of the Jacobian, the analytic diagonal against autograd, the ablations,
-the dense original LRC, and bad inputs."""
+each named piece of the step (conductances, ablation, drift, Euler transition, rho-clamp) against
+autograd and against the previous one-block formula, the dense original LRC, and bad inputs."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from liquidssm.lrc import ABLATIONS, InputTerms, LRCCell, LrcSSMCell
+from liquidssm.lrc import (
+    ABLATIONS,
+    Conductances,
+    Drift,
+    InputTerms,
+    LRCCell,
+    LrcSSMCell,
+    Transition,
+)
 
 F64 = torch.float64
 
@@ -25,7 +34,7 @@ def _one_step_official(cell, x, u):
     z = cell.g_leak + cell.W_z @ s_u + cell.k_max_x * s_x
     a = -torch.sigmoid(f)
     b = cell.e_leak * torch.tanh(z)
-    eps = torch.sigmoid(cell.kappa * x + cell.beta) * cell.dt
+    eps = torch.sigmoid(cell.kappa * x + cell.beta) * cell.euler_step
     return x + eps * (a * x + b)
 
 
@@ -143,8 +152,8 @@ def test_lrc_bad_inputs():
         LrcSSMCell(3, 2, variant="bogus")
     with pytest.raises(ValueError, match="ablation"):
         LrcSSMCell(3, 2, ablation="A(x)")
-    with pytest.raises(ValueError, match="dt"):
-        LrcSSMCell(3, 2, dt=0.0)
+    with pytest.raises(ValueError, match="euler_step"):
+        LrcSSMCell(3, 2, euler_step=0.0)
     with pytest.raises(ValueError, match="H"):
         LrcSSMCell(0, 2)
     with pytest.raises(TypeError, match="dtype"):
@@ -184,3 +193,162 @@ def test_rho_bad_values():
         LrcSSMCell(3, 2, rho=0.9, complex_params=True)
     with pytest.raises(ValueError, match="clamp"):
         LrcSSMCell(3, 2, rho=0.9, clamp="sigmoid")
+
+
+# ----------------------------------------------------------------------------------------------
+# the named pieces of one step
+# ----------------------------------------------------------------------------------------------
+
+
+def _dsig(s):
+    return s * (1 - s)
+
+
+def _one_block_terms(cell, x, pre):
+    """The step's terms as one block, transcribed from the cell before it was split into pieces."""
+    s_x = torch.sigmoid(cell.sigma_x * (x - cell.mu_x))
+    ds_x = cell.sigma_x * _dsig(s_x)
+    F = pre.f_u + cell.g_max_x * s_x
+    Z = pre.z_u + cell.k_max_x * s_x
+    F_x, Z_x = cell.g_max_x * ds_x, cell.k_max_x * ds_x
+    if cell.elastance:
+        sE = torch.sigmoid(pre.e_u + cell.kappa * x)
+        sE_x = _dsig(sE) * cell.kappa
+        sE0 = torch.sigmoid(pre.e_u)
+    else:
+        sE = sE0 = torch.ones_like(F)
+        sE_x = torch.zeros_like(F)
+    zero = torch.zeros_like(F)
+    if cell.ablation == "none":
+        FA, FA_x, sEA, sEA_x = F, F_x, sE, sE_x
+    else:
+        FA, FA_x, sEA, sEA_x = pre.f_u, zero, sE0, zero
+    if cell.ablation == "A(u),b(u)":
+        Zb, Zb_x, sEb, sEb_x = pre.z_u, zero, sE0, zero
+    else:
+        Zb, Zb_x, sEb, sEb_x = Z, Z_x, sE, sE_x
+    sF, tZ = torch.sigmoid(FA), torch.tanh(Zb)
+    A = -sF * sEA
+    A_x = -(_dsig(sF) * FA_x * sEA + sF * sEA_x)
+    b = cell.e_leak * tZ * sEb
+    b_x = cell.e_leak * ((1 - tZ * tZ) * Zb_x * sEb + tZ * sEb_x)
+    h = cell.euler_step
+    lam, lam_x = 1 + h * A, h * A_x
+    if cell.rho is not None:
+        if cell.clamp == "softplus":
+            lam, lam_x = cell.rho * lam, cell.rho * lam_x
+        else:
+            th = torch.tanh(lam)
+            lam, lam_x = cell.rho * th, cell.rho * (1 - th * th) * lam_x
+    return lam, lam_x, h * b, h * b_x
+
+
+def _d_dx(fn, x):
+    """Element-wise derivative of an element-wise map by autograd (its Jacobian is diagonal)."""
+    return torch.diagonal(torch.autograd.functional.jacobian(fn, x))
+
+
+_CASES = [{"ablation": a, "variant": v, "elastance": e} for a in ABLATIONS
+          for v in ("paper", "official") for e in (True, False)]
+_CASES += [{"rho": 0.9}, {"rho": 0.8, "clamp": "tanh", "ablation": "A(u)"}, {"euler_step": 0.3},
+           {"complex_params": True}, {"complex_params": True, "ablation": "A(u)", "elastance": False}]
+
+
+@pytest.mark.parametrize("kw", _CASES)
+def test_transition_equals_the_one_block_formula(kw):
+    cell = _cell(**kw).scaled(3.0)
+    x = torch.randn(6, 4, dtype=F64).to(cell.state_dtype) * 2
+    pre = cell.input_terms(torch.randn(6, 5, dtype=F64))
+    t = cell.transition(x, pre)
+    assert isinstance(t, Transition)
+    for got, want in zip(t, _one_block_terms(cell, x, pre)):
+        assert got.dtype == want.dtype and torch.equal(got, want)  # bit for bit
+
+
+@pytest.mark.parametrize("elastance", [True, False])
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_conductances_eq_8_to_10_and_their_derivatives(elastance, variant):
+    cell = _cell(elastance=elastance, variant=variant).scaled(2.0)
+    x, u = torch.randn(4, dtype=F64), torch.randn(5, dtype=F64)
+    pre = cell.input_terms(u)
+    g = cell.conductances(x, pre)
+    assert isinstance(g, Conductances)
+    s_u = torch.sigmoid(cell.sigma_u * (u - cell.mu_u))
+    s_x = torch.sigmoid(cell.sigma_x * (x - cell.mu_x))
+    torch.testing.assert_close(g.f, cell.g_leak + cell.W_f @ s_u + cell.g_max_x * s_x)   # Eq. 8
+    torch.testing.assert_close(g.z, cell.g_leak + cell.W_z @ s_u + cell.k_max_x * s_x)   # Eq. 9
+    eps = cell.kappa * x + cell.beta + (cell.W_eps @ u if variant == "paper" and elastance else 0)
+    want_s_eps = torch.sigmoid(eps) if elastance else torch.ones(4, dtype=F64)           # Eq. 10
+    torch.testing.assert_close(g.s_eps, want_s_eps)
+    for value, deriv in (("f", "f_x"), ("z", "z_x"), ("s_eps", "s_eps_x")):
+        auto = _d_dx(lambda z, v=value: getattr(cell.conductances(z, pre), v), x)
+        torch.testing.assert_close(getattr(g, deriv), auto, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("elastance", [True, False])
+def test_ablate_table_10(elastance):
+    cell_kw = {"elastance": elastance}
+    x, u = torch.randn(4, dtype=F64), torch.randn(5, dtype=F64)
+    none = _cell(**cell_kw)
+    pre = none.input_terms(u)
+    g = none.conductances(x, pre)
+    g_A, g_b = none.ablate(g, pre)
+    assert g_A is g and g_b is g
+    s_eps_u = torch.sigmoid(pre.e_u) if elastance else torch.ones(4, dtype=F64)
+    for ablation in ("A(u)", "A(u),b(u)"):
+        cell = _cell(ablation=ablation, **cell_kw)
+        g_A, g_b = cell.ablate(g, pre)
+        # A sees only the input: no self-loop, no kappa x, zero derivatives
+        torch.testing.assert_close(g_A, Conductances(pre.f_u, 0 * x, pre.z_u, 0 * x, s_eps_u, 0 * x))
+        assert (g_b is g) == (ablation == "A(u)")
+        if ablation == "A(u),b(u)":
+            assert g_b is g_A
+
+
+def test_drift_eq_13_14_and_euler_transition_eq_7():
+    cell = _cell(euler_step=0.4).scaled(2.0)
+    x, pre = torch.randn(4, dtype=F64), cell.input_terms(torch.randn(5, dtype=F64))
+    g = cell.conductances(x, pre)
+    d = cell.drift(g, g)
+    assert isinstance(d, Drift)
+    torch.testing.assert_close(d.A, -torch.sigmoid(g.f) * g.s_eps)                        # Eq. 13
+    torch.testing.assert_close(d.b, torch.tanh(g.z) * g.s_eps * cell.e_leak)              # Eq. 14
+    torch.testing.assert_close(d.A_x, _d_dx(lambda z: cell.drift(*[cell.conductances(z, pre)] * 2).A, x))
+    torch.testing.assert_close(d.b_x, _d_dx(lambda z: cell.drift(*[cell.conductances(z, pre)] * 2).b, x))
+    t = cell.euler_transition(d)
+    torch.testing.assert_close(t.lam * x + t.offset, x + 0.4 * (d.A * x + d.b))          # Eq. 7
+    torch.testing.assert_close(t, Transition(1 + 0.4 * d.A, 0.4 * d.A_x, 0.4 * d.b, 0.4 * d.b_x))
+
+
+@pytest.mark.parametrize("clamp", ["softplus", "tanh"])
+def test_rho_clamp_bounds_lam_and_differentiates_it(clamp):
+    plain = _cell().scaled(8.0)
+    cell = _cell(rho=0.7, clamp=clamp).scaled(8.0)
+    x, pre = torch.randn(30, 4, dtype=F64) * 3, plain.input_terms(torch.randn(30, 5, dtype=F64))
+    t = plain.euler_transition(plain.drift(*[plain.conductances(x, pre)] * 2))
+    assert plain.rho_clamp(t) is t  # identity without rho
+    c = cell.rho_clamp(t)
+    assert float(c.lam.detach().abs().max()) <= 0.7
+    assert c.offset is t.offset and c.offset_x is t.offset_x  # only the transition changes
+    want = 0.7 * t.lam if clamp == "softplus" else 0.7 * torch.tanh(t.lam)
+    torch.testing.assert_close(c.lam, want)
+    auto = _d_dx(lambda z: cell.transition(z, InputTerms(*(p[0] for p in pre))).lam, x[0])
+    torch.testing.assert_close(cell.transition(x[0], InputTerms(*(p[0] for p in pre))).lam_x, auto)
+
+
+def test_lrc_euler_step_scales_the_update():
+    torch.manual_seed(0)
+    one = LRCCell(5, 4, dtype=F64)
+    half = LRCCell(5, 4, euler_step=0.5, dtype=F64)
+    half.load_state_dict(one.state_dict())
+    x, u = torch.randn(4, dtype=F64), torch.randn(5, dtype=F64)
+    torch.testing.assert_close(half.step(x, u) - x, 0.5 * (one.step(x, u) - x))
+    with pytest.raises(ValueError, match="euler_step"):
+        LRCCell(5, 4, euler_step=-1.0)
+
+
+def test_cell_flags_must_be_bool():
+    with pytest.raises(TypeError, match="elastance: expected True or False"):
+        LrcSSMCell(3, 2, elastance="no")
+    with pytest.raises(TypeError, match="complex_params"):
+        LrcSSMCell(3, 2, complex_params=1)

@@ -1,6 +1,7 @@
 """Tests for liquidssm.newton: parallel Newton == sequential loop (float32/float64, complex, long T),
 finite termination, per-sequence iteration counts, implicit gradient == backprop through the loop,
-gradcheck, non-convergence reporting and bad inputs."""
+gradcheck, non-convergence reporting and bad inputs; the pieces newton_step (fixed point = the
+loop), newton_iterate (the loop of Algorithm 1) and implicit_gradient_step."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ import torch
 from liquidssm.lrc import LrcSSMCell
 from liquidssm.newton import (
     NewtonConvergenceError,
+    NewtonStep,
     NonConvergenceWarning,
     default_tol,
+    implicit_gradient_step,
+    newton_iterate,
     newton_solve,
+    newton_step,
     sequential_solve,
 )
 from liquidssm.scan import SCAN_METHODS
@@ -188,3 +193,81 @@ def test_newton_bad_inputs():
         newton_solve(cell, u, torch.zeros(3, 4, dtype=F64))
     with pytest.raises(ValueError, match="scan_method"):
         newton_solve(cell, u, scan_method="fast")
+
+
+# ----------------------------------------------------------------------------------------------
+# the pieces: newton_step, newton_iterate, implicit_gradient_step
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kw", [{}, {"scale": 6.0}, {"complex_params": True}])
+def test_newton_step_fixed_point_is_the_sequential_solution(kw):
+    cell, u = _setup(T=40, **kw)
+    x0 = torch.randn(2, 4, dtype=F64).to(cell.state_dtype)
+    pre = cell.input_terms(u)
+    with torch.no_grad():
+        ref = sequential_solve(cell, u, x0)
+        step = newton_step(cell, ref, pre, x0)
+    assert isinstance(step, NewtonStep) and step.sanitized is False
+    assert (step.x - ref).abs().max() <= 1e-12  # the loop's states are a fixed point of the step
+
+
+def test_newton_step_equation_and_finite_termination():
+    cell, u = _setup(T=9, scale=8.0)
+    x0 = torch.randn(2, 4, dtype=F64)
+    pre = cell.input_terms(u)
+    with torch.no_grad():
+        x = torch.randn(2, 9, 4, dtype=F64)
+        # Eq. (newton-2) written as a sequential loop over t
+        x_prev = torch.cat([x0[:, None], x[:, :-1]], dim=1)
+        fx, J = cell.step_and_jacobian(x_prev, pre)
+        want, y = [], x0
+        for t in range(9):
+            y = J[:, t] * y + fx[:, t] - J[:, t] * x_prev[:, t]
+            want.append(y)
+        torch.testing.assert_close(newton_step(cell, x, pre, x0).x, torch.stack(want, dim=1))
+        # T steps from any guess give the loop (finite termination)
+        for _ in range(9):
+            x = newton_step(cell, x, pre, x0).x
+        assert (x - sequential_solve(cell, u, x0)).abs().max() <= 1e-12
+
+
+def test_newton_step_guard_reports_when_it_fires():
+    cell, u = _setup(T=50, scale=40.0)
+    x0 = torch.zeros(2, 4, dtype=F64)
+    pre = cell.input_terms(u)
+    with torch.no_grad():
+        x = torch.full((2, 50, 4), 1e6, dtype=F64)
+        free = newton_step(cell, x, pre, x0)
+        guarded = newton_step(cell, x, pre, x0, clip=1.0)
+    assert guarded.sanitized and guarded.x.abs().max() <= 1.0
+    assert not free.sanitized and free.x.abs().max() > 1.0
+
+
+def test_newton_iterate_is_the_solver_loop():
+    cell, u = _setup(B=3, T=40, scale=4.0)
+    x0 = torch.randn(3, 4, dtype=F64)
+    with torch.no_grad():
+        it = newton_iterate(cell, cell.input_terms(u), x0, tol=1e-9, max_iter=40)
+        solved = newton_solve(cell, u, x0, tol=1e-9)
+        ref = sequential_solve(cell, u, x0)
+    assert it.all_converged and torch.equal(it.x, solved.x) and torch.equal(it.errors, solved.errors)
+    assert it.iterations.tolist() == solved.iterations.tolist()
+    assert (it.x - ref).abs().max() <= 1e-10
+
+
+def test_implicit_gradient_step_value_and_gradient():
+    cell, u = _setup(T=30, scale=3.0)
+    x0 = torch.randn(2, 4, dtype=F64, requires_grad=True)
+    w = torch.randn(2, 30, 4, dtype=F64)
+    params = list(cell.parameters())
+    with torch.no_grad():
+        x_star = sequential_solve(cell, u, x0)
+    y = implicit_gradient_step(cell, x_star, cell.input_terms(u), x0)
+    assert torch.equal(y.detach(), x_star)  # the value is the fixed point, exactly
+    g_ift = torch.autograd.grad((y * w).sum(), [x0, *params])
+    g_bptt = torch.autograd.grad((sequential_solve(cell, u, x0) * w).sum(), [x0, *params])
+    for a, b in zip(g_ift, g_bptt):
+        assert (a - b).abs().max() <= 1e-6 * max(1.0, float(b.abs().max()))
+    with torch.no_grad():  # no graph: the fixed point comes back detached
+        assert not implicit_gradient_step(cell, x_star, cell.input_terms(u), x0).requires_grad

@@ -4,13 +4,30 @@ LrcSSM Eq. (1)–(14); chapter lrcssm/01_lrc_diagonal_jacobian.
 
 Shapes: states ``x`` are ``(..., D)``, inputs ``u`` are ``(..., H)``; whole sequences are
 ``(B, T, D)`` / ``(B, T, H)`` (time on axis -2, the model-boundary layout). ``sigma`` below is the
-logistic sigmoid and every update is one explicit Euler step with step ``dt`` (Eq. 7).
+logistic sigmoid and every update is one explicit Euler step of size ``euler_step`` (the paper's
+``Δt`` of Eq. 7, not a discretisation step of an SSM).
 
 * :class:`LRCCell` — the original LRC (Eq. 1–7): every conductance sees the full vector
   ``y = [x, u]``, so the one-step Jacobian ``∂x_t/∂x_{t-1}`` is dense.
 * :class:`LrcSSMCell` — LrcSSM (Eq. 8–14): state dependence only through each neuron's self-loop,
   full input matrices. The one-step Jacobian is exactly diagonal and
   :meth:`LrcSSMCell.jacobian_diag` returns that diagonal in closed form (reference §1.4).
+
+One step of :class:`LrcSSMCell` is computed in named pieces, one per equation; from
+:meth:`~LrcSSMCell.conductances` on, each returns its values together with their derivatives along
+the neuron's own previous state ``x_i`` (a NamedTuple of (..., D) tensors):
+
+==========================================  ==========================  ====================
+piece                                       returns                     equations
+==========================================  ==========================  ====================
+:meth:`LrcSSMCell.input_terms`              :class:`InputTerms`         input parts of 8–10
+:meth:`LrcSSMCell.conductances`             :class:`Conductances`       8–10
+:meth:`LrcSSMCell.ablate`                   two :class:`Conductances`   Table 10
+:meth:`LrcSSMCell.drift`                    :class:`Drift`              12–14
+:meth:`LrcSSMCell.euler_transition`         :class:`Transition`         7, 12
+:meth:`LrcSSMCell.rho_clamp`                :class:`Transition`         Theorem 1's premise
+:meth:`LrcSSMCell.transition`               :class:`Transition`         all of the above
+==========================================  ==========================  ====================
 """
 
 from __future__ import annotations
@@ -24,7 +41,17 @@ from torch import nn
 
 from liquidssm._checks import as_tensor, check_choice, check_finite, check_int, check_positive
 
-__all__ = ["LRCCell", "LrcSSMCell", "InputTerms", "ABLATIONS", "VARIANTS", "CLAMPS"]
+__all__ = [
+    "LRCCell",
+    "LrcSSMCell",
+    "InputTerms",
+    "Conductances",
+    "Drift",
+    "Transition",
+    "ABLATIONS",
+    "VARIANTS",
+    "CLAMPS",
+]
 
 VARIANTS = ("paper", "official")
 CLAMPS = ("softplus", "tanh")
@@ -61,18 +88,19 @@ class LRCCell(nn.Module):
         z_i = sum_j k_max[j,i] sigma(a[j,i] y_j + b[j,i]) + g_leak[i]          (Eq. 2)
         eps_i = sum_j w[j,i] y_j + v[i]                                       (Eq. 3)
         dx_i/dt = (-sigma(f_i) x_i + tanh(z_i) e_leak[i]) sigma(eps_i)          (Eq. 6)
-        x_{t+1} = x_t + dt * dx/dt                                            (Eq. 7)
+        x_{t+1} = x_t + euler_step * dx/dt                                    (Eq. 7)
 
     ``k_max`` is learned directly (Eq. 2 writes it as ``g_max e_rev / e_leak``). Every neuron's
     conductances see every other neuron's state, so the Jacobian is dense.
     Shapes: ``x`` (..., D), ``u`` (..., H).
     """
 
-    def __init__(self, H: int, D: int, *, dt: float = 1.0, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, H: int, D: int, *, euler_step: float = 1.0,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.H = check_int(H, "H", minimum=1)
         self.D = check_int(D, "D", minimum=1)
-        self.dt = float(check_positive(dt, "dt"))
+        self.euler_step = float(check_positive(euler_step, "euler_step"))
         bound = 1.0 / math.sqrt(D)
         n = H + D
         self.a = _uniform((n, D), bound, dtype)
@@ -91,7 +119,7 @@ class LRCCell(nn.Module):
         f = (self.g_max * s).sum(-2) + self.g_leak
         z = (self.k_max * s).sum(-2) + self.g_leak
         eps = y @ self.w + self.v
-        return x + self.dt * torch.sigmoid(eps) * (-torch.sigmoid(f) * x + torch.tanh(z) * self.e_leak)
+        return x + self.euler_step * torch.sigmoid(eps) * (-torch.sigmoid(f) * x + torch.tanh(z) * self.e_leak)
 
     def rollout(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
         """Sequential evaluation. Shapes: ``u`` (B, T, H), ``x0`` (B, D) -> states (B, T, D)."""
@@ -109,11 +137,52 @@ class LRCCell(nn.Module):
 
 
 class InputTerms(NamedTuple):
-    """State-independent parts of f*, z*, eps* (computed once per layer). Each (..., D) or (B, T, D)."""
+    """State-independent parts of f*, z*, eps* (Eq. 8–10), computed once per layer. Each (..., D) or (B, T, D)."""
 
     f_u: torch.Tensor
     z_u: torch.Tensor
     e_u: torch.Tensor
+
+
+class Conductances(NamedTuple):
+    """``f*``, ``z*`` and ``sigma(eps*)`` of LrcSSM Eq. (8)–(10) with their derivatives along ``x_i``.
+
+    Chapter lrcssm/01_lrc_diagonal_jacobian. Each field (..., D); ``*_x`` is the element-wise
+    derivative with respect to the neuron's own previous state (the only one it sees).
+    """
+
+    f: torch.Tensor        #: forget conductance f* (Eq. 8)
+    f_x: torch.Tensor      #: ∂f*/∂x_i
+    z: torch.Tensor        #: update conductance z* (Eq. 9)
+    z_x: torch.Tensor      #: ∂z*/∂x_i
+    s_eps: torch.Tensor    #: sigma(eps*), the liquid capacitance's inverse (Eq. 10); 1 without elastance
+    s_eps_x: torch.Tensor  #: ∂sigma(eps*)/∂x_i
+
+
+class Drift(NamedTuple):
+    """Diagonal ``A`` and ``b`` of ``dx/dt = A(x, u) x + b(x, u)``, LrcSSM Eq. (12)–(14), with derivatives along ``x_i``.
+
+    Chapter lrcssm/01_lrc_diagonal_jacobian. Each field (..., D).
+    """
+
+    A: torch.Tensor    #: -sigma(f*) sigma(eps*) (Eq. 13)
+    A_x: torch.Tensor  #: ∂A/∂x_i
+    b: torch.Tensor    #: tanh(z*) sigma(eps*) e_leak (Eq. 14)
+    b_x: torch.Tensor  #: ∂b/∂x_i
+
+
+class Transition(NamedTuple):
+    """One Euler step written as ``x_t = lam * x_{t-1} + offset``, LrcSSM Eq. (7) applied to Eq. (12).
+
+    Chapter lrcssm/01_lrc_diagonal_jacobian. ``lam = 1 + euler_step * A`` is the *frozen*
+    transition (rho-clamped if the cell has ``rho``), ``offset = euler_step * b``. Each field
+    (..., D); ``*_x`` are the derivatives along ``x_{t-1,i}``.
+    """
+
+    lam: torch.Tensor
+    lam_x: torch.Tensor
+    offset: torch.Tensor
+    offset_x: torch.Tensor
 
 
 class LrcSSMCell(nn.Module):
@@ -127,16 +196,18 @@ class LrcSSMCell(nn.Module):
         z*    = g_leak + W_z s_u + k_max_x s_x              (Eq. 9)
         eps*  = kappa x + beta [+ W_eps u]                  (Eq. 10; the bracket only for variant="paper")
         A     = -sigma(f*) sigma(eps*),  b = tanh(z*) sigma(eps*) e_leak      (Eq. 13-14)
-        x_t   = x + dt (A x + b) = lambda_t x + dt b,   lambda_t = 1 + dt A   (Eq. 7, 11-12)
+        x_t   = x + Δt (A x + b) = lam_t x + Δt b,   lam_t = 1 + Δt A         (Eq. 7, 11-12)
 
-    ``variant="paper"`` adds the input term ``W_eps u`` of Eq. (10) to the elastance (its input
-    bias ``v^u`` is absorbed in ``beta``); ``variant="official"`` is the released code's
-    state-only elastance ``sigma(kappa x + beta)``. ``elastance=False`` gives the StcSSM ablation
-    (Eq. 5: ``sigma(eps*)`` replaced by 1). ``ablation`` removes state dependence (Table 10):
-    ``"A(u)"`` drops the self-loop terms from ``f*`` and ``eps*`` inside ``A`` only, ``"A(u),b(u)"``
-    drops them everywhere (the recurrence becomes linear in ``x``). ``complex_params=True`` makes
-    the four self-loop vectors ``mu_x, sigma_x, g_max_x, k_max_x`` complex (reference §1.5) and the
-    state complex. All parameters start ~ U(-1/sqrt(D), 1/sqrt(D)) as in the released code.
+    with ``Δt = euler_step``. ``variant="paper"`` adds the input term ``W_eps u`` of Eq. (10) to
+    the elastance (its input bias ``v^u`` is absorbed in ``beta``); ``variant="official"`` is the
+    released code's state-only elastance ``sigma(kappa x + beta)``. ``elastance=False`` gives the
+    StcSSM ablation (Eq. 5: ``sigma(eps*)`` replaced by 1). ``ablation`` removes state dependence
+    (Table 10): ``"A(u)"`` drops the self-loop terms from ``f*`` and ``eps*`` inside ``A`` only,
+    ``"A(u),b(u)"`` drops them everywhere (the recurrence becomes linear in ``x``).
+    ``complex_params=True`` makes the four self-loop vectors ``mu_x, sigma_x, g_max_x, k_max_x``
+    complex (reference §1.5) and the state complex. ``rho`` (with ``clamp``) bounds the frozen
+    transition, the premise of Theorem 1. All parameters start ~ U(-1/sqrt(D), 1/sqrt(D)) as in
+    the released code.
 
     Shapes: ``u`` (..., H); states and the :class:`InputTerms` (..., D); sequences (B, T, ·).
     """
@@ -146,7 +217,7 @@ class LrcSSMCell(nn.Module):
         H: int,
         D: int,
         *,
-        dt: float = 1.0,
+        euler_step: float = 1.0,
         variant: str = "paper",
         elastance: bool = True,
         ablation: str = "none",
@@ -160,15 +231,18 @@ class LrcSSMCell(nn.Module):
             raise ValueError(f"rho: expected a radius in (0, 1] or None, got {rho!r}")
         self.rho = None if rho is None else float(rho)
         self.clamp = check_choice(clamp, "clamp", CLAMPS)
+        for name, flag in (("elastance", elastance), ("complex_params", complex_params)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name}: expected True or False, got {flag!r}")
         if self.rho is not None and complex_params:
             raise ValueError("rho: the rho-clamp is defined for real states only (complex_params=False)")
         self.H = check_int(H, "H", minimum=1)
         self.D = check_int(D, "D", minimum=1)
-        self.dt = float(check_positive(dt, "dt"))
+        self.euler_step = float(check_positive(euler_step, "euler_step"))
         self.variant = check_choice(variant, "variant", VARIANTS)
         self.ablation = check_choice(ablation, "ablation", ABLATIONS)
-        self.elastance = bool(elastance)
-        self.complex_params = bool(complex_params)
+        self.elastance = elastance
+        self.complex_params = complex_params
         if dtype not in _COMPLEX_OF:
             raise TypeError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
         cdtype = _COMPLEX_OF[dtype] if complex_params else dtype
@@ -188,7 +262,8 @@ class LrcSSMCell(nn.Module):
         self.e_leak = _uniform((D,), bound, dtype)
         self.kappa = _uniform((D,), bound, dtype)
         self.beta = _uniform((D,), bound, dtype)
-        self.W_eps = _uniform((D, H), bound, dtype) if (variant == "paper" and self.elastance) else None
+        with_input_term = self.variant == "paper" and self.elastance
+        self.W_eps = _uniform((D, H), bound, dtype) if with_input_term else None
 
     @property
     def state_dtype(self) -> torch.dtype:
@@ -196,7 +271,7 @@ class LrcSSMCell(nn.Module):
         return self.mu_x.dtype
 
     def extra_repr(self) -> str:
-        return (f"H={self.H}, D={self.D}, dt={self.dt}, variant={self.variant!r}, "
+        return (f"H={self.H}, D={self.D}, euler_step={self.euler_step}, variant={self.variant!r}, "
                 f"elastance={self.elastance}, ablation={self.ablation!r}, complex={self.complex_params}")
 
     def scaled(self, factor: float) -> LrcSSMCell:
@@ -222,70 +297,113 @@ class LrcSSMCell(nn.Module):
         e_u = self.beta + (u @ self.W_eps.T if self.W_eps is not None else torch.zeros_like(f_u))
         return InputTerms(f_u, z_u, e_u)
 
-    # -- the pieces of the step and of its derivative -------------------------------------------
+    # -- one step, one equation at a time --------------------------------------------------------
 
-    def _terms(self, x: torch.Tensor, pre: InputTerms) -> dict[str, torch.Tensor]:
-        """``lambda = 1 + dt A`` and ``dt b`` of Eq. (12)-(14) with their x-derivatives (element-wise, (..., D))."""
+    def conductances(self, x: torch.Tensor, pre: InputTerms) -> Conductances:
+        """Conductances and elastance, LrcSSM Eq. (8)–(10), with their derivatives along ``x_i``.
+
+        Chapter lrcssm/01_lrc_diagonal_jacobian. The state enters only through the neuron's own
+        self-loop sigmoid ``s_x`` (and ``kappa x`` in the elastance), so every derivative is
+        element-wise. Without elastance (StcSSM) ``sigma(eps*) = 1``. ``x``, ``pre`` (..., D).
+        """
         s_x = torch.sigmoid(self.sigma_x * (x - self.mu_x))
         ds_x = self.sigma_x * _dsigmoid(s_x)
-        F = pre.f_u + self.g_max_x * s_x
-        Z = pre.z_u + self.k_max_x * s_x
-        F_x, Z_x = self.g_max_x * ds_x, self.k_max_x * ds_x
+        f = pre.f_u + self.g_max_x * s_x
+        z = pre.z_u + self.k_max_x * s_x
         if self.elastance:
-            E = pre.e_u + self.kappa * x
-            sE = torch.sigmoid(E)
-            sE_x = _dsigmoid(sE) * self.kappa
-            sE0 = torch.sigmoid(pre.e_u)      # input-only elastance (ablations)
+            s_eps = torch.sigmoid(pre.e_u + self.kappa * x)
+            s_eps_x = _dsigmoid(s_eps) * self.kappa
         else:
-            sE = sE0 = torch.ones_like(F)
-            sE_x = torch.zeros_like(F)
-        zero = torch.zeros_like(F)
+            s_eps, s_eps_x = torch.ones_like(f), torch.zeros_like(f)
+        return Conductances(f, self.g_max_x * ds_x, z, self.k_max_x * ds_x, s_eps, s_eps_x)
+
+    def ablate(self, g: Conductances, pre: InputTerms) -> tuple[Conductances, Conductances]:
+        """The Table 10 ablations: the conductances seen by ``A`` and by ``b`` (LrcSSM App. E).
+
+        Chapter lrcssm/01_lrc_diagonal_jacobian. ``"none"``: both see ``g``. The input-only
+        conductances drop the self-loop terms (``f* = f_u``, ``z* = z_u``,
+        ``sigma(eps*) = sigma(e_u)``, zero derivatives); ``"A(u)"`` gives them to ``A`` only,
+        ``"A(u),b(u)"`` to both (the recurrence is then linear in ``x``). Returns ``(g_A, g_b)``.
+        """
         if self.ablation == "none":
-            FA, FA_x, sEA, sEA_x = F, F_x, sE, sE_x
-        else:
-            FA, FA_x, sEA, sEA_x = pre.f_u, zero, sE0, zero
-        if self.ablation == "A(u),b(u)":
-            Zb, Zb_x, sEb, sEb_x = pre.z_u, zero, sE0, zero
-        else:
-            Zb, Zb_x, sEb, sEb_x = Z, Z_x, sE, sE_x
-        sF = torch.sigmoid(FA)
-        tZ = torch.tanh(Zb)
-        A = -sF * sEA
-        A_x = -(_dsigmoid(sF) * FA_x * sEA + sF * sEA_x)
-        b = self.e_leak * tZ * sEb
-        b_x = self.e_leak * ((1 - tZ * tZ) * Zb_x * sEb + tZ * sEb_x)
-        lam, lam_x = 1 + self.dt * A, self.dt * A_x
-        if self.rho is not None:
-            if self.clamp == "softplus":
-                lam, lam_x = self.rho * lam, self.rho * lam_x
-            else:
-                th = torch.tanh(lam)
-                lam, lam_x = self.rho * th, self.rho * (1 - th * th) * lam_x
-        return {"lam": lam, "lam_x": lam_x, "b": self.dt * b, "b_x": self.dt * b_x}
+            return g, g
+        zero = torch.zeros_like(g.f)
+        s_eps = torch.sigmoid(pre.e_u) if self.elastance else torch.ones_like(g.f)
+        g_u = Conductances(pre.f_u, zero, pre.z_u, zero, s_eps, zero)
+        return (g_u, g) if self.ablation == "A(u)" else (g_u, g_u)
+
+    def drift(self, g_A: Conductances, g_b: Conductances) -> Drift:
+        """``A = -sigma(f*) sigma(eps*)`` and ``b = tanh(z*) sigma(eps*) e_leak``, LrcSSM Eq. (13)–(14).
+
+        Chapter lrcssm/01_lrc_diagonal_jacobian. ``A`` reads ``g_A``, ``b`` reads ``g_b`` (equal
+        unless ablated); derivatives by the product and chain rules. Shapes (..., D).
+        """
+        s_f = torch.sigmoid(g_A.f)
+        t_z = torch.tanh(g_b.z)
+        A = -s_f * g_A.s_eps
+        A_x = -(_dsigmoid(s_f) * g_A.f_x * g_A.s_eps + s_f * g_A.s_eps_x)
+        b = self.e_leak * t_z * g_b.s_eps
+        b_x = self.e_leak * ((1 - t_z * t_z) * g_b.z_x * g_b.s_eps + t_z * g_b.s_eps_x)
+        return Drift(A, A_x, b, b_x)
+
+    def euler_transition(self, d: Drift) -> Transition:
+        """One explicit Euler step of ``dx/dt = A x + b``, LrcSSM Eq. (7) on Eq. (12): ``lam = 1 + Δt A``, ``offset = Δt b``.
+
+        Chapter lrcssm/01_lrc_diagonal_jacobian; ``Δt = euler_step``. Shapes (..., D).
+        """
+        h = self.euler_step
+        return Transition(1 + h * d.A, h * d.A_x, h * d.b, h * d.b_x)
+
+    def rho_clamp(self, t: Transition) -> Transition:
+        """Bound the frozen transition by ``rho``, the premise ``|lam_t| <= rho < 1`` of LrcSSM Theorem 1.
+
+        Chapter lrcssm/04_stability. ``clamp="softplus"``: ``rho * lam`` (``rho`` times the
+        unclamped ``1 - Δt sigma(f*) sigma(eps*)``); ``clamp="tanh"``: ``rho * tanh(lam)``.
+        Identity when the cell has no ``rho``. Only ``lam`` changes. Shapes (..., D).
+        """
+        if self.rho is None:
+            return t
+        if self.clamp == "softplus":
+            return t._replace(lam=self.rho * t.lam, lam_x=self.rho * t.lam_x)
+        th = torch.tanh(t.lam)
+        return t._replace(lam=self.rho * th, lam_x=self.rho * (1 - th * th) * t.lam_x)
+
+    def transition(self, x: torch.Tensor, pre: InputTerms) -> Transition:
+        """``x_t = lam x + offset`` with its derivatives: Eq. (8)–(10), Table 10, Eq. (12)–(14), (7), rho-clamp.
+
+        Chapter lrcssm/01_lrc_diagonal_jacobian. ``x``, ``pre`` (..., D) -> fields (..., D).
+        """
+        g_A, g_b = self.ablate(self.conductances(x, pre), pre)
+        return self.rho_clamp(self.euler_transition(self.drift(g_A, g_b)))
+
+    # -- what the solvers use --------------------------------------------------------------------
 
     def coefficients(self, x: torch.Tensor, pre: InputTerms) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frozen coefficients of Eq. (12): ``x_t = lambda_t x + beta_t``, ``lambda_t = 1 + dt A`` (clamped if ``rho``), ``beta_t = dt b``."""
-        t = self._terms(x, pre)
-        return t["lam"], t["b"]
+        """Frozen coefficients of Eq. (12) after the Euler step: ``(lam_t, Δt b_t)`` with ``x_t = lam_t x + Δt b_t``.
+
+        ``lam_t = 1 + Δt A`` (rho-clamped if the cell has ``rho``). Shapes (..., D).
+        """
+        t = self.transition(x, pre)
+        return t.lam, t.offset
 
     def step(self, x: torch.Tensor, pre: InputTerms) -> torch.Tensor:
-        """One Euler step of Eq. (11): ``x + dt (A(x,u) x + b(x,u)) = lambda x + dt b``. ``x``, ``pre`` (..., D) -> (..., D)."""
-        t = self._terms(x, pre)
-        return t["lam"] * x + t["b"]
+        """One Euler step of Eq. (11): ``x + Δt (A(x,u) x + b(x,u)) = lam x + Δt b``. ``x``, ``pre`` (..., D) -> (..., D)."""
+        t = self.transition(x, pre)
+        return t.lam * x + t.offset
 
     def jacobian_diag(self, x: torch.Tensor, pre: InputTerms) -> torch.Tensor:
-        """Diagonal of ``∂x_t/∂x_{t-1}`` in closed form (reference §1.4): ``lambda + x dlambda/dx + dt db/dx``.
+        """Diagonal of ``∂x_t/∂x_{t-1}`` in closed form (reference §1.4): ``lam + x dlam/dx + Δt db/dx``.
 
-        Unclamped this is ``1 + dt (A + x A_x + b_x)``. Shapes: ``x`` and ``pre`` (..., D) -> (..., D).
+        Unclamped this is ``1 + Δt (A + x A_x + b_x)``. Shapes: ``x`` and ``pre`` (..., D) -> (..., D).
         The off-diagonal entries are exactly zero.
         """
-        t = self._terms(x, pre)
-        return t["lam"] + x * t["lam_x"] + t["b_x"]
+        t = self.transition(x, pre)
+        return t.lam + x * t.lam_x + t.offset_x
 
     def step_and_jacobian(self, x: torch.Tensor, pre: InputTerms) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`step` and :meth:`jacobian_diag` from one evaluation of the terms (what Newton needs)."""
-        t = self._terms(x, pre)
-        return t["lam"] * x + t["b"], t["lam"] + x * t["lam_x"] + t["b_x"]
+        """:meth:`step` and :meth:`jacobian_diag` from one :meth:`transition` (what Newton needs)."""
+        t = self.transition(x, pre)
+        return t.lam * x + t.offset, t.lam + x * t.lam_x + t.offset_x
 
     def forward(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """One step from raw input: ``x`` (..., D), ``u`` (..., H) -> next state (..., D)."""

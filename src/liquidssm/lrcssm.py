@@ -2,8 +2,13 @@
 
 Chapter lrcssm/03_newton_solver (layer) and the LrcSSM reproduction chapters (model).
 
-Shapes at the model boundary: inputs ``(B, T, p)``, logits ``(B, C)`` (or ``(B, T, C)`` with
-``pool="none"``). Inside: encoded sequences ``(B, T, H)``, LRC states ``(B, T, D)``.
+The model takes one frozen :class:`~liquidssm.configs.LrcSSMConfig` (the book's model vocabulary:
+``d_input`` = p, ``d_model`` = H, ``d_state`` = D, ``d_output`` = C, ``n_blocks`` = L of the paper);
+blocks, layers and the cell keep the paper's names ``H`` and ``D``.
+
+Shapes at the model boundary: inputs ``(B, T, d_input)``, logits ``(B, d_output)`` (or
+``(B, T, d_output)`` with ``pool="none"``). Inside: encoded sequences ``(B, T, H)``, LRC states
+``(B, T, D)``.
 
 Block ``i`` (reference §4.2)::
 
@@ -14,9 +19,10 @@ Block ``i`` (reference §4.2)::
     x <- LayerNorm(x + u)             (residual with the *normalised* input)
     x <- MLP_i(x) + x                 if H == D     (Linear(H,H) -> ReLU -> Linear(H,H))
 
-Model: encoder MLP (p -> H) per step, ``L`` blocks, per-step classifier MLP (H -> C), mean over time
-of the logits. Variants: ``cell="lrc"`` (LrcSSM) or ``"stc"`` (StcSSM, no elastance, Table 8);
-``ablation`` of Table 10 (``"A(u)"``, ``"A(u),b(u)"``); ``variant="paper"|"official"`` elastance.
+Model: encoder MLP (d_input -> H) per step, ``n_blocks`` blocks, per-step classifier MLP
+(H -> d_output), mean over time of the logits. Variants (all options of :class:`LrcSSMCell`,
+validated there): ``elastance=False`` (StcSSM, Table 8); ``ablation`` of Table 10 (``"A(u)"``,
+``"A(u),b(u)"``); ``variant="paper"|"official"`` elastance.
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from liquidssm._checks import as_tensor, check_choice, check_finite, check_int, check_ndim
-from liquidssm.lrc import ABLATIONS, VARIANTS, LrcSSMCell
+from liquidssm._checks import as_tensor, check_choice, check_finite, check_ndim
+from liquidssm.configs import LrcSSMConfig
+from liquidssm.lrc import LrcSSMCell
 from liquidssm.newton import NewtonResult, newton_solve, sequential_solve
 
-__all__ = ["MLP", "OutputMapping", "LrcSSMLayer", "LrcSSMBlock", "LrcSSMModel"]
+__all__ = ["MLP", "OutputMapping", "LrcSSMLayer", "LrcSSMBlock", "LrcSSMModel", "DTYPES"]
+
+#: the configuration's ``dtype`` string -> torch dtype
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class MLP(nn.Module):
@@ -74,16 +84,24 @@ class OutputMapping(nn.Module):
 class LrcSSMLayer(nn.Module):
     """The LrcSSM recurrence over a whole sequence, LrcSSM Eq. (8)–(14) + Algorithm 1.
 
-    ``u`` (B, T, H) -> states (B, T, D). ``solver="newton"`` (parallel, implicit gradient) or
-    ``"sequential"`` (the loop, backprop through time). The last :class:`NewtonResult` (iterations
-    per sequence, convergence flags) is kept in ``self.last_result``.
+    ``u`` (B, T, H) -> states (B, T, D). The cell options (``euler_step`` … ``clamp``, ``dtype``)
+    are those of :class:`~liquidssm.lrc.LrcSSMCell`, which validates them. ``solver="newton"``
+    (parallel, implicit gradient; ``tol``, ``max_iter``, ``scan_method``, ``strict`` as in
+    :func:`~liquidssm.newton.newton_solve`) or ``"sequential"`` (the loop, backprop through time).
+    The last :class:`NewtonResult` (iterations per sequence, convergence flags) is kept in
+    ``self.last_result``.
     """
 
-    def __init__(self, H: int, D: int, *, solver: str = "newton", tol: float | None = None,
-                 max_iter: int | None = None, scan_method: str = "blelloch", strict: bool = False,
-                 **cell_kwargs: object) -> None:
+    def __init__(self, H: int, D: int, *, euler_step: float = 1.0, variant: str = "paper",
+                 elastance: bool = True, ablation: str = "none", complex_params: bool = False,
+                 rho: float | None = None, clamp: str = "softplus", solver: str = "newton",
+                 tol: float | None = None, max_iter: int | None = None,
+                 scan_method: str = "blelloch", strict: bool = False,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        self.cell = LrcSSMCell(H, D, **cell_kwargs)  # type: ignore[arg-type]
+        self.cell = LrcSSMCell(H, D, euler_step=euler_step, variant=variant, elastance=elastance,
+                               ablation=ablation, complex_params=complex_params, rho=rho,
+                               clamp=clamp, dtype=dtype)
         self.solver = check_choice(solver, "solver", ("newton", "sequential"))
         self.tol, self.max_iter, self.scan_method, self.strict = tol, max_iter, scan_method, strict
         self.last_result: NewtonResult | None = None
@@ -100,14 +118,22 @@ class LrcSSMLayer(nn.Module):
 class LrcSSMBlock(nn.Module):
     """One LrcSSM block (reference §4.2): pre-LayerNorm, LrcSSM, MLP/mapping, residual LayerNorm, MLP.
 
-    Shapes: (B, T, H) -> (B, T, H).
+    Shapes: (B, T, H) -> (B, T, H). ``lrc`` is the block's :class:`LrcSSMLayer` (a default
+    ``LrcSSMLayer(H, D, dtype=dtype)`` when None); ``output_mapping`` maps a complex state back
+    to ``H`` (required when the layer's state is complex).
     """
 
-    def __init__(self, H: int, D: int, *, output_mapping: OutputMapping | None = None,
-                 dtype: torch.dtype = torch.float32, **layer_kwargs: object) -> None:
+    def __init__(self, H: int, D: int, *, lrc: LrcSSMLayer | None = None,
+                 output_mapping: OutputMapping | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.H, self.D = H, D
-        self.lrc = LrcSSMLayer(H, D, dtype=dtype, **layer_kwargs)  # type: ignore[arg-type]
+        self.lrc = LrcSSMLayer(H, D, dtype=dtype) if lrc is None else lrc
+        cell = self.lrc.cell
+        if (cell.H, cell.D) != (H, D):
+            raise ValueError(f"lrc: expected a layer with H={H}, D={D}, got H={cell.H}, D={cell.D}")
+        if cell.W_f.dtype != dtype:
+            raise TypeError(f"lrc: expected a layer of dtype {dtype} (the block's), got {cell.W_f.dtype}")
         self.complex = self.lrc.cell.complex_params
         self.output_mapping = output_mapping
         if self.complex and output_mapping is None:
@@ -128,49 +154,56 @@ class LrcSSMBlock(nn.Module):
 
 
 class LrcSSMModel(nn.Module):
-    """LrcSSM classifier, LrcSSM Figure 1 (as released): encoder, ``L`` blocks, per-step decoder, mean over time.
+    """LrcSSM classifier, LrcSSM Figure 1 (as released): encoder, ``n_blocks`` blocks, per-step decoder, mean over time.
 
-    Inputs ``(B, T, p)`` -> logits ``(B, C)`` (``pool="mean"``) or ``(B, T, C)`` (``pool="none"``).
-    ``cell="lrc"`` or ``"stc"`` (StcSSM ablation: no elastance); ``ablation`` in
-    ``("none", "A(u)", "A(u),b(u)")``; ``variant`` in ``("paper", "official")`` (the paper's
-    elastance with its input term by default, as everywhere in the book; ``"official"`` is the
-    released code's state-only elastance);
+    Built from one frozen :class:`~liquidssm.configs.LrcSSMConfig`, kept in ``self.config``.
+    Inputs ``(B, T, d_input)`` -> logits ``(B, d_output)`` (``pool="mean"``) or
+    ``(B, T, d_output)`` (``pool="none"``). The cell options of the configuration go to every
+    block's :class:`~liquidssm.lrc.LrcSSMCell` (which validates them): ``elastance=False`` is
+    StcSSM; ``ablation`` in ``("none", "A(u)", "A(u),b(u)")``; ``variant`` in
+    ``("paper", "official")`` (the paper's elastance with its input term by default, as
+    everywhere in the book; ``"official"`` is the released code's state-only elastance);
     ``complex_params`` for the complex self-loop (one output mapping shared by all blocks, as in
-    the released code). Remaining keywords go to :class:`LrcSSMLayer` (solver, tol, ...).
+    the released code). The solver options go to every :class:`LrcSSMLayer`.
     """
 
-    def __init__(self, p: int, H: int, D: int, C: int, L: int = 2, *, cell: str = "lrc",
-                 variant: str = "paper", ablation: str = "none", complex_params: bool = False,
-                 pool: str = "mean", dtype: torch.dtype = torch.float32, **layer_kwargs: object) -> None:
+    def __init__(self, config: LrcSSMConfig) -> None:
         super().__init__()
-        for name, val in (("p", p), ("H", H), ("D", D), ("C", C), ("L", L)):
-            check_int(val, name, minimum=1)
-        check_choice(cell, "cell", ("lrc", "stc"))
-        check_choice(variant, "variant", VARIANTS)
-        check_choice(ablation, "ablation", ABLATIONS)
-        self.pool = check_choice(pool, "pool", ("mean", "none"))
-        self.p = p
-        self.encoder = MLP(p, H, H, dtype=dtype)
-        self.output_mapping = OutputMapping(D, H, dtype=dtype) if complex_params else None
+        if not isinstance(config, LrcSSMConfig):
+            raise TypeError(f"config: expected an LrcSSMConfig, got {type(config).__name__}")
+        self.config = config
+        H, D, dtype = config.d_model, config.d_state, DTYPES[config.dtype]
+        self.encoder = MLP(config.d_input, H, H, dtype=dtype)
+        self.output_mapping = OutputMapping(D, H, dtype=dtype) if config.complex_params else None
         self.blocks = nn.ModuleList(
-            LrcSSMBlock(H, D, output_mapping=self.output_mapping, dtype=dtype,
-                        elastance=(cell == "lrc"), variant=variant, ablation=ablation,
-                        complex_params=complex_params, **layer_kwargs)
-            for _ in range(L)
+            LrcSSMBlock(H, D, lrc=self._layer(config), output_mapping=self.output_mapping, dtype=dtype)
+            for _ in range(config.n_blocks)
         )
-        self.decoder = MLP(H, H, C, dtype=dtype)
+        self.decoder = MLP(H, H, config.d_output, dtype=dtype)
+
+    @staticmethod
+    def _layer(c: LrcSSMConfig) -> LrcSSMLayer:
+        """One block's :class:`LrcSSMLayer` from the configuration (cell and solver options)."""
+        return LrcSSMLayer(c.d_model, c.d_state, euler_step=c.euler_step, variant=c.variant,
+                           elastance=c.elastance, ablation=c.ablation,
+                           complex_params=c.complex_params, rho=c.rho, clamp=c.clamp,
+                           solver=c.solver, tol=c.tol, max_iter=c.max_iter,
+                           scan_method=c.scan_method, strict=c.strict, dtype=DTYPES[c.dtype])
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Logits of ``inputs`` (B, T, d_input): (B, d_output), or (B, T, d_output) with ``pool="none"``."""
         x = as_tensor(inputs, "inputs")
-        check_ndim(x, "inputs", 3, "(B, T, p)")
-        if x.shape[-1] != self.p:
-            raise ValueError(f"inputs: expected last axis p={self.p} (shape (B, T, p)), got {tuple(x.shape)}")
+        check_ndim(x, "inputs", 3, "(B, T, d_input)")
+        d_input = self.config.d_input
+        if x.shape[-1] != d_input:
+            raise ValueError(f"inputs: expected last axis d_input={d_input} (shape (B, T, d_input)), "
+                             f"got {tuple(x.shape)}")
         check_finite(x, "inputs")
         u = self.encoder(x)
         for block in self.blocks:
             u = block(u)
         logits = self.decoder(u)
-        return logits.mean(dim=-2) if self.pool == "mean" else logits
+        return logits.mean(dim=-2) if self.config.pool == "mean" else logits
 
     def iterations(self) -> list[torch.Tensor]:
         """Newton iterations per sequence used by each block in the last forward pass."""

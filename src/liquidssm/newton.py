@@ -8,11 +8,15 @@ The sequence ``x_t = f(x_{t-1}, u_t)``, ``t = 0..T-1``, ``x_{-1} = x0``, is the 
 
     x^(k+1)_t = J_t x^(k+1)_{t-1} + ( f(x^(k)_{t-1}, u_t) - J_t x^(k)_{t-1} ),  J_t = diag ∂f/∂x (x^(k)_{t-1}, u_t)
 
-a linear recurrence solved by one parallel scan (:func:`liquidssm.scan.linear_scan`). After ``k``
-iterations the first ``k`` states are exact, so in exact arithmetic at most ``T`` iterations are
-needed. Gradients are implicit (IFT at the fixed point): the iterations run without autograd and
-one extra Newton step, taken from the detached solution with a detached Jacobian, carries the
-graph; its derivative is ``(I - J S)^{-1} ∂f``, the implicit-function-theorem gradient.
+a linear recurrence solved by one parallel scan (:func:`liquidssm.scan.linear_scan`); that one
+step is :func:`newton_step`. After ``k`` iterations the first ``k`` states are exact, so in exact
+arithmetic at most ``T`` iterations are needed. :func:`newton_iterate` is the loop (from the zero
+guess, with per-sequence stopping and a convergence record). Gradients are implicit (IFT at the
+fixed point): the iterations run without autograd and one extra :func:`newton_step` from the
+solution, whose iterate and Jacobian are constants, carries the graph
+(:func:`implicit_gradient_step`); its derivative is ``(I - J S)^{-1} ∂f``, the
+implicit-function-theorem gradient. :func:`newton_solve` validates, iterates and attaches that
+gradient.
 
 Shapes: inputs ``u`` (B, T, H) (any leading batch axes), states (B, T, D), ``x0`` (B, D).
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 
@@ -31,8 +35,12 @@ from liquidssm.scan import SCAN_METHODS, linear_scan
 __all__ = [
     "DiagonalCell",
     "NewtonResult",
+    "NewtonStep",
     "NonConvergenceWarning",
     "NewtonConvergenceError",
+    "newton_step",
+    "newton_iterate",
+    "implicit_gradient_step",
     "newton_solve",
     "sequential_solve",
     "default_tol",
@@ -131,6 +139,144 @@ def sequential_solve(cell: DiagonalCell, u: object, x0: torch.Tensor | None = No
     return cell.rollout(_check_u(cell, u), x0)
 
 
+class NewtonStep(NamedTuple):
+    """Outcome of :func:`newton_step`: the next iterate ``x`` (B, T, D) and whether the guard fired."""
+
+    x: torch.Tensor
+    sanitized: bool
+
+
+def newton_step(
+    cell: DiagonalCell,
+    x: torch.Tensor,
+    pre: tuple[torch.Tensor, ...],
+    x0: torch.Tensor,
+    *,
+    scan_method: str = "blelloch",
+    clip: float | None = None,
+) -> NewtonStep:
+    """One Newton step ``x^(k+1) = scan(J, f(S x^(k)) - J S x^(k), x0)``, LrcSSM Algorithm 1.
+
+    Chapter lrcssm/03_newton_solver, Eq. (eq-lrc-newton-2). ``S`` shifts by one step (``x0`` in
+    front), ``J = diag ∂f/∂x`` at ``S x^(k)``; the linear recurrence is one
+    :func:`~liquidssm.scan.linear_scan`. The iterate ``x^(k)`` and ``J`` enter as constants
+    (detached): the step is differentiable only through ``f`` (the cell's parameters and ``pre``)
+    and ``x0``, which at the fixed point gives the implicit gradient (:func:`implicit_gradient_step`).
+    ``clip``: if given, NaN is replaced by 0 and ``J``, the scan input and the new iterate are
+    clipped to ``±clip`` (the released code's guard); ``sanitized`` says whether it fired.
+
+    Shapes: ``x`` (B, T, D), ``pre`` the cell's input terms (B, T, D), ``x0`` (B, D).
+    """
+    x_prev = _shift(x.detach(), x0.detach())
+    fx, J = cell.step_and_jacobian(x_prev, pre)
+    J = J.detach()
+    c = fx - J * x_prev
+    if clip is None:
+        return NewtonStep(linear_scan(J, c, x0, dim=-2, method=scan_method, check_inputs=False), False)
+    J, fired_j = _sanitize(J, clip)
+    c, fired_c = _sanitize(c, clip)
+    x_next = linear_scan(J, c, x0, dim=-2, method=scan_method, check_inputs=False)
+    x_next, fired_x = _sanitize(x_next, clip)
+    return NewtonStep(x_next, fired_j or fired_c or fired_x)
+
+
+def _update_size(x_new: torch.Tensor, x: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """ℓ∞ size of the update per sequence, float64, ``inf`` if not finite, 0 once finished. -> (B,)."""
+    err = (x_new - x).abs().amax(dim=(-2, -1)).to(torch.float64)
+    err = torch.where(torch.isfinite(err), err, torch.full_like(err, float("inf")))
+    return torch.where(active, err, torch.zeros_like(err))
+
+
+def newton_iterate(
+    cell: DiagonalCell,
+    pre: tuple[torch.Tensor, ...],
+    x0: torch.Tensor,
+    *,
+    tol: float,
+    max_iter: int,
+    scan_method: str = "blelloch",
+    clip: float = 1e8,
+) -> NewtonResult:
+    """The loop of LrcSSM Algorithm 1: :func:`newton_step` from the zero guess until each sequence has converged.
+
+    Chapter lrcssm/03_newton_solver. A sequence stops when the ℓ∞ size of its update is
+    ``<= tol``; finished sequences are frozen while the others continue, and every iteration's
+    update sizes are recorded. After ``T`` iterations with finite, unguarded values a sequence
+    counts as converged (finite termination). No validation and no gradient: call it under
+    ``torch.no_grad()`` (as :func:`newton_solve` does).
+
+    Shapes: ``pre`` the cell's input terms (B, T, D), ``x0`` (B, D) -> ``NewtonResult.x`` (B, T, D).
+    """
+    batch, T = x0.shape[:-1], pre[0].shape[-2]
+    x = torch.zeros(*batch, T, cell.D, dtype=cell.state_dtype, device=x0.device)
+    iterations = torch.zeros(batch, dtype=torch.long, device=x0.device)
+    active = torch.ones(batch, dtype=torch.bool, device=x0.device)
+    errors: list[torch.Tensor] = []
+    sanitized = False
+    for _ in range(max_iter):
+        x_new, fired = newton_step(cell, x, pre, x0, scan_method=scan_method, clip=clip)
+        sanitized = sanitized or fired
+        err = _update_size(x_new, x, active)
+        errors.append(err)
+        x = torch.where(active[..., None, None], x_new, x)
+        iterations = iterations + active.long()
+        active = active & ~(err <= tol)
+        if not bool(active.any()):
+            break
+    # finite termination: T iterations from the zero guess reproduce the loop exactly (in exact arithmetic)
+    finished = (iterations >= T) & torch.isfinite(x.abs()).flatten(start_dim=-2).all(-1) & (not sanitized)
+    result = NewtonResult(
+        x=x,
+        iterations=iterations,
+        converged=~active | finished,
+        errors=torch.stack(errors) if errors else torch.zeros(0, *batch, dtype=torch.float64),
+        tol=float(tol),
+        max_iter=max_iter,
+        sanitized=sanitized,
+    )
+    if sanitized:
+        result.notes.append(f"NaN/overflow guard fired (values cleaned, clipped to ±{clip:g})")
+    return result
+
+
+def implicit_gradient_step(cell: DiagonalCell, x_star: torch.Tensor, pre: tuple[torch.Tensor, ...],
+                           x0: torch.Tensor, *, scan_method: str = "blelloch") -> torch.Tensor:
+    """``x*`` carrying the implicit-function gradient ``(I - J S)^{-1} ∂f``, LrcSSM §2.2 (reference §2.3).
+
+    Chapter lrcssm/03_newton_solver, Eq. (eq-lrc-newton-3). One :func:`newton_step` from the
+    fixed point ``x*`` (iterate and Jacobian constant): its derivative is ``(I - J S)^{-1}``
+    applied to ``∂f/∂θ`` (and ``J_0`` for ``x0``); backprop goes through one scan and one cell
+    evaluation, not the iterations. The returned value equals ``x*`` exactly; only the gradient
+    comes from the step. Shapes: ``x_star`` (B, T, D), ``pre`` (B, T, D), ``x0`` (B, D).
+    """
+    y = newton_step(cell, x_star, pre, x0, scan_method=scan_method).x
+    x_star = x_star.detach()
+    if not y.requires_grad:
+        return x_star
+    return y - y.detach() + x_star
+
+
+def _check_tol(tol: float | None, dtype: torch.dtype) -> float:
+    if tol is None:
+        return default_tol(dtype)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0 or tol != tol:
+        raise ValueError(f"tol: expected a float > 0, got {tol!r}")
+    return tol
+
+
+def _report(result: NewtonResult, T: int, strict: bool) -> None:
+    """Warn (or raise with ``strict``) when some sequence did not converge."""
+    if result.all_converged:
+        return
+    n_bad = int((~result.converged).sum())
+    last = float(result.errors[-1].max()) if len(result.errors) else float("nan")
+    msg = (f"Newton solver: {n_bad} of {result.converged.numel()} sequences did not converge within "
+           f"max_iter={result.max_iter} (last ℓ∞ update {last:.3g} > tol={result.tol:g}, T={T})")
+    if strict:
+        raise NewtonConvergenceError(msg)
+    warnings.warn(msg, NonConvergenceWarning, stacklevel=3)
+
+
 def newton_solve(
     cell: DiagonalCell,
     u: object,
@@ -147,14 +293,15 @@ def newton_solve(
 
     LrcSSM Algorithm 1 (quasi = exact for a diagonal Jacobian); chapter lrcssm/03_newton_solver.
 
-    ``u`` (B, T, H) inputs; ``x0`` (B, D) initial state (zeros if None). The initial guess is all
-    zeros; each iteration is one scan; stopping when the ℓ∞ update ``max_{t,d} |x^(k+1) - x^(k)|``
-    of a sequence is ``<= tol`` (default :func:`default_tol`); finished sequences are frozen and
-    their iteration counts recorded. ``max_iter`` defaults to ``T`` (in exact arithmetic ``T``
-    iterations reproduce the sequential loop exactly, so reaching ``T`` with finite values also
-    counts as converged). Iterates are NaN-cleaned and clipped to ``±clip``; a sequence that did
-    not converge is reported in ``converged`` and by a :class:`NonConvergenceWarning` (or
-    :class:`NewtonConvergenceError` with ``strict=True``) — never by a silent NaN.
+    ``u`` (B, T, H) inputs; ``x0`` (B, D) initial state (zeros if None). Validates the inputs,
+    runs :func:`newton_iterate` without autograd and attaches the implicit gradient with
+    :func:`implicit_gradient_step`. Stopping when the ℓ∞ update ``max_{t,d} |x^(k+1) - x^(k)|``
+    of a sequence is ``<= tol`` (default :func:`default_tol`); ``max_iter`` defaults to ``T`` (in
+    exact arithmetic ``T`` iterations reproduce the sequential loop exactly, so reaching ``T``
+    with finite values also counts as converged). Iterates are NaN-cleaned and clipped to
+    ``±clip``; a sequence that did not converge is reported in ``converged`` and by a
+    :class:`NonConvergenceWarning` (or :class:`NewtonConvergenceError` with ``strict=True``) —
+    never by a silent NaN.
 
     Returns a :class:`NewtonResult` whose ``x`` (B, T, D) carries the implicit gradient when
     autograd is on (set ``implicit_grad=False`` to return a detached solution).
@@ -162,84 +309,15 @@ def newton_solve(
     u_t = _check_u(cell, u)
     check_choice(scan_method, "scan_method", SCAN_METHODS)
     T = u_t.shape[-2]
-    state_dtype = cell.state_dtype
-    if tol is None:
-        tol = default_tol(state_dtype)
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0 or tol != tol:
-        raise ValueError(f"tol: expected a float > 0, got {tol!r}")
+    tol = _check_tol(tol, cell.state_dtype)
     max_iter = T if max_iter is None else check_int(max_iter, "max_iter", minimum=1)
     x0_t = cell.initial_state(u_t, x0)
     pre = cell.input_terms(u_t)
-    batch = u_t.shape[:-2]
-    x = torch.zeros(*batch, T, cell.D, dtype=state_dtype, device=u_t.device)
-    iterations = torch.zeros(batch, dtype=torch.long, device=u_t.device)
-    active = torch.ones(batch, dtype=torch.bool, device=u_t.device)
-    errors: list[torch.Tensor] = []
-    sanitized = False
     with torch.no_grad():
         pre_d = type(pre)(*(p.detach() for p in pre))
-        x0_d = x0_t.detach()
-        for _ in range(max_iter):
-            x_prev = _shift(x, x0_d)
-            fx, J = cell.step_and_jacobian(x_prev, pre_d)
-            c = fx - J * x_prev
-            J, fired_j = _sanitize(J, clip)
-            c, fired_c = _sanitize(c, clip)
-            x_new = linear_scan(J, c, x0_d, dim=-2, method=scan_method, check_inputs=False)
-            x_new, fired_x = _sanitize(x_new, clip)
-            sanitized = sanitized or fired_j or fired_c or fired_x
-            err = (x_new - x).abs().amax(dim=(-2, -1)).to(torch.float64)
-            err = torch.where(torch.isfinite(err), err, torch.full_like(err, float("inf")))
-            err = torch.where(active, err, torch.zeros_like(err))
-            errors.append(err)
-            mask = active[..., None, None]
-            x = torch.where(mask, x_new, x)
-            iterations = iterations + active.long()
-            active = active & ~(err <= tol)
-            if not bool(active.any()):
-                break
-    # finite termination: T iterations from the zero guess reproduce the loop exactly (in exact arithmetic)
-    finished = (iterations >= T) & torch.isfinite(x.abs()).flatten(start_dim=-2).all(-1) & (not sanitized)
-    converged = ~active | finished
-    result = NewtonResult(
-        x=x,
-        iterations=iterations,
-        converged=converged,
-        errors=torch.stack(errors) if errors else torch.zeros(0, *batch, dtype=torch.float64),
-        tol=float(tol),
-        max_iter=max_iter,
-        sanitized=sanitized,
-    )
-    if sanitized:
-        result.notes.append(f"NaN/overflow guard fired (values cleaned, clipped to ±{clip:g})")
-    if not result.all_converged:
-        n_bad = int((~converged).sum())
-        last = float(result.errors[-1].max()) if errors else float("nan")
-        msg = (f"Newton solver: {n_bad} of {converged.numel()} sequences did not converge within "
-               f"max_iter={max_iter} (last ℓ∞ update {last:.3g} > tol={tol:g}, T={T})")
-        if strict:
-            raise NewtonConvergenceError(msg)
-        warnings.warn(msg, NonConvergenceWarning, stacklevel=2)
+        result = newton_iterate(cell, pre_d, x0_t.detach(), tol=tol, max_iter=max_iter,
+                                scan_method=scan_method, clip=clip)
+    _report(result, T, strict)
     if implicit_grad and torch.is_grad_enabled():
-        result.x = _implicit_step(cell, x, x0_t, pre, scan_method)
+        result.x = implicit_gradient_step(cell, result.x, pre, x0_t, scan_method=scan_method)
     return result
-
-
-def _implicit_step(cell: DiagonalCell, x_star: torch.Tensor, x0: torch.Tensor,
-                   pre: tuple[torch.Tensor, ...], scan_method: str) -> torch.Tensor:
-    """One differentiable Newton step at the fixed point (reference §2.3).
-
-    ``y = scan(J, f(S x*, u) - J S x*, x0)`` with ``x*`` and ``J`` detached: its derivative is
-    ``(I - J S)^{-1}`` applied to ``∂f/∂θ`` (and ``J_0`` for ``x0``), i.e. the implicit-function
-    gradient; backprop goes through one scan and one cell evaluation, not the iterations.
-    The returned value equals ``x*`` exactly; only the gradient comes from the step.
-    """
-    x_star = x_star.detach()
-    x_prev = _shift(x_star, x0.detach())
-    fx, J = cell.step_and_jacobian(x_prev, pre)
-    J = J.detach()
-    c = fx - J * x_prev
-    y = linear_scan(J, c, x0, dim=-2, method=scan_method, check_inputs=False)
-    if not y.requires_grad:
-        return x_star
-    return y - y.detach() + x_star
