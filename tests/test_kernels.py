@@ -9,8 +9,11 @@ from liquidssm import ssm
 from liquidssm.cauchy import keops_available
 from liquidssm.hippo import hippo_legs, nplr_legs
 from liquidssm.kernels import (
+    KERNEL_METHODS,
     bilinear_factor,
     c_tilde,
+    check_method,
+    conj_double,
     discretize_dplr_bilinear,
     dplr_dense_A,
     dplr_to_dense,
@@ -19,7 +22,9 @@ from liquidssm.kernels import (
     matrix_power_squaring,
     nyquist_value,
     roots_of_unity,
+    s4_dense_kernel,
     s4_dplr_kernel,
+    s4_kernel,
     s4d_kernel,
     woodbury,
 )
@@ -128,12 +133,12 @@ def test_lines_compose_and_truncation_matters():
     dt = dt * 0.1  # slow decay: the kernel is far from zero after L steps
     L = 24
     want = powers_oracle(Lam, P, B, C, dt, L)
-    Ct = c_tilde(Lam, P, B, C, dt, L)
+    C_tilde = c_tilde(Lam, P, B, C, dt, L)
     omega = roots_of_unity(L, torch.complex128)
-    k = generating_function_blocks(Lam, P, B, Ct, dt, omega, backend="torch")
+    k = generating_function_blocks(Lam, P, B, C_tilde, dt, omega, backend="torch")
     K = irfft_kernel(woodbury(k, 1) * bilinear_factor(omega), L)[0]
     assert rel(K, want) < 1e-9
-    assert rel(s4_dplr_kernel(Lam, P, B, Ct, dt, L, c_is_tilde=True), want) < 1e-9
+    assert rel(s4_dplr_kernel(Lam, P, B, C_tilde, dt, L, c_is_tilde=True), want) < 1e-9
     # without C_tilde the infinite kernel is aliased into L taps: K_l + K_{l+L} + ...
     K_alias = s4_dplr_kernel(Lam, P, B, C, dt, L, c_is_tilde=True)
     assert rel(K_alias, want) > 1e-3
@@ -149,8 +154,8 @@ def test_nyquist_closed_form_equals_dft():
     Lam, P, B, C, dt = random_dplr(2, 4, channels=2)
     L = 18
     want = torch.fft.rfft(powers_oracle(Lam, P, B, C, dt, L), n=L)[..., -1]  # omega = -1
-    Ct = c_tilde(Lam, P, B, C, dt, L)
-    got = nyquist_value(B, Ct, dt)
+    C_tilde = c_tilde(Lam, P, B, C, dt, L)
+    got = nyquist_value(B, C_tilde, dt)
     assert got.shape == (2, 2)
     assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
 
@@ -234,6 +239,42 @@ def test_bad_inputs():
         s4_dplr_kernel(Lam, P, torch.ones(2, 3, dtype=torch.int64), C, dt, 8)
     with pytest.raises(ValueError, match="method"):
         s4d_kernel(Lam, B, C, dt, 8, method="euler")
+
+
+def test_conj_double():
+    x = torch.tensor([[1 + 2j, 3 - 1j]], dtype=torch.complex128)
+    assert conj_double(x).tolist() == [[1 + 2j, 3 - 1j, 1 - 2j, 3 + 1j]]
+    with pytest.raises(ValueError, match="x: expected at least one axis"):
+        conj_double(torch.tensor(1j))
+
+
+@pytest.mark.parametrize("rank,channels", [(None, None), (2, 3)])
+def test_dense_kernel_equals_powers_of_real_system(rank, channels):
+    Lam, P, B, C, dt = random_dplr(2, 4, rank=rank, channels=channels)
+    K = s4_dense_kernel(Lam, P, B, C, dt, 21)
+    assert K.shape == ((channels,) if channels else ()) + (2, 21) and K.dtype == torch.float64
+    assert rel(K, powers_oracle(Lam, P, B, C, dt, 21)) < 1e-10
+
+
+@pytest.mark.parametrize("L", [1, 16, 37])
+def test_s4_kernel_methods_agree_float64(L):
+    Lam, P, B, C, dt = random_dplr(3, 5, channels=2)
+    dense = s4_kernel(Lam, P, B, C, dt, L, method="dense")
+    fast = s4_kernel(Lam, P, B, C, dt, L, method="dplr", backend="torch")
+    assert rel(fast, dense) < 1e-9
+    assert torch.equal(fast, s4_dplr_kernel(Lam, P, B, C, dt, L, backend="torch"))
+    assert torch.equal(dense, s4_dense_kernel(Lam, P, B, C, dt, L))
+
+
+def test_bad_method_names_method():
+    Lam, P, B, C, dt = random_dplr(2, 3)
+    assert KERNEL_METHODS == ("dplr", "dense") and check_method("dense") == "dense"
+    with pytest.raises(ValueError, match=r"method: expected one of \['dplr', 'dense'\], got 'torch'"):
+        s4_kernel(Lam, P, B, C, dt, 8, method="torch")
+    with pytest.raises(ValueError, match="backend"):
+        s4_kernel(Lam, P, B, C, dt, 8, backend="dense")
+    with pytest.raises(ValueError, match="kernel_method: expected one of"):
+        check_method("keops", "kernel_method")
 
 
 @pytest.mark.keops

@@ -156,6 +156,48 @@ def test_dplr_B_bar_matches_dense_bilinear():
     torch.testing.assert_close(Bbar[..., 4:], Bbar[..., :4].conj(), rtol=0, atol=1e-12)
 
 
+def dplr_case(H=2, N2=4, channels=2, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    c128 = torch.complex128
+    Lam = torch.complex(-torch.rand(H, N2, generator=g, dtype=f64) - 0.2, 3 * torch.randn(H, N2, generator=g, dtype=f64))
+    P = 0.3 * torch.randn(H, N2, generator=g, dtype=c128)
+    B = torch.randn(H, N2, generator=g, dtype=c128)
+    C = torch.randn(channels, H, N2, generator=g, dtype=c128)
+    dt = 0.05 + 0.3 * torch.rand(H, generator=g, dtype=f64)
+    return Lam, P, B, C, dt
+
+
+@pytest.mark.parametrize("L_tilde", [None, 5])
+def test_kb_kernel_methods_agree_float64(L_tilde):
+    Lam, P, B, C, dt = dplr_case()
+    dense = liquid.kb_kernel(Lam, P, B, C, dt, 12, 4, L_tilde=L_tilde, method="dense")
+    fast = liquid.kb_kernel(Lam, P, B, C, dt, 12, 4, L_tilde=L_tilde, backend="torch")
+    assert dense.shape == fast.shape == (2, 2, 3, 12) and dense.dtype == f64
+    torch.testing.assert_close(fast, dense, rtol=0, atol=1e-10 * float(dense.abs().max()))
+    assert torch.equal(fast, liquid.kb_kernel_dplr(Lam, P, B, C, dt, 12, 4, L_tilde=L_tilde, backend="torch"))
+
+
+def test_pb_coefficients_methods_agree_and_equal_pb_kernel():
+    Lam, P, B, C, dt = dplr_case()
+    fast = liquid.pb_coefficients(Lam, P, B, C, dt, 4)
+    dense = liquid.pb_coefficients(Lam, P, B, C, dt, 4, method="dense")
+    assert fast.shape == (2, 2, 3) and fast.dtype == f64
+    torch.testing.assert_close(fast, dense, rtol=1e-12, atol=1e-12)
+    window = liquid.pb_kernel(liquid.dplr_B_bar(Lam, P, B, dt), C, 6, 4, L_tilde=3, conj_pairs=True)
+    torch.testing.assert_close(window[..., 0], fast, rtol=0, atol=0)
+    assert (window[..., 3:] == 0).all()
+
+
+def test_liquid_kernels_bad_method():
+    Lam, P, B, C, dt = dplr_case()
+    with pytest.raises(ValueError, match="method: expected one of"):
+        liquid.kb_kernel(Lam, P, B, C, dt, 6, 2, method="keops")
+    with pytest.raises(ValueError, match="method: expected one of"):
+        liquid.pb_coefficients(Lam, P, B, C, dt, 2, method="torch")
+    with pytest.raises(ValueError, match="order: expected a liquid order >= 2"):
+        liquid.pb_coefficients(Lam, P, B, C, dt, 1)
+
+
 # --- gradients ------------------------------------------------------------------------------
 
 
@@ -262,7 +304,7 @@ def test_bad_inputs():
     A, B, C = random_system(3, 9)
     with pytest.raises(ValueError, match="liquid order >= 2"):
         liquid.kb_kernel_dense(A, B, C, 5, 1)
-    with pytest.raises(TypeError, match="P: expected an int"):
+    with pytest.raises(TypeError, match="order: expected an int"):
         liquid.pb_kernel(B, C, 5, 2.0)
     with pytest.raises(ValueError, match="L_tilde"):
         liquid.pb_kernel(B, C, 5, 2, L_tilde=0)

@@ -21,6 +21,13 @@ Note that with ``P != 0`` it is **not** ``2 Re`` of the ``N2``-dimensional compl
 
 Conventions: roots of unity ``omega_k = exp(-2 pi i k / L)``, ``k = 0..L//2``, so the generating
 function is the DFT of the kernel and line 5 is ``irfft(., n=L)``.
+
+**Two choices, two arguments.** ``method`` is the *algorithm* (:data:`KERNEL_METHODS`):
+``"dplr"`` is Algorithm 1 (Cauchy sums and Woodbury at the roots of unity, :func:`s4_dplr_kernel`),
+``"dense"`` the oracle by dense matrix powers of the conjugate-doubled system
+(:func:`s4_dense_kernel`). ``backend`` is only *where the Cauchy sums run*
+(:data:`liquidssm.cauchy.BACKENDS`: ``"auto" | "torch" | "keops"``) and matters only for
+``method="dplr"``. :func:`s4_kernel` takes both; the layers pass them through.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import math
 
 import torch
 
+from liquidssm import ssm
 from liquidssm._checks import (
     as_tensor,
     check_choice,
@@ -41,8 +49,11 @@ from liquidssm._checks import (
 from liquidssm.cauchy import BACKENDS, cauchy
 
 __all__ = [
+    "KERNEL_METHODS",
     "bilinear_factor",
     "c_tilde",
+    "check_method",
+    "conj_double",
     "discretize_dplr_bilinear",
     "dplr_dense_A",
     "dplr_to_dense",
@@ -51,7 +62,9 @@ __all__ = [
     "matrix_power_squaring",
     "nyquist_value",
     "roots_of_unity",
+    "s4_dense_kernel",
     "s4_dplr_kernel",
+    "s4_kernel",
     "s4d_kernel",
     "woodbury",
 ]
@@ -59,91 +72,111 @@ __all__ = [
 _C2R = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 _R2C = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
+#: kernel algorithms: Algorithm 1 (Cauchy + Woodbury) or the dense-powers oracle
+KERNEL_METHODS = ("dplr", "dense")
+
 
 # ----------------------------------------------------------------------------------------------
 # validation
 # ----------------------------------------------------------------------------------------------
-def _to_complex(t: torch.Tensor, cdtype: torch.dtype) -> torch.Tensor:
-    return t.to(cdtype)
-
-
 def _unit_dt(Lambda: object) -> torch.Tensor:
     """A placeholder step ``1`` of Lambda's real precision (for helpers that need no dt)."""
     d = torch.as_tensor(Lambda).dtype
     return torch.ones((), dtype=_C2R.get(d, d))
 
 
+def _validate(Lambda: object, P: object | None, B: object | None, C: object | None,
+              dt: object) -> dict[str, torch.Tensor]:
+    """Check kinds, ranks, one precision, finite values, ``dt > 0`` and a common ``N2``."""
+    layouts = {"Lambda": ((1, 2), "(H, N2) or (N2,)"), "P": ((1, 2, 3), "(N2,), (H, N2) or (r, H, N2)"),
+               "B": ((1, 2), "(H, N2) or (N2,)"), "C": ((1, 2, 3), "(H, N2), (channels, H, N2) or (N2,)")}
+    given = {"Lambda": Lambda, "P": P, "B": B, "C": C}
+    tensors: dict[str, torch.Tensor] = {}
+    for name, value in given.items():
+        if value is not None:
+            tensors[name] = check_ndim(as_tensor(value, name, allow_complex=True), name, *layouts[name])
+    dt = as_tensor(dt, "dt")
+    if dt.ndim > 1:
+        raise ValueError(f"dt: expected a scalar or a 1-D tensor of shape (H,), got shape {tuple(dt.shape)}")
+    check_positive(dt.detach(), "dt")
+    tensors["dt"] = dt
+    rdtype = check_same_dtype(*tensors.items())
+    if rdtype not in _R2C:
+        raise TypeError(f"Lambda: expected float32/complex64 or float64/complex128 precision, got {rdtype}")
+    for name, t in tensors.items():
+        check_finite(t.detach(), name)
+    N2 = tensors["Lambda"].shape[-1]
+    for name in ("P", "B", "C"):
+        if name in tensors and tensors[name].shape[-1] != N2:
+            raise ValueError(f"{name}: expected last axis N2 = {N2} (the number of stored modes of "
+                             f"Lambda), got shape {tuple(tensors[name].shape)}")
+    return tensors
+
+
+def _channel_count(tensors: dict[str, torch.Tensor]) -> int:
+    """The common channel count ``H`` of the validated inputs (broadcast; 1 if none has one)."""
+    axes = {"Lambda": tensors["Lambda"].shape[:-1], "dt": tensors["dt"].shape}
+    for name in ("P", "B", "C"):  # B has no leading axis; P and C may have one (rank, channels)
+        if name in tensors:
+            t = tensors[name]
+            axes[name] = t.shape[:-1] if name == "B" else (t.shape[-2:-1] if t.ndim >= 2 else ())
+    try:
+        (H,) = torch.broadcast_shapes(*axes.values(), (1,))
+    except RuntimeError as exc:
+        listing = ", ".join(f"{k}: H={tuple(v)}" for k, v in axes.items())
+        raise ValueError(f"channel axis H does not agree between inputs ({listing})") from exc
+    return H
+
+
+def _stack_axis(t: torch.Tensor, H: int, N2: int) -> torch.Tensor:
+    """``(N2,)``, ``(H, N2)`` or ``(k, H, N2)`` -> ``(k, H, N2)`` (``k = 1`` when absent)."""
+    return t.reshape((1,) * (3 - t.ndim) + tuple(t.shape)).expand(-1, H, N2)
+
+
 def _prepare(Lambda: object, P: object | None, B: object | None, C: object | None,
              dt: object) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None,
                                   torch.Tensor | None, torch.Tensor, bool]:
-    """Validate and broadcast to Lambda (H, N2), P (r, H, N2), B (H, N2), C (ch, H, N2), dt (H,)."""
-    Lam = as_tensor(Lambda, "Lambda", allow_complex=True)
-    check_ndim(Lam, "Lambda", (1, 2), "(H, N2) or (N2,)")
-    tensors = [("Lambda", Lam)]
-    Pt = Bt = Ct = None
-    if P is not None:
-        Pt = as_tensor(P, "P", allow_complex=True)
-        check_ndim(Pt, "P", (1, 2, 3), "(N2,), (H, N2) or (r, H, N2)")
-        tensors.append(("P", Pt))
-    if B is not None:
-        Bt = as_tensor(B, "B", allow_complex=True)
-        check_ndim(Bt, "B", (1, 2), "(H, N2) or (N2,)")
-        tensors.append(("B", Bt))
-    if C is not None:
-        Ct = as_tensor(C, "C", allow_complex=True)
-        check_ndim(Ct, "C", (1, 2, 3), "(H, N2), (channels, H, N2) or (N2,)")
-        tensors.append(("C", Ct))
-    dtt = as_tensor(dt, "dt")
-    if dtt.ndim > 1:
-        raise ValueError(f"dt: expected a scalar or a 1-D tensor of shape (H,), got shape {tuple(dtt.shape)}")
-    check_positive(dtt.detach(), "dt")
-    tensors.append(("dt", dtt))
-    rdtype = check_same_dtype(*tensors)
-    if rdtype not in _R2C:
-        raise TypeError(f"Lambda: expected float32/complex64 or float64/complex128 precision, got {rdtype}")
-    for name, t in tensors:
-        check_finite(t.detach(), name)
-    N2 = Lam.shape[-1]
-    for name, t in tensors[1:-1]:
-        if t.shape[-1] != N2:
-            raise ValueError(f"{name}: expected last axis N2 = {N2} (the number of stored modes of "
-                             f"Lambda), got shape {tuple(t.shape)}")
-    hs = {"Lambda": Lam.shape[:-1], "dt": dtt.shape}
-    if Pt is not None:
-        hs["P"] = Pt.shape[-2:-1] if Pt.ndim >= 2 else ()
-    if Bt is not None:
-        hs["B"] = Bt.shape[:-1]
-    if Ct is not None:
-        hs["C"] = Ct.shape[-2:-1] if Ct.ndim >= 2 else ()
-    try:
-        (H,) = torch.broadcast_shapes(*hs.values(), (1,))
-    except RuntimeError as exc:
-        listing = ", ".join(f"{k}: H={tuple(v)}" for k, v in hs.items())
-        raise ValueError(f"channel axis H does not agree between inputs ({listing})") from exc
-    cdtype = _R2C[rdtype]
-    Lam = _to_complex(Lam, cdtype).expand(H, N2)
-    if Pt is not None:
-        Pt = _to_complex(Pt, cdtype)
-        Pt = Pt.reshape((1,) * (3 - Pt.ndim) + tuple(Pt.shape)).expand(-1, H, N2)
-    if Bt is not None:
-        Bt = _to_complex(Bt, cdtype).expand(H, N2)
-    squeeze = True
-    if Ct is not None:
-        squeeze = Ct.ndim < 3
-        Ct = _to_complex(Ct, cdtype)
-        Ct = Ct.reshape((1,) * (3 - Ct.ndim) + tuple(Ct.shape)).expand(-1, H, N2)
-    dtt = dtt.to(rdtype).reshape(-1).expand(H)
-    return Lam, Pt, Bt, Ct, dtt, squeeze
+    """Validate and broadcast to Lambda (H, N2), P (r, H, N2), B (H, N2), C (ch, H, N2), dt (H,).
+
+    The last value says whether ``C`` came without a channel axis (the caller then drops it).
+    """
+    tensors = _validate(Lambda, P, B, C, dt)
+    H = _channel_count(tensors)
+    cdtype = _R2C[check_same_dtype(*tensors.items())]
+    N2 = tensors["Lambda"].shape[-1]
+    Lambda = tensors["Lambda"].to(cdtype).expand(H, N2)
+    P = _stack_axis(tensors["P"].to(cdtype), H, N2) if "P" in tensors else None
+    B = tensors["B"].to(cdtype).expand(H, N2) if "B" in tensors else None
+    squeeze = "C" not in tensors or tensors["C"].ndim < 3
+    C = _stack_axis(tensors["C"].to(cdtype), H, N2) if "C" in tensors else None
+    dt = tensors["dt"].to(_C2R[cdtype]).reshape(-1).expand(H)
+    return Lambda, P, B, C, dt, squeeze
 
 
 def _check_L(L: object) -> int:
     return check_int(L, "L", minimum=1)
 
 
+def check_method(method: object, name: str = "method") -> str:
+    """Validate a kernel algorithm: ``"dplr"`` (Algorithm 1) or ``"dense"`` (the oracle); chapter s4/03_s4_kernel.
+
+    ``name`` is the argument name used in the error message (e.g. ``"kernel_method"``).
+    """
+    return check_choice(method, name, KERNEL_METHODS)
+
+
 # ----------------------------------------------------------------------------------------------
 # dense forms (oracles and line 1)
 # ----------------------------------------------------------------------------------------------
-def _conj_double(x: torch.Tensor) -> torch.Tensor:
+def conj_double(x: torch.Tensor) -> torch.Tensor:
+    """Stored modes to the full state, ``x_full = [x, conj x]`` (module docstring); chapter s4/03_s4_kernel.
+
+    ``x`` (..., N2) complex -> (..., N) with ``N = 2 N2``. Used for ``Lambda``, ``P``, ``B`` (columns)
+    and the row ``C`` alike: a row vector is doubled without conjugating it a second time.
+    """
+    x = as_tensor(x, "x", allow_complex=True)
+    if x.ndim < 1:
+        raise ValueError(f"x: expected at least one axis (..., N2), got shape {tuple(x.shape)}")
     return torch.cat([x, x.conj()], dim=-1)
 
 
@@ -153,9 +186,9 @@ def dplr_dense_A(Lambda: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
     ``Lambda`` (H, N2) or (N2,), ``P`` (N2,), (H, N2) or (r, H, N2). Returns ``(H, N, N)`` complex with
     ``N = 2 N2``, ``P_full = [P; conj P]``. Similar to a real matrix (see the module docstring).
     """
-    Lam, Pt, _, _, _, _ = _prepare(Lambda, P, None, None, _unit_dt(Lambda))
-    Pf = _conj_double(Pt)  # (r, H, N)
-    return torch.diag_embed(_conj_double(Lam)) - torch.einsum("rhn,rhm->hnm", Pf, Pf.conj())
+    Lambda, P, _, _, _, _ = _prepare(Lambda, P, None, None, _unit_dt(Lambda))
+    P_full = conj_double(P)  # (r, H, N)
+    return torch.diag_embed(conj_double(Lambda)) - torch.einsum("rhn,rhm->hnm", P_full, P_full.conj())
 
 
 def discretize_dplr_bilinear(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor,
@@ -169,14 +202,14 @@ def discretize_dplr_bilinear(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Ten
     the low-rank term couples the two halves; the first ``N2`` entries of any state are the
     stored modes and the last ``N2`` their conjugates).
     """
-    Lam, Pt, Bt, _, dtt, _ = _prepare(Lambda, P, B, None, dt)
-    A = dplr_dense_A(Lam, Pt)
+    Lambda, P, B, _, dt, _ = _prepare(Lambda, P, B, None, dt)
+    A = dplr_dense_A(Lambda, P)
     N = A.shape[-1]
     eye = torch.eye(N, dtype=A.dtype, device=A.device)
-    half = (dtt / 2).to(A.dtype)[:, None, None]
+    half = (dt / 2).to(A.dtype)[:, None, None]
     left = eye - half * A
     A_bar = torch.linalg.solve(left, eye + half * A)
-    B_bar = torch.linalg.solve(left, (dtt.to(A.dtype)[:, None] * _conj_double(Bt))[..., None])[..., 0]
+    B_bar = torch.linalg.solve(left, (dt.to(A.dtype)[:, None] * conj_double(B))[..., None])[..., 0]
     return A_bar, B_bar
 
 
@@ -190,14 +223,14 @@ def dplr_to_dense(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor,
     :func:`s4_dplr_kernel` ``(Lambda, P, B, C, dt, L)`` with no extra factor. Inputs as in
     :func:`s4_dplr_kernel` (``P`` may be ``(r, H, N2)``).
     """
-    Lam, Pt, Bt, Ct, _, squeeze = _prepare(Lambda, P, B, C, _unit_dt(Lambda))
-    A_full = dplr_dense_A(Lam, Pt)
-    N2 = Lam.shape[-1]
-    eye = torch.eye(N2, dtype=Lam.dtype, device=Lam.device)
+    Lambda, P, B, C, _, squeeze = _prepare(Lambda, P, B, C, _unit_dt(Lambda))
+    A_full = dplr_dense_A(Lambda, P)
+    N2 = Lambda.shape[-1]
+    eye = torch.eye(N2, dtype=Lambda.dtype, device=Lambda.device)
     T = torch.cat([torch.cat([eye, eye], 1), torch.cat([-1j * eye, 1j * eye], 1)], 0) / math.sqrt(2)
     A = (T @ A_full @ T.conj().T).real
-    Bd = (_conj_double(Bt) @ T.T).real
-    Cd = (_conj_double(Ct) @ T.conj().T).real
+    Bd = (conj_double(B) @ T.T).real
+    Cd = (conj_double(C) @ T.conj().T).real
     if squeeze:
         Cd = Cd[0]
     return A, Bd, Cd
@@ -235,14 +268,13 @@ def c_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Ten
     N2 are their conjugates).
     """
     L = _check_L(L)
-    Lam, Pt, Bt, Ct, dtt, squeeze = _prepare(Lambda, P, B, C, dt)
-    A_bar, _ = discretize_dplr_bilinear(Lam, Pt, Bt, dtt)
-    AL = matrix_power_squaring(A_bar, L)  # (H, N, N)
-    Cf = _conj_double(Ct)  # (ch, H, N)
-    N2 = Lam.shape[-1]
-    Ct_full = Cf - torch.einsum("chn,hnm->chm", Cf, AL)
-    out = Ct_full[..., :N2]
-    return out[0] if squeeze else out
+    Lambda, P, B, C, dt, squeeze = _prepare(Lambda, P, B, C, dt)
+    A_bar, _ = discretize_dplr_bilinear(Lambda, P, B, dt)
+    A_bar_L = matrix_power_squaring(A_bar, L)  # (H, N, N)
+    C_full = conj_double(C)  # (ch, H, N)
+    C_tilde_full = C_full - torch.einsum("chn,hnm->chm", C_full, A_bar_L)
+    C_tilde = C_tilde_full[..., : Lambda.shape[-1]]
+    return C_tilde[0] if squeeze else C_tilde
 
 
 def roots_of_unity(L: int, dtype: torch.dtype = torch.complex64,
@@ -291,16 +323,16 @@ def generating_function_blocks(Lambda: torch.Tensor, P: torch.Tensor, B: torch.T
     ``k[:ch, 0]`` = k00, ``k[:ch, 1:]`` = k01, ``k[ch:, 0]`` = k10, ``k[ch:, 1:]`` = k11.
     """
     check_choice(backend, "backend", BACKENDS)
-    Lam, Pt, Bt, Ct, dtt, _ = _prepare(Lambda, P, B, C_tilde, dt)
+    Lambda, P, B, C_tilde, dt, _ = _prepare(Lambda, P, B, C_tilde, dt)
     omega = as_tensor(omega, "omega", allow_complex=True)
     check_ndim(omega, "omega", 1, "(Lz,)")
-    rows = torch.cat([Ct, Pt.conj()], dim=0)  # (ch + r, H, N2)
-    cols = torch.cat([Bt[None], Pt], dim=0)  # (1 + r, H, N2)
+    rows = torch.cat([C_tilde, P.conj()], dim=0)  # (ch + r, H, N2)
+    cols = torch.cat([B[None], P], dim=0)  # (1 + r, H, N2)
     v = rows[:, None] * cols[None, :]  # (ch + r, 1 + r, H, N2)
-    z = (2 * (1 - omega) / (1 + omega)).to(Lam.dtype)
-    w = Lam * dtt[:, None].to(Lam.dtype)
+    z = (2 * (1 - omega) / (1 + omega)).to(Lambda.dtype)
+    w = Lambda * dt[:, None].to(Lambda.dtype)
     r = cauchy(v, z, w, backend=backend)  # (ch + r, 1 + r, H, Lz)
-    return r * dtt[:, None].to(Lam.dtype)
+    return r * dt[:, None].to(Lambda.dtype)
 
 
 def woodbury(k: torch.Tensor, channels: int) -> torch.Tensor:
@@ -347,21 +379,22 @@ def s4_dplr_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: to
     doubled system ``A_full = diag(Lambda, conj Lambda) - P_full P_full^*`` of state size
     ``N = 2 N2`` -- equivalently of the real system :func:`dplr_to_dense` (no factor 2 to add).
     ``c_is_tilde=True`` skips line 1 (``C`` is then already ``C_tilde``; the official code's
-    parametrization). For even ``L`` the node ``omega = -1`` uses :func:`nyquist_value`. ``backend`` picks the Cauchy backend (``"auto" | "torch" | "keops"``).
+    parametrization). For even ``L`` the node ``omega = -1`` uses :func:`nyquist_value`.
+    ``backend`` picks where the Cauchy sums run (``"auto" | "torch" | "keops"``).
     """
     L = _check_L(L)
     check_choice(backend, "backend", BACKENDS)
     if not isinstance(c_is_tilde, bool):
         raise TypeError(f"c_is_tilde: expected a bool, got {type(c_is_tilde).__name__}")
-    Lam, Pt, Bt, Ct, dtt, squeeze = _prepare(Lambda, P, B, C, dt)
-    Ctil = Ct if c_is_tilde else c_tilde(Lam, Pt, Bt, Ct, dtt, L)  # line 1
-    omega = roots_of_unity(L, Lam.dtype, Lam.device)  # line 4 (the nodes)
+    Lambda, P, B, C, dt, squeeze = _prepare(Lambda, P, B, C, dt)
+    C_tilde = C if c_is_tilde else c_tilde(Lambda, P, B, C, dt, L)  # line 1
+    omega = roots_of_unity(L, Lambda.dtype, Lambda.device)  # line 4 (the nodes)
     nyquist = L % 2 == 0 and L > 1  # omega = -1 is a node: g(omega) is infinite there
     om = omega[:-1] if nyquist else omega
-    k = generating_function_blocks(Lam, Pt, Bt, Ctil, dtt, om, backend=backend)  # line 2
-    K_hat = woodbury(k, Ct.shape[0]) * bilinear_factor(om)  # line 3
+    k = generating_function_blocks(Lambda, P, B, C_tilde, dt, om, backend=backend)  # line 2
+    K_hat = woodbury(k, C.shape[0]) * bilinear_factor(om)  # line 3
     if nyquist:
-        K_hat = torch.cat([K_hat, nyquist_value(Bt, Ctil, dtt)[..., None]], dim=-1)
+        K_hat = torch.cat([K_hat, nyquist_value(B, C_tilde, dt)[..., None]], dim=-1)
     K = irfft_kernel(K_hat, L)  # line 5
     return K[0] if squeeze else K
 
@@ -382,15 +415,50 @@ def s4d_kernel(Lambda: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dt: torch
     """
     L = _check_L(L)
     check_choice(method, "method", ["zoh", "bilinear"])
-    Lam, _, Bt, Ct, dtt, squeeze = _prepare(Lambda, None, B, C, dt)
-    dtA = Lam * dtt[:, None].to(Lam.dtype)
+    Lambda, _, B, C, dt, squeeze = _prepare(Lambda, None, B, C, dt)
+    dtA = Lambda * dt[:, None].to(Lambda.dtype)
     if method == "zoh":
         log_A_bar = dtA
-        B_bar = (torch.exp(dtA) - 1) / Lam * Bt
+        B_bar = (torch.exp(dtA) - 1) / Lambda * B
     else:
         log_A_bar = torch.log((1 + dtA / 2) / (1 - dtA / 2))
-        B_bar = dtt[:, None].to(Lam.dtype) * Bt / (1 - dtA / 2)
-    ell = torch.arange(L, dtype=_C2R[Lam.dtype], device=Lam.device).to(Lam.dtype)
+        B_bar = dt[:, None].to(Lambda.dtype) * B / (1 - dtA / 2)
+    ell = torch.arange(L, dtype=_C2R[Lambda.dtype], device=Lambda.device).to(Lambda.dtype)
     vander = torch.exp(log_A_bar[..., None] * ell)  # (H, N2, L)
-    K = 2 * torch.einsum("chn,hnl->chl", Ct * B_bar, vander).real
+    K = 2 * torch.einsum("chn,hnl->chl", C * B_bar, vander).real
     return K[0] if squeeze else K
+
+
+# ----------------------------------------------------------------------------------------------
+# the oracle, and the algorithm choice
+# ----------------------------------------------------------------------------------------------
+def s4_dense_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                    dt: torch.Tensor, L: int) -> torch.Tensor:
+    """Kernel oracle ``K_l = C_full A_bar^l B_bar`` by dense powers, Liquid-S4 Eq. (6); chapter s4/03_s4_kernel.
+
+    The conjugate-doubled system of :func:`discretize_dplr_bilinear` run through
+    :func:`liquidssm.ssm.kernel_by_powers` with ``C_full = conj_double(C)``: ``O(L N^2)`` work per
+    channel, no Cauchy sums. Inputs and output as :func:`s4_dplr_kernel` (real ``(H, L)`` or
+    ``(channels, H, L)``); the two agree to rounding.
+    """
+    L = _check_L(L)
+    Lambda, P, B, C, dt, squeeze = _prepare(Lambda, P, B, C, dt)
+    A_bar, B_bar = discretize_dplr_bilinear(Lambda, P, B, dt)
+    K = ssm.kernel_by_powers(A_bar, B_bar, conj_double(C), L).real
+    return K[0] if squeeze else K
+
+
+def s4_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+              dt: torch.Tensor, L: int, *, method: str = "dplr", backend: str = "auto") -> torch.Tensor:
+    """S4 kernel of a DPLR SSM by a chosen algorithm, Algorithm 1 or Eq. (6); chapter s4/03_s4_kernel.
+
+    ``method="dplr"`` (default): :func:`s4_dplr_kernel` with the Cauchy ``backend``
+    (``"auto" | "torch" | "keops"``); ``method="dense"``: the oracle :func:`s4_dense_kernel`
+    (``backend`` is validated and unused). Inputs: ``Lambda``, ``P``, ``B`` (H, N2) complex, ``C``
+    (H, N2) or (channels, H, N2), ``dt`` (H,); returns real (H, L) or (channels, H, L).
+    """
+    check_method(method)
+    check_choice(backend, "backend", BACKENDS)
+    if method == "dense":
+        return s4_dense_kernel(Lambda, P, B, C, dt, L)
+    return s4_dplr_kernel(Lambda, P, B, C, dt, L, backend=backend)

@@ -6,6 +6,12 @@ Liquid-S4 paper §4 and Appendix S2 (architecture), Algorithm 1 (kernels); deriv
 Shapes: ``(B, L, H)`` at every public ``forward`` (batch, length, features); ``(B, H, L)``
 inside the convolution. ``lengths`` (``(B,)`` ints) marks the valid prefix of each sequence.
 
+The layers only *pass through* the two kernel choices: ``kernel_method`` (the algorithm,
+``"dplr"`` or the ``"dense"`` oracle, :data:`liquidssm.kernels.KERNEL_METHODS`) and
+``cauchy_backend`` (where Algorithm 1's Cauchy sums run); :mod:`liquidssm.kernels` and
+:mod:`liquidssm.liquid` own what they mean. :class:`SequenceModel` is built from one frozen
+:class:`liquidssm.configs.SequenceModelConfig`.
+
 Layer (one SSM per feature, ``n_ssm = H``, as the released configs):
 
     y = GLU(W · Dropout(GELU(K * u + D ⊙ u + liquid(u))) + b)
@@ -13,7 +19,7 @@ Layer (one SSM per feature, ``n_ssm = H``, as the released configs):
 * ``K * u`` is the S4 convolution (causal; ``bidirectional=True`` adds a strictly anti-causal
   kernel with its own ``C``, the released code's fold);
 * ``liquid(u)`` (``LiquidS4Layer``) is, for ``variant="paper"`` (default), the liquid part of
-  Proposition 1 -- ``Σ_{p=2}^{P} K^(p) * c^(p)`` with the KB kernel ``C Ā^ℓ B̄^p`` or the PB kernel
+  Proposition 1 -- ``Σ_{p=2}^{order} K^(p) * c^(p)`` with the KB kernel ``C Ā^ℓ B̄^p`` or the PB kernel
   ``C B̄^p 1[ℓ < L̃]``, trainable through Λ, P, B, C, Δ, causal and aligned with each sequence's
   start (padding at the end never changes valid outputs); for ``variant="official"``, what the
   released code computes (frozen initial B̄, C, Δ; binomial L̃_p; "all combinations" or
@@ -24,16 +30,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liquidssm import liquid, ssm
+from liquidssm import hippo, kernels, liquid, ssm
 from liquidssm._checks import check_choice, check_int, check_ndim
+from liquidssm.cauchy import BACKENDS
+from liquidssm.configs import SequenceModelConfig
 
 __all__ = [
-    "s4_kernel",
     "S4Layer",
     "LiquidS4Layer",
     "ResidualBlock",
@@ -45,60 +53,6 @@ __all__ = [
 
 #: names of the SSM parameters that get their own learning rate and no weight decay
 SSM_PARAM_NAMES = ("log_dt", "Lambda_log_neg_re", "Lambda_im", "P", "B")
-
-
-def _dense_dplr(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full conjugate-doubled complex ``A = diag(Λ, Λ̄) − pp*`` ``(..., N, N)`` and ``B`` ``(..., N)``.
-
-    ``A`` comes from :func:`liquidssm.kernels.dplr_dense_A` (one definition of the dense DPLR matrix).
-    """
-    from liquidssm import kernels
-
-    return kernels.dplr_dense_A(Lambda, P), torch.cat([B, B.conj()], -1)
-
-
-def s4_kernel(
-    Lambda: torch.Tensor,
-    P: torch.Tensor,
-    B: torch.Tensor,
-    C: torch.Tensor,
-    dt: torch.Tensor,
-    L: int,
-    *,
-    backend: str = "auto",
-) -> torch.Tensor:
-    r"""S4 DPLR kernel ``K_ℓ = C Ā^ℓ B̄`` of the conjugate-symmetric system, Algorithm 1 lines 1-5.
-
-    Chapter ``liquid/05_liquid_s4_layer``. ``Lambda``, ``P``, ``B``: ``(H, N/2)`` complex; ``C``:
-    ``(channels, H, N/2)`` complex (un-tilded); ``dt``: ``(H,)``. ``backend="dense"`` is the
-    O(L N^2) oracle (dense powers of the conjugate-doubled system, :mod:`liquidssm.ssm`); any other
-    value is passed to :func:`liquidssm.kernels.s4_dplr_kernel`. Returns real ``(channels, H, L)``.
-    """
-    if backend == "dense":
-        A, Bf = _dense_dplr(Lambda, P, B)
-        A_bar, B_bar = ssm.bilinear(A, Bf, dt)
-        Cf = torch.cat([C, C.conj()], -1)
-        return ssm.kernel_by_powers(A_bar, B_bar, Cf, L).real
-    from liquidssm import kernels
-
-    return kernels.s4_dplr_kernel(Lambda, P, B, C, dt, L, backend=backend)
-
-
-def _kb_kernels(Lambda, P, B, C, dt, L: int, order: int, L_tilde: int | None, backend: str) -> torch.Tensor:
-    """KB kernels ``(channels, H, order-1, L)``; dense oracle or :func:`liquid.kb_kernel_dplr`."""
-    if backend == "dense":
-        A, Bf = _dense_dplr(Lambda, P, B)
-        A_bar, B_bar = ssm.bilinear(A, Bf, dt)
-        Cf = torch.cat([C, C.conj()], -1)
-        return liquid.kb_kernel_dense(A_bar, B_bar, Cf, L, order, L_tilde=L_tilde).real
-    return liquid.kb_kernel_dplr(Lambda, P, B, C, dt, L, order, L_tilde=L_tilde, backend=backend)
-
-
-def _fft_conv(u: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """Causal convolution along the last axis by 2L-point real FFTs (no validation; internal)."""
-    L = u.shape[-1]
-    n = 2 * L
-    return torch.fft.irfft(torch.fft.rfft(u, n=n) * torch.fft.rfft(K, n=n), n=n)[..., :L]
 
 
 def _window_sum(c: torch.Tensor, L_tilde: int) -> torch.Tensor:
@@ -143,7 +97,9 @@ class S4Layer(nn.Module):
         dt_min, dt_max: ``log Δ ~ U[log dt_min, log dt_max]``, one per feature.
         bidirectional: add a strictly anti-causal kernel (own C), as the released fold.
         dropout, tie_dropout: dropout after GELU, mask shared over length if tied.
-        kernel_backend: ``"auto" | "torch" | "keops"`` (S4 kernel) or ``"dense"`` (oracle).
+        kernel_method: ``"dplr"`` (Algorithm 1, default) or ``"dense"`` (the dense-powers oracle),
+            passed to :func:`liquidssm.kernels.s4_kernel` and the liquid kernels.
+        cauchy_backend: ``"auto" | "torch" | "keops"``, where the Cauchy sums of ``"dplr"`` run.
         n_ssm: number of independent ``(Λ, P, B)`` copies shared across the ``H`` features
             (default ``H``: one per feature, the Liquid-S4 configs; 1 = the S4 v4 LRA default).
 
@@ -160,18 +116,18 @@ class S4Layer(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.0,
         tie_dropout: bool = True,
-        kernel_backend: str = "auto",
+        kernel_method: str = "dplr",
+        cauchy_backend: str = "auto",
         n_ssm: int | None = None,
     ) -> None:
         super().__init__()
-        from liquidssm import hippo
-
         self.H = check_int(H, "H", minimum=1)
         self.N = check_int(N, "N", minimum=2)
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"dt_min, dt_max: expected 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
         self.bidirectional = bool(bidirectional)
-        self.kernel_backend = kernel_backend
+        self.kernel_method = kernels.check_method(kernel_method, "kernel_method")
+        self.cauchy_backend = check_choice(cauchy_backend, "cauchy_backend", BACKENDS)
         d = hippo.nplr_legs(N, torch.complex128)
         N2 = N // 2
         self.N2 = N2
@@ -204,10 +160,10 @@ class S4Layer(nn.Module):
     def kernel(self, L: int) -> torch.Tensor:
         """S4 kernel ``(ch, H, L)`` (``ch = 2`` if bidirectional)."""
         Lambda, P, B, C, dt = self.ssm_parameters()
-        return s4_kernel(Lambda, P, B, C, dt, L, backend=self.kernel_backend)
+        return kernels.s4_kernel(Lambda, P, B, C, dt, L, method=self.kernel_method, backend=self.cauchy_backend)
 
-    def _liquid_terms(self, u: torch.Tensor, mask: torch.Tensor | None) -> tuple[list | None, torch.Tensor | None]:
-        """Hook for LiquidS4Layer: (extra spectra per direction, pointwise term); none for S4."""
+    def liquid_terms(self, u: torch.Tensor) -> tuple[list[torch.Tensor] | None, torch.Tensor | None]:
+        """Hook for :class:`LiquidS4Layer`: (extra spectra per direction, pointwise term); none for S4."""
         return None, None
 
     def conv(self, u: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -217,7 +173,7 @@ class S4Layer(nn.Module):
         if mask is not None:
             u = u * mask[:, None, :].to(u.dtype)
         K = self.kernel(L)  # (ch, H, L)
-        extra, pointwise = self._liquid_terms(u, mask)
+        extra, pointwise = self.liquid_terms(u)
         n = 2 * L
         spec = torch.fft.rfft(u, n=n) * torch.fft.rfft(K[0], n=n)
         if extra is not None:
@@ -255,11 +211,9 @@ class S4Layer(nn.Module):
         if self.bidirectional:
             raise ValueError("step_forward: a bidirectional layer has no recurrent mode")
         Lambda, P, B, C, dt = (t.to(torch.complex128) if t.is_complex() else t.double() for t in self.ssm_parameters())
-        A, Bf = _dense_dplr(Lambda, P, B)
-        A_bar, B_bar = ssm.bilinear(A, Bf, dt)
-        Cf = torch.cat([C[0], C[0].conj()], -1)
+        A_bar, B_bar = kernels.discretize_dplr_bilinear(Lambda, P, B, dt)
         x = u.transpose(1, 2).double()
-        y = ssm.recurrence(A_bar, B_bar, Cf, x).real + self.D.double()[:, None] * x
+        y = ssm.recurrence(A_bar, B_bar, kernels.conj_double(C[0]), x).real + self.D.double()[:, None] * x
         y = self.dropout(F.gelu(y.to(u.dtype)))
         return F.glu(self.output_linear(y.transpose(1, 2)), dim=-1)
 
@@ -267,9 +221,9 @@ class S4Layer(nn.Module):
 class LiquidS4Layer(S4Layer):
     r"""Liquid-S4 layer: S4Layer plus the liquid terms of orders ``2..order``. Chapter ``liquid/05_liquid_s4_layer``.
 
-    Args (in addition to :class:`S4Layer`):
+    Args (in addition to :class:`S4Layer`, whose keywords ``**s4_options`` are passed on):
         kind: ``"pb"`` (Eq. 16, the paper's choice in every experiment) or ``"kb"`` (Prop. 1).
-        order: maximum liquid order ``P >= 2``.
+        order: highest liquid order (the paper's 𝒫) ``>= 2``.
         variant: ``"paper"`` (default) or ``"official"`` (the released code, reference §1).
         L_tilde: paper variant only: liquid kernel length ``L̃`` (``None`` = the input length).
         allcombs, lcontract, fft_bug: official variant only (reference §1.3-1.5).
@@ -290,11 +244,11 @@ class LiquidS4Layer(S4Layer):
         allcombs: bool = True,
         lcontract: str | None = None,
         fft_bug: bool = False,
-        **kwargs,
+        **s4_options: Any,
     ) -> None:
-        super().__init__(H, N, **kwargs)
+        super().__init__(H, N, **s4_options)
         self.kind = check_choice(kind, "kind", ("pb", "kb"))
-        self.order = liquid.check_order(order, "order")
+        self.order = liquid.check_order(order)
         self.variant = check_choice(variant, "variant", ("paper", "official"))
         if L_tilde is not None:
             if variant == "official":
@@ -321,44 +275,55 @@ class LiquidS4Layer(S4Layer):
 
     def official_frozen(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Official variant: ``(B̄0 (H, N) conj-doubled, C0 (ch, H, N) conj-doubled, S (H,) real)``."""
-        Bbar = liquid.official_B_bar(torch.view_as_complex(self.Lambda0), torch.view_as_complex(self.B0), self.dt0)
-        C0 = torch.view_as_complex(self.C0)
-        return Bbar, torch.cat([C0, C0.conj()], -1), Bbar.sum(-1).real
+        B_bar = liquid.official_B_bar(torch.view_as_complex(self.Lambda0), torch.view_as_complex(self.B0), self.dt0)
+        return B_bar, kernels.conj_double(torch.view_as_complex(self.C0)), B_bar.sum(-1).real
 
-    def _liquid_terms(self, u: torch.Tensor, mask: torch.Tensor | None):
+    def liquid_terms(self, u: torch.Tensor) -> tuple[list[torch.Tensor] | None, torch.Tensor | None]:
+        """Liquid terms of ``u (B, H, L)``: (spectra per direction, pointwise term); Prop. 1, Eq. (16).
+
+        Chapter ``liquid/05_liquid_s4_layer``. Paper variant: the ``2L``-point spectra of
+        ``Σ_p K^(p) * c^(p)`` per direction (KB, or PB as a moving sum), added to the S4 spectrum
+        by :meth:`S4Layer.conv`. Official variant: a pointwise ``(B, H, L)`` term
+        (:meth:`official_terms`).
+        """
+        if self.variant == "official":
+            return None, self.official_terms(u)
         L = u.shape[-1]
         n = 2 * L
-        if self.variant == "official":
-            corr = liquid.official_correlations(u, self.order, allcombs=self.allcombs, lcontract=self.lcontract)
-            Bbar, C0, S = self.official_frozen()
-            if self.kind == "pb":
-                kappa = liquid.official_pb_coefficients(Bbar, C0, self.order).to(u.dtype)  # (ch, H, P-1)
-                y = liquid.official_pb_term(corr, kappa[0])
-                if self.bidirectional:  # backward channel uses the un-flipped products
-                    y = y + liquid.official_pb_term(corr.flip(-1), kappa[1])
-                return None, y
-            K = self.kernel(L)[0]
-            return None, liquid.official_kb_term(corr, K, S.to(u.dtype), fft_bug=self.fft_bug)
-        # paper variant: causal liquid terms, per direction
         Lambda, P, B, C, dt = self.ssm_parameters()
         Lt = self._L_tilde(L)
         dirs = [u, u.flip(-1)] if self.bidirectional else [u]
         corr = [torch.stack([liquid.consecutive_products(x, p) for p in range(2, self.order + 1)], -2) for x in dirs]
         if self.kind == "pb":
-            if self.kernel_backend == "dense":
-                A, Bf = _dense_dplr(Lambda, P, B)
-                Bbar = ssm.bilinear(A, Bf, dt)[1][..., : self.N2]
-            else:
-                Bbar = liquid.dplr_B_bar(Lambda, P, B, dt)
-            coef = torch.stack([2 * (C * Bbar**p).sum(-1).real for p in range(2, self.order + 1)], -1)  # (ch, H, P-1)
-            out = []
-            for d, c in enumerate(corr):
-                z = (coef[d][..., None] * _window_sum(c, Lt)).sum(-2)  # (B, H, L)
-                out.append(torch.fft.rfft(z, n=n))
-            return out, None
-        Kl = _kb_kernels(Lambda, P, B, C, dt, L, self.order, Lt, self.kernel_backend)  # (ch, H, P-1, L)
-        spec = [(torch.fft.rfft(c, n=n) * torch.fft.rfft(Kl[d], n=n)).sum(-2) for d, c in enumerate(corr)]
-        return spec, None
+            coef = liquid.pb_coefficients(Lambda, P, B, C, dt, self.order, method=self.kernel_method)  # (ch, H, order-1)
+            sums = [(coef[d][..., None] * _window_sum(c, Lt)).sum(-2) for d, c in enumerate(corr)]  # (B, H, L)
+            return [torch.fft.rfft(z, n=n) for z in sums], None
+        K = liquid.kb_kernel(Lambda, P, B, C, dt, L, self.order, L_tilde=Lt, method=self.kernel_method,
+                             backend=self.cauchy_backend)  # (ch, H, order-1, L)
+        return [(torch.fft.rfft(c, n=n) * torch.fft.rfft(K[d], n=n)).sum(-2) for d, c in enumerate(corr)], None
+
+    def official_terms(self, u: torch.Tensor) -> torch.Tensor:
+        """Released code's liquid term of ``u (B, H, L)``, added pointwise; reference §1.3-1.5.
+
+        Chapter ``appendix/10_paper_vs_code_liquid_s4``. Frozen initial ``B̄``, ``C``
+        (:meth:`official_frozen`); PB: ``Σ_p κ_p ū^(p)`` (the backward channel on the un-flipped
+        products); KB: :func:`liquidssm.liquid.official_kb_term`. Returns ``(B, H, L)``.
+        """
+        corr = liquid.official_correlations(u, self.order, allcombs=self.allcombs, lcontract=self.lcontract)
+        B_bar, C0, S = self.official_frozen()
+        if self.kind == "kb":
+            K = self.kernel(u.shape[-1])[0]
+            return liquid.official_kb_term(corr, K, S.to(u.dtype), fft_bug=self.fft_bug)
+        kappa = liquid.official_pb_coefficients(B_bar, C0, self.order).to(u.dtype)  # (ch, H, order-1)
+        y = liquid.official_pb_term(corr, kappa[0])
+        if self.bidirectional:  # backward channel uses the un-flipped products
+            y = y + liquid.official_pb_term(corr.flip(-1), kappa[1])
+        return y
+
+
+def _norm_layer(norm: str, H: int) -> nn.Module:
+    """``BatchNorm1d(H)`` (over batch × length per feature) or ``LayerNorm(H)``."""
+    return nn.BatchNorm1d(H) if norm == "batch" else nn.LayerNorm(H)
 
 
 class ResidualBlock(nn.Module):
@@ -372,7 +337,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         check_choice(norm, "norm", ("batch", "layer"))
         self.layer, self.prenorm, self.norm_kind = layer, bool(prenorm), norm
-        self.norm = nn.BatchNorm1d(H) if norm == "batch" else nn.LayerNorm(H)
+        self.norm = _norm_layer(norm, H)
         self.drop = _TiedDropout(dropout)
 
     def _norm(self, x: torch.Tensor) -> torch.Tensor:
@@ -389,67 +354,60 @@ class ResidualBlock(nn.Module):
         return self._norm(x + self._drop(self.layer(x, lengths)))
 
 
-class SequenceModel(nn.Module):
-    r"""Encoder → residual Liquid-S4/S4 blocks → pooling → head. Chapter ``liquid/05_liquid_s4_layer``.
+def _core_layer(config: SequenceModelConfig) -> S4Layer:
+    """The core layer of one residual block of :class:`SequenceModel`, from its configuration.
 
-    Args:
-        d_output: classes (classification/retrieval) or targets (regression).
-        d_input: input features for a linear encoder, or ``n_tokens`` for an embedding encoder.
-        d_model, n_layers, d_state: width H, depth and state size N.
-        layer: ``"s4"`` or ``"liquid"``; ``liquid`` = kwargs of :class:`LiquidS4Layer` (kind,
-            order, variant, L_tilde, ...); ``layer_kwargs``: kwargs of :class:`S4Layer`.
-        norm, prenorm, dropout: residual block settings (final norm after the last block when
-            prenorm).
-        pool: ``"mean"`` (over valid positions) or ``"last"`` (last valid position).
-        head: ``"classification"``, ``"regression"`` (a linear read-out) or ``"retrieval"`` (AAN:
-            the batch holds two stacked document batches ``(2B, L)``; features
-            ``[a, b, a − b, a ⊙ b]`` → Linear(4H → H) → GELU → Linear(H → d_output)).
+    Chapter ``liquid/05_liquid_s4_layer``. ``layer="s4"`` gives an :class:`S4Layer`,
+    ``layer="liquid"`` a :class:`LiquidS4Layer` with ``liquid_kind``, ``liquid_order``,
+    ``liquid_window`` as ``kind``, ``order``, ``L_tilde``; width ``d_model``, state size
+    ``d_state``. The layer's dropout is the model's ``dropout``.
+    """
+    c = config
+    s4_options = dict(dt_min=c.dt_min, dt_max=c.dt_max, bidirectional=c.bidirectional, dropout=c.dropout,
+                      tie_dropout=c.tie_dropout, kernel_method=c.kernel_method,
+                      cauchy_backend=c.cauchy_backend, n_ssm=c.n_ssm)
+    if c.layer == "s4":
+        return S4Layer(c.d_model, c.d_state, **s4_options)
+    return LiquidS4Layer(c.d_model, c.d_state, kind=c.liquid_kind, order=c.liquid_order, variant=c.variant,
+                         L_tilde=c.liquid_window, allcombs=c.allcombs, lcontract=c.lcontract,
+                         fft_bug=c.fft_bug, **s4_options)
+
+
+class SequenceModel(nn.Module):
+    r"""Encoder → residual Liquid-S4/S4 blocks → pooling → head (§4, App. S2). Chapter ``liquid/05_liquid_s4_layer``.
+
+    Built from one frozen :class:`liquidssm.configs.SequenceModelConfig` (kept as ``self.config``):
+
+    * encoder: ``nn.Embedding(n_tokens, d_model)`` or ``nn.Linear(d_input, d_model)``;
+    * ``n_blocks`` :class:`ResidualBlock` s around an S4 or Liquid-S4 layer (``norm``, ``prenorm``,
+      ``dropout``; a final norm after the last block when ``prenorm``);
+    * ``pool``: ``"mean"`` (over valid positions) or ``"last"`` (last valid position);
+    * ``head``: ``"classification"``, ``"regression"`` (a linear read-out to ``d_output``) or
+      ``"retrieval"`` (AAN: the batch holds two stacked document batches ``(2B, L)``; features
+      ``[a, b, a − b, a ⊙ b]`` → Linear(4H → H) → GELU → Linear(H → d_output)).
 
     ``forward(x, lengths=None)``: ``x`` is ``(B, L)`` int tokens (embedding) or ``(B, L, d_input)``
     (linear); returns ``(B, d_output)`` (``(B/2, d_output)`` for retrieval).
     """
 
-    def __init__(
-        self,
-        d_output: int,
-        *,
-        d_input: int | None = None,
-        n_tokens: int | None = None,
-        d_model: int = 128,
-        n_layers: int = 4,
-        d_state: int = 64,
-        layer: str = "s4",
-        liquid: dict | None = None,
-        layer_kwargs: dict | None = None,
-        norm: str = "batch",
-        prenorm: bool = True,
-        dropout: float = 0.0,
-        pool: str = "mean",
-        head: str = "classification",
-    ) -> None:
+    def __init__(self, config: SequenceModelConfig) -> None:
         super().__init__()
-        check_choice(layer, "layer", ("s4", "liquid"))
-        check_choice(pool, "pool", ("mean", "last"))
-        check_choice(head, "head", ("classification", "regression", "retrieval"))
-        if (d_input is None) == (n_tokens is None):
-            raise ValueError(f"d_input, n_tokens: give exactly one (linear or embedding encoder), got {d_input}, {n_tokens}")
-        H = check_int(d_model, "d_model", minimum=1)
-        self.pool, self.head_kind = pool, head
-        self.encoder = nn.Embedding(n_tokens, H) if n_tokens is not None else nn.Linear(d_input, H)
-        self.embedding = n_tokens is not None
-        lk = dict(layer_kwargs or {})
-        lk.setdefault("dropout", dropout)
-        blocks = []
-        for _ in range(check_int(n_layers, "n_layers", minimum=1)):
-            core = LiquidS4Layer(H, d_state, **(liquid or {}), **lk) if layer == "liquid" else S4Layer(H, d_state, **lk)
-            blocks.append(ResidualBlock(core, H, norm=norm, prenorm=prenorm, dropout=dropout))
-        self.blocks = nn.ModuleList(blocks)
-        self.final_norm = (nn.BatchNorm1d(H) if norm == "batch" else nn.LayerNorm(H)) if prenorm else None
-        self.norm_kind = norm
-        if head == "retrieval":
-            self.decoder = nn.Sequential(nn.Linear(4 * H, H), nn.GELU(), nn.Linear(H, d_output))
+        if not isinstance(config, SequenceModelConfig):
+            raise TypeError(f"config: expected a liquidssm.configs.SequenceModelConfig, got {type(config).__name__}")
+        self.config = config
+        H = config.d_model
+        self.pool, self.head_kind, self.norm_kind = config.pool, config.head, config.norm
+        self.embedding = config.n_tokens is not None
+        self.encoder = nn.Embedding(config.n_tokens, H) if self.embedding else nn.Linear(config.d_input, H)
+        self.blocks = nn.ModuleList(
+            ResidualBlock(_core_layer(config), H, norm=config.norm, prenorm=config.prenorm, dropout=config.dropout)
+            for _ in range(config.n_blocks)
+        )
+        self.final_norm = _norm_layer(config.norm, H) if config.prenorm else None
+        if config.head == "retrieval":
+            self.decoder = nn.Sequential(nn.Linear(4 * H, H), nn.GELU(), nn.Linear(H, config.d_output))
         else:
-            self.decoder = nn.Linear(H, d_output)
+            self.decoder = nn.Linear(H, config.d_output)
 
     def features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Sequence features ``(B, L, H)`` before pooling."""

@@ -15,7 +15,10 @@ inputs):
   change of basis: the same continuous system written in another basis is a different liquid
   model. Every function here therefore works in the stored basis;
 * inputs ``u (..., L)``; outputs ``y (..., L)`` (complex systems give complex outputs);
-* liquid kernels are stacked over orders ``p = 2..P`` on an extra axis: ``(..., P - 1, L)``.
+* liquid kernels are stacked over orders ``p = 2..order`` on an extra axis: ``(..., order - 1, L)``
+  (``order`` is the paper's highest order 𝒫; ``P`` is always the DPLR low-rank factor);
+* kernels of a DPLR S4 system take ``method=`` (the algorithm: ``"dplr"`` fast, ``"dense"`` the
+  oracle, :data:`liquidssm.kernels.KERNEL_METHODS`) and ``backend=`` (where the Cauchy sums run).
 
 The main results, proved in chapter ``03_proposition1``:
 
@@ -27,7 +30,8 @@ The main results, proved in chapter ``03_proposition1``:
 * the consecutive runs of length ``p`` ending at ``k - ℓ`` have weight ``C Ā^ℓ B̄^p``, so their
   total is the causal convolution ``K^(p) * c^(p)`` of the S4 kernel computed with ``B̄^p`` in
   place of ``B̄`` and the consecutive products ``c^(p)_t = ∏_{j<p} u_{t-j}``
-  (Proposition 1; :func:`kb_kernel_dense`, :func:`kb_kernel_dplr`, :func:`liquid_output`).
+  (Proposition 1; :func:`kb_kernel_dense`, :func:`kb_kernel_dplr`, :func:`kb_kernel`,
+  :func:`liquid_output`).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from collections.abc import Sequence
 
 import torch
 
-from liquidssm import ssm
+from liquidssm import kernels, ssm
 from liquidssm._checks import (
     as_tensor,
     check_choice,
@@ -57,8 +61,10 @@ __all__ = [
     "consecutive_products",
     "kb_kernel_dense",
     "kb_kernel_dplr",
+    "kb_kernel",
     "dplr_B_bar",
     "pb_kernel",
+    "pb_coefficients",
     "liquid_output",
     "check_order",
     "check_L_tilde",
@@ -76,15 +82,15 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 
-def check_order(P: object, name: str = "P") -> int:
-    """Validate a liquid order: an int >= 2 (order 1 is the plain S4 kernel)."""
-    if isinstance(P, bool) or not isinstance(P, int):
-        raise TypeError(f"{name}: expected an int liquid order >= 2, got {type(P).__name__} {P!r}")
-    if P < 2:
+def check_order(order: object, name: str = "order") -> int:
+    """Validate the highest liquid order (the paper's 𝒫): an int >= 2 (order 1 is the plain S4 kernel)."""
+    if isinstance(order, bool) or not isinstance(order, int):
+        raise TypeError(f"{name}: expected an int liquid order >= 2, got {type(order).__name__} {order!r}")
+    if order < 2:
         raise ValueError(
-            f"{name}: expected a liquid order >= 2 (order 1 is the S4 kernel itself), got {P}"
+            f"{name}: expected a liquid order >= 2 (order 1 is the S4 kernel itself), got {order}"
         )
-    return P
+    return order
 
 
 def check_L_tilde(L_tilde: object, L: int, name: str = "L_tilde") -> int:
@@ -162,10 +168,7 @@ def subset_weight(A_bar: object, B_bar: object, C: object, S: Sequence[int], k: 
     """
     A_bar, B_bar, C = _system(A_bar, B_bar, C)
     k = check_int(k, "k", minimum=0)
-    return _exact_weight(A_bar, B_bar, C, _subset_tuple(S, k), k)
-
-
-def _exact_weight(A_bar: torch.Tensor, B_bar: torch.Tensor, C: torch.Tensor, S: tuple[int, ...], k: int) -> torch.Tensor:
+    S = _subset_tuple(S, k)
     members = set(S)
     v = B_bar.expand(*torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1]), B_bar.shape[-1])
     for j in range(S[0] + 1, k + 1):
@@ -182,10 +185,7 @@ def printed_subset_weight(A_bar: object, B_bar: object, C: object, S: Sequence[i
     """
     A_bar, B_bar, C = _system(A_bar, B_bar, C)
     k = check_int(k, "k", minimum=0)
-    return _printed_weight(A_bar, B_bar, C, _subset_tuple(S, k), k)
-
-
-def _printed_weight(A_bar: torch.Tensor, B_bar: torch.Tensor, C: torch.Tensor, S: tuple[int, ...], k: int) -> torch.Tensor:
+    S = _subset_tuple(S, k)
     p = len(S)
     v = B_bar**p
     v = v.expand(*torch.broadcast_shapes(A_bar.shape[:-2], v.shape[:-1]), v.shape[-1])
@@ -224,18 +224,18 @@ def unrolled_output(
     A_bar, B_bar, C = _system(A_bar, B_bar, C)
     u = _input(u)
     L = u.shape[-1]
-    P = L if max_order is None else check_int(max_order, "max_order", minimum=1)
+    max_order = L if max_order is None else check_int(max_order, "max_order", minimum=1)
     check_choice(rule, "rule", ("exact", "printed"))
     check_choice(subsets, "subsets", ("all", "consecutive"))
     if L > 14:
         raise ValueError(f"u: brute-force enumeration needs L <= 14 (2^L subsets), got L = {L}")
     dtype = torch.promote_types(A_bar.dtype, u.dtype)
     A_bar, B_bar, C, u = (t.to(dtype) for t in (A_bar, B_bar, C, u))
-    weight = _exact_weight if rule == "exact" else _printed_weight
+    weight = subset_weight if rule == "exact" else printed_subset_weight
     batch = torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1], C.shape[:-1], u.shape[:-1])
-    out = torch.zeros(*batch, P, L, dtype=dtype)
+    out = torch.zeros(*batch, max_order, L, dtype=dtype)
     for k in range(L):
-        for p in range(1, min(P, k + 1) + 1):
+        for p in range(1, min(max_order, k + 1) + 1):
             if subsets == "all":
                 family = itertools.combinations(range(k + 1), p)
             else:
@@ -324,24 +324,25 @@ def consecutive_products(u: object, p: int) -> torch.Tensor:
     return out
 
 
-def kb_kernel_dense(A_bar: object, B_bar: object, C: object, L: int, P: int, L_tilde: int | None = None) -> torch.Tensor:
-    r"""KB liquid kernels by matrix powers, Proposition 1: ``K^(p)_ℓ = C Ā^ℓ B̄^p``, ``p = 2..P``.
+def kb_kernel_dense(A_bar: object, B_bar: object, C: object, L: int, order: int, L_tilde: int | None = None) -> torch.Tensor:
+    r"""KB liquid kernels by matrix powers, Proposition 1: ``K^(p)_ℓ = C Ā^ℓ B̄^p``, ``p = 2..order``.
 
     Chapter ``liquid/03_proposition1``. The S4 kernel (:func:`liquidssm.ssm.kernel_by_powers`)
     with the elementwise power ``B̄^p`` in place of ``B̄``, truncated to ``ℓ < L̃``
     (``L_tilde``; default ``L``: no truncation, the exact consecutive-run part).
 
     Args:
-        A_bar ``(..., N, N)``, B_bar ``(..., N)``, C ``(..., N)``; L: length; P: order >= 2.
+        A_bar ``(..., N, N)``, B_bar ``(..., N)``, C ``(..., N)``; L: length; order: highest
+        order >= 2.
 
     Returns:
-        ``(..., P - 1, L)``; row ``p - 2`` is order ``p``.
+        ``(..., order - 1, L)``; row ``p - 2`` is order ``p``.
     """
     A_bar, B_bar, C = _system(A_bar, B_bar, C)
     L = check_int(L, "L", minimum=1)
-    P = check_order(P)
+    order = check_order(order)
     Lt = check_L_tilde(L_tilde, L)
-    rows = [ssm.kernel_by_powers(A_bar, B_bar**p, C, L) for p in range(2, P + 1)]
+    rows = [ssm.kernel_by_powers(A_bar, B_bar**p, C, L) for p in range(2, order + 1)]
     K = torch.stack(rows, dim=-2)
     if Lt < L:
         K = torch.cat([K[..., :Lt], torch.zeros_like(K[..., Lt:])], dim=-1)
@@ -358,8 +359,7 @@ def dplr_B_bar(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, dt: torch
     ``(2/Δ − Λ + PP*)``; the inner product ``P*v`` over the full state is ``2 Re Σ_n conj(P_n) v_n``.
     """
     dt = torch.as_tensor(dt, dtype=Lambda.real.dtype)
-    dt = dt[..., None] if dt.ndim > 0 else dt
-    d = 1.0 / (2.0 / dt - Lambda)  # (2/Δ − Λ)^{-1}, diagonal
+    d = 1.0 / (2.0 / dt[..., None] - Lambda)  # (2/Δ − Λ)^{-1}, diagonal
     # (2/Δ − Λ + P P*)^{-1} x = d x − d P (P* d x) / (1 + P* d P), full-state inner products
     dB = d * B
     dP = d * P
@@ -394,7 +394,7 @@ def kb_kernel_dplr(
     Args:
         Lambda, P, B: ``(H, N/2)`` complex; C: ``(H, N/2)`` or ``(channels, H, N/2)`` complex
             (un-tilded, or ``C̃`` for length ``L̃`` if ``c_is_tilde``); dt: ``(H,)``; L: output
-            length; order: max order P >= 2.
+            length; order: highest liquid order >= 2.
         L_tilde: keep ``ℓ < L̃`` (default ``L``).
         backend: Cauchy backend passed to :func:`liquidssm.kernels.s4_dplr_kernel`.
 
@@ -402,26 +402,41 @@ def kb_kernel_dplr(
         real ``(H, order - 1, L)`` (or ``(channels, H, order - 1, L)``), the kernel of the real
         system of :func:`liquidssm.kernels.dplr_to_dense` (conjugate halves summed, no factor 2).
     """
-    from liquidssm import kernels
-
     L = check_int(L, "L", minimum=1)
-    order = check_order(order, "order")
+    order = check_order(order)
     Lt = check_L_tilde(L_tilde, L)
-    dt_t = torch.as_tensor(dt, dtype=Lambda.real.dtype)
-    dtc = dt_t[..., None] if dt_t.ndim > 0 else dt_t
-    Ct = C if c_is_tilde else kernels.c_tilde(Lambda, P, B, C, dt_t, Lt)
-    Bbar = dplr_B_bar(Lambda, P, B, dt_t)
+    dt = torch.as_tensor(dt, dtype=Lambda.real.dtype)
+    C_tilde = C if c_is_tilde else kernels.c_tilde(Lambda, P, B, C, dt, Lt)
+    B_bar = dplr_B_bar(Lambda, P, B, dt)
     rows = []
     for p in range(2, order + 1):
-        v = Bbar**p
+        v = B_bar**p
         Pv = 2 * (P.conj() * v).sum(-1, keepdim=True).real
         Av = Lambda * v - P * Pv  # A v over the full conjugate-symmetric state
-        B_eff = (v - 0.5 * dtc * Av) / dtc
-        rows.append(kernels.s4_dplr_kernel(Lambda, P, B_eff, Ct, dt_t, Lt, backend=backend, c_is_tilde=True))
+        B_eff = (v - 0.5 * dt[..., None] * Av) / dt[..., None]
+        rows.append(kernels.s4_dplr_kernel(Lambda, P, B_eff, C_tilde, dt, Lt, backend=backend, c_is_tilde=True))
     K = torch.stack(rows, dim=-2)
     if Lt < L:
         K = torch.nn.functional.pad(K, (0, L - Lt))
     return K
+
+
+def kb_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dt: torch.Tensor,
+              L: int, order: int, *, L_tilde: int | None = None, method: str = "dplr",
+              backend: str = "auto") -> torch.Tensor:
+    r"""KB liquid kernels ``K^(p)_ℓ = C Ā^ℓ B̄^p`` of a DPLR S4 system by a chosen algorithm, Proposition 1.
+
+    Chapter ``liquid/03_proposition1``. ``method="dplr"`` (default): :func:`kb_kernel_dplr` with the
+    Cauchy ``backend``; ``method="dense"``: the oracle, :func:`kb_kernel_dense` on the
+    conjugate-doubled system of :func:`liquidssm.kernels.discretize_dplr_bilinear` with
+    ``C_full = conj_double(C)`` (``backend`` unused). Shapes as :func:`kb_kernel_dplr`: returns real
+    ``(H, order - 1, L)`` or ``(channels, H, order - 1, L)``.
+    """
+    kernels.check_method(method)
+    if method == "dense":
+        A_bar, B_bar = kernels.discretize_dplr_bilinear(Lambda, P, B, dt)
+        return kb_kernel_dense(A_bar, B_bar, kernels.conj_double(C), L, order, L_tilde=L_tilde).real
+    return kb_kernel_dplr(Lambda, P, B, C, dt, L, order, L_tilde=L_tilde, backend=backend)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,26 +444,26 @@ def kb_kernel_dplr(
 # ---------------------------------------------------------------------------------------------
 
 
-def pb_kernel(B_bar: object, C: object, L: int, P: int, L_tilde: int | None = None, *, conj_pairs: bool = False) -> torch.Tensor:
+def pb_kernel(B_bar: object, C: object, L: int, order: int, L_tilde: int | None = None, *, conj_pairs: bool = False) -> torch.Tensor:
     r"""PB liquid kernels, Liquid-S4 Eq. (16): ``K^(p)_ℓ = C B̄^p`` for ``ℓ < L̃`` and 0 beyond.
 
     Chapter ``liquid/04_kb_vs_pb``. Proposition 1's kernel with ``Ā`` replaced by ``I``.
 
     Args:
-        B_bar ``(..., N)``, C ``(..., N)``; L: length; P: order >= 2; L_tilde: window
+        B_bar ``(..., N)``, C ``(..., N)``; L: length; order: highest order >= 2; L_tilde: window
             (default ``L``).
         conj_pairs: if True, ``B_bar`` and ``C`` hold the stored halves of a conjugate-symmetric
             system and the result is the real ``2 Re Σ_n C_n B̄_n^p``.
 
     Returns:
-        ``(..., P - 1, L)``.
+        ``(..., order - 1, L)``.
     """
     B_bar = check_finite(as_tensor(B_bar, "B_bar", allow_complex=True), "B_bar")
     C = check_finite(as_tensor(C, "C", allow_complex=True), "C")
     L = check_int(L, "L", minimum=1)
-    P = check_order(P)
+    order = check_order(order)
     Lt = check_L_tilde(L_tilde, L)
-    coef = torch.stack([(C * B_bar**p).sum(-1) for p in range(2, P + 1)], dim=-1)  # (..., P-1)
+    coef = torch.stack([(C * B_bar**p).sum(-1) for p in range(2, order + 1)], dim=-1)  # (..., order-1)
     if conj_pairs:
         coef = 2 * coef.real
     window = torch.zeros(L, dtype=coef.real.dtype)
@@ -456,16 +471,42 @@ def pb_kernel(B_bar: object, C: object, L: int, P: int, L_tilde: int | None = No
     return coef[..., None] * window.to(coef.dtype)
 
 
+def pb_coefficients(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dt: torch.Tensor,
+                    order: int, *, method: str = "dplr") -> torch.Tensor:
+    r"""PB coefficients ``C̄ B̄^p``, ``p = 2..order``, of a DPLR S4 system, Liquid-S4 Eq. (16).
+
+    Chapter ``liquid/04_kb_vs_pb``: the constant value of the PB kernel (:func:`pb_kernel`) inside
+    its window, ``Σ_n C_full,n B̄_n^p = 2 Re Σ_{n<N/2} C_n B̄_n^p`` over the conjugate-doubled
+    state. ``method`` picks how the bilinear ``B̄`` is computed: ``"dplr"`` (default,
+    Sherman-Morrison, :func:`dplr_B_bar`) or ``"dense"`` (the oracle,
+    :func:`liquidssm.kernels.discretize_dplr_bilinear`).
+
+    Args:
+        Lambda, P, B: ``(H, N/2)`` complex; C: ``(H, N/2)`` or ``(channels, H, N/2)``;
+            dt: ``(H,)``; order: highest order >= 2.
+
+    Returns:
+        real ``(H, order - 1)`` or ``(channels, H, order - 1)``.
+    """
+    kernels.check_method(method)
+    order = check_order(order)
+    if method == "dense":
+        B_bar = kernels.discretize_dplr_bilinear(Lambda, P, B, dt)[1][..., : Lambda.shape[-1]]
+    else:
+        B_bar = dplr_B_bar(Lambda, P, B, dt)
+    return torch.stack([2 * (C * B_bar**p).sum(-1).real for p in range(2, order + 1)], dim=-1)
+
+
 def liquid_output(u: object, K_liquid: object, method: str = "fft") -> torch.Tensor:
     r"""Liquid part of Eq. (11) restricted to consecutive runs: ``Σ_p K^(p) * c^(p)``; Proposition 1.
 
-    Chapter ``liquid/03_proposition1``. ``u``: ``(..., L)``; ``K_liquid``: ``(..., P - 1, L)``
+    Chapter ``liquid/03_proposition1``. ``u``: ``(..., L)``; ``K_liquid``: ``(..., order - 1, L)``
     (row ``p - 2`` is order ``p``, from :func:`kb_kernel_dense`, :func:`kb_kernel_dplr` or
     :func:`pb_kernel`). ``*`` is the causal convolution
     ``(K * c)_k = Σ_{ℓ=0}^{k} K_ℓ c_{k-ℓ}``. Returns ``(..., L)``.
     """
     u = _input(u)
-    K = check_ndim(as_tensor(K_liquid, "K_liquid", allow_complex=True), "K_liquid", range(2, 9), "(..., P - 1, L)")
+    K = check_ndim(as_tensor(K_liquid, "K_liquid", allow_complex=True), "K_liquid", range(2, 9), "(..., order - 1, L)")
     n_orders = K.shape[-2]
     corr = torch.stack([consecutive_products(u, p) for p in range(2, n_orders + 2)], dim=-2)
     return ssm.causal_conv(corr, K, method=method).sum(-2)
@@ -520,9 +561,9 @@ def _lcontract(x: torch.Tensor, lcontract: str | None) -> torch.Tensor:
 
 
 def official_correlations(
-    u: object, P: int, *, allcombs: bool = True, lcontract: str | None = None, flip: bool = True
+    u: object, order: int, *, allcombs: bool = True, lcontract: str | None = None, flip: bool = True
 ) -> torch.Tensor:
-    r"""Released code's correlation sequences ``ū^(p)``, ``p = 2..P`` (reference §1.3).
+    r"""Released code's correlation sequences ``ū^(p)``, ``p = 2..order`` (reference §1.3).
 
     ``allcombs=True``: feature ``t`` is the product over the ``t``-th of the last ``L``
     lexicographic ``p``-subsets of the last ``L̃_p`` positions (zero-padded to ``L``).
@@ -530,16 +571,16 @@ def official_correlations(
     (degree ``2^{p-1}``). Then ``lcontract`` (None, ``"tanh"``, ``"lecun"``) and, if ``flip``,
     time reversal ``ū[t] = ũ[L-1-t]``.
 
-    ``u``: ``(..., L)``; returns ``(..., P - 1, L)``.
+    ``u``: ``(..., L)``; returns ``(..., order - 1, L)``.
     """
     u = _input(u)
-    P = check_order(P)
+    order = check_order(order)
     if lcontract is not None:
         check_choice(lcontract, "lcontract", ("tanh", "lecun"))
     L = u.shape[-1]
     rows = []
     us = u
-    for p in range(2, P + 1):
+    for p in range(2, order + 1):
         if allcombs:
             idx = official_subsets(L, p).to(u.device)
             feats = u[..., idx].prod(-1)
@@ -561,28 +602,28 @@ def official_B_bar(Lambda: torch.Tensor, B: torch.Tensor, dt: torch.Tensor) -> t
     Reference §1.2 (the low-rank ``PP*`` term is ignored). ``Lambda``, ``B``: ``(H, N/2)``
     complex; ``dt``: ``(H,)``. Returns the conjugate-doubled ``(H, N)``.
     """
-    dt = torch.as_tensor(dt, dtype=Lambda.real.dtype)[..., None]
-    Bbar = dt * B / (1 - dt * Lambda / 2)
-    return torch.cat([Bbar, Bbar.conj()], dim=-1)
+    dt = torch.as_tensor(dt, dtype=Lambda.real.dtype)
+    B_bar = dt[..., None] * B / (1 - dt[..., None] * Lambda / 2)
+    return kernels.conj_double(B_bar)
 
 
-def official_pb_coefficients(B_bar_full: torch.Tensor, C0_full: torch.Tensor, P: int) -> torch.Tensor:
-    r"""Released code's PB coefficients ``κ_p``, ``p = 2..P``, by its compounding loop (reference §1.4).
+def official_pb_coefficients(B_bar_full: torch.Tensor, C0_full: torch.Tensor, order: int) -> torch.Tensor:
+    r"""Released code's PB coefficients ``κ_p``, ``p = 2..order``, by its compounding loop (reference §1.4).
 
     ``coeff ← coeff · Σ_n coeff`` starting from ``B̄``; ``κ_p = Re Σ_n C⁰_n coeff_n``. Closed form
     ``κ_p = Re(Σ_n C⁰_n B̄_n) · S^{2^{p-1}-1}``, ``S = Σ_n B̄_n`` (tested).
 
     Args:
         B_bar_full: ``(H, N)`` conjugate-doubled (:func:`official_B_bar`); C0_full: ``(..., H, N)``
-            conjugate-doubled frozen initial C; P: order >= 2.
+            conjugate-doubled frozen initial C; order: highest order >= 2.
 
     Returns:
-        real ``(..., H, P - 1)``.
+        real ``(..., H, order - 1)``.
     """
-    P = check_order(P)
+    order = check_order(order)
     coeff = B_bar_full
     out = []
-    for _ in range(2, P + 1):
+    for _ in range(2, order + 1):
         coeff = coeff * coeff.sum(-1, keepdim=True)
         out.append((C0_full * coeff).sum(-1).real)
     return torch.stack(out, dim=-1)
@@ -591,7 +632,7 @@ def official_pb_coefficients(B_bar_full: torch.Tensor, C0_full: torch.Tensor, P:
 def official_pb_term(corr: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
     r"""Released code's PB output ``Σ_p κ_p ū^(p)_t``, added pointwise (reference §1.4).
 
-    ``corr``: ``(B, H, P - 1, L)`` from :func:`official_correlations`; ``kappa``: ``(H, P - 1)``.
+    ``corr``: ``(B, H, order - 1, L)`` from :func:`official_correlations`; ``kappa``: ``(H, order - 1)``.
     Returns ``(B, H, L)``.
     """
     return (kappa[..., None] * corr).sum(-2)
@@ -600,7 +641,7 @@ def official_pb_term(corr: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
 def official_kb_term(corr: torch.Tensor, K: torch.Tensor, S: torch.Tensor, *, fft_bug: bool = False) -> torch.Tensor:
     r"""Released code's KB output ``Σ_p (S^{p-1} K) * ū^(p)`` (reference §1.5).
 
-    ``corr``: ``(B, H, P - 1, L)`` (flipped products); ``K``: the S4 kernel ``(H, L)``; ``S``:
+    ``corr``: ``(B, H, order - 1, L)`` (flipped products); ``K``: the S4 kernel ``(H, L)``; ``S``:
     ``(H,)`` real, ``Σ_n B̄_n`` of the frozen initial values. With ``fft_bug=False`` a proper causal
     convolution; with ``fft_bug=True`` the released code's mismatched DFT sizes: a complex FFT of
     the kernel with ``L + 1`` points multiplied bin-by-bin with the ``L + 1`` bins of a ``2L``-point
@@ -609,8 +650,8 @@ def official_kb_term(corr: torch.Tensor, K: torch.Tensor, S: torch.Tensor, *, ff
     """
     L = corr.shape[-1]
     n_orders = corr.shape[-2]
-    powers = torch.stack([S ** (p - 1) for p in range(2, n_orders + 2)], dim=-1)  # (H, P-1)
-    Kp = powers[..., None] * K[..., None, :]  # (H, P-1, L)
+    powers = torch.stack([S ** (p - 1) for p in range(2, n_orders + 2)], dim=-1)  # (H, order-1)
+    Kp = powers[..., None] * K[..., None, :]  # (H, order-1, L)
     if not fft_bug:
         return ssm.causal_conv_fft(corr, Kp.to(corr.dtype)).sum(-2)
     Kf = torch.fft.fft(Kp.to(torch.complex128 if corr.dtype == torch.float64 else torch.complex64), n=L + 1)

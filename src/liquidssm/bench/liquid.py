@@ -1,4 +1,4 @@
-"""Benchmark: forward+backward time of LiquidS4Layer (PB, KB; orders P) relative to S4Layer.
+"""Benchmark: forward+backward time of LiquidS4Layer (PB, KB, several orders) relative to S4Layer.
 
 ``python -m liquidssm.bench liquid [--device cpu|cuda] [--H 128] [--N 64] [--L 1024 4096]
 [--batch 8] [--orders 2 3 6] [--quick]``; chapter ``liquid/05_liquid_s4_layer`` calls
@@ -37,8 +37,8 @@ def run_liquid_benchmark(
 ) -> pd.DataFrame:
     """Measure fwd+bwd time of S4Layer and LiquidS4Layer(kind, order); returns a DataFrame.
 
-    Columns: ``L``, ``layer`` (``"S4"`` or ``"PB"``/``"KB"``), ``P``, ``ms`` (best of
-    ``repeats``), ``ratio`` (to S4 at the same L).
+    Columns: ``L``, ``layer`` (``"S4"`` or ``"PB"``/``"KB"``), ``order`` (the highest liquid order;
+    empty for S4), ``ms`` (best of ``repeats``), ``ratio`` (to S4 at the same L).
     """
     rows = []
     for L in lengths:
@@ -46,16 +46,16 @@ def run_liquid_benchmark(
         u = torch.randn(batch, L, H, device=device, requires_grad=True)
         configs = [("S4", 1, S4Layer(H, N))]
         for kind in kinds:
-            for P in orders:
-                configs.append((kind.upper(), P, LiquidS4Layer(H, N, kind=kind, order=P)))
-        configs = [(name, P, layer.to(device)) for name, P, layer in configs]
+            for order in orders:
+                configs.append((kind.upper(), order, LiquidS4Layer(H, N, kind=kind, order=order)))
+        configs = [(name, order, layer.to(device)) for name, order, layer in configs]
         for _, _, layer in configs:  # warm every path first (allocator, keops compiles), then time
             _step(layer, u)
         base = None
-        for name, P, layer in configs:
+        for name, order, layer in configs:
             t = time_fn(lambda layer=layer, u=u: _step(layer, u), repeats=repeats, warmup=1, device=device)
             base = t.best_ms if name == "S4" else base
-            rows.append({"L": L, "layer": name, "P": P if name != "S4" else None,
+            rows.append({"L": L, "layer": name, "order": order if name != "S4" else None,
                          "ms": round(t.best_ms, 2), "ratio": round(t.best_ms / base, 3)})
     return pd.DataFrame(rows)
 
