@@ -1,4 +1,4 @@
-"""The ``liquidssm`` command: ``reproduce``, ``data`` and ``bench`` sub-commands.
+"""The ``liquidssm`` command: ``train``, ``experiments``, ``results``, ``reproduce``, ``data``, ``bench``.
 
 Each sub-command forwards its remaining arguments to the module that owns it, so the command
 line and the chapters call the same code.
@@ -20,8 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``liquidssm`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="liquidssm", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["reproduce", "data", "bench", "env"],
-                        help="reproduce: run reproduction chapters with papermill; data: dataset "
+    parser.add_argument("command", choices=["train", "experiments", "results", "reproduce", "data",
+                                            "bench", "env"],
+                        help="train: train one registry experiment; experiments: list the registry; "
+                             "results: what has run; "
+                             "reproduce: run reproduction chapters with papermill; data: dataset "
                              "status/download/prepare/generate; bench: speed and memory benchmarks; "
                              "env: print the detected environment")
     if not argv or argv[0] in {"-h", "--help"}:
@@ -29,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     args, rest = parser.parse_known_args(argv[:1])
     rest = argv[1:]
+    if args.command in ("train", "experiments", "results"):
+        from liquidssm.repro import cli as repro_cli
+
+        return getattr(repro_cli, f"{args.command}_main")(rest)
     if args.command == "bench":
         from liquidssm.bench import run
 
@@ -38,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"usage: liquidssm bench {{{','.join(sorted(BENCHMARKS))}}} [options]")
             return 2
         return run(rest[0], rest[1:])
-    target = {"reproduce": "liquidssm.reproduce", "data": "liquidssm.data.cli",
+    target = {"reproduce": "liquidssm.repro.reproduce", "data": "liquidssm.data.cli",
               "env": "liquidssm.environment"}[args.command]
     return _forward(target, rest)
 

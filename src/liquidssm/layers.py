@@ -197,7 +197,9 @@ class S4Layer(nn.Module):
         check_ndim(u, "u", 3, "(B, L, H)")
         if u.shape[-1] != self.H:
             raise ValueError(f"u: expected last axis H = {self.H}, got shape {tuple(u.shape)}")
-        y = self.conv(u.transpose(1, 2), lengths)
+        # the SSM convolution stays in float32/complex64 under mixed precision (rfft has no bf16)
+        with torch.autocast(u.device.type, enabled=False):
+            y = self.conv(u.transpose(1, 2).to(self.D.dtype), lengths)
         y = self.dropout(F.gelu(y))
         return F.glu(self.output_linear(y.transpose(1, 2)), dim=-1)
 

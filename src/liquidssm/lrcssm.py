@@ -107,10 +107,13 @@ class LrcSSMLayer(nn.Module):
         self.last_result: NewtonResult | None = None
 
     def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
-        if self.solver == "sequential":
-            return sequential_solve(self.cell, u, x0)
-        res = newton_solve(self.cell, u, x0, tol=self.tol, max_iter=self.max_iter,
-                           scan_method=self.scan_method, strict=self.strict)
+        # the recurrence runs in the cell's dtype even under mixed precision (autocast off)
+        with torch.autocast(u.device.type, enabled=False):
+            u = u.to(self.cell.W_f.dtype)
+            if self.solver == "sequential":
+                return sequential_solve(self.cell, u, x0)
+            res = newton_solve(self.cell, u, x0, tol=self.tol, max_iter=self.max_iter,
+                               scan_method=self.scan_method, strict=self.strict)
         self.last_result = res
         return res.x
 

@@ -14,6 +14,7 @@ BENCHMARKS = {
     "kernels": "liquidssm.bench.kernels",
     "liquid": "liquidssm.bench.liquid",
     "lrcssm": "liquidssm.bench.lrcssm",
+    "engine": "liquidssm.bench.engine",
 }
 
 

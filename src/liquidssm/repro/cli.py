@@ -1,0 +1,150 @@
+"""``liquidssm train | experiments | results``: the engine and the registry from the shell.
+
+Chapter ``reproductions/02_how_reproductions_run``. Examples::
+
+    liquidssm experiments --table 1
+    liquidssm train ls4-t1-listops --profile smoke
+    liquidssm train lrcssm-t1-scp1 --profile full --seed 3456 --device cuda
+    liquidssm train ls4-t1-listops --profile full --device cuda --devices 4   # DDP via Fabric
+    liquidssm results --table 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pandas as pd
+
+from liquidssm.repro.experiments import PROFILES, get_experiment, list_experiments
+
+__all__ = ["train_main", "experiments_main", "results_main"]
+
+
+def _parse_set(items: list[str]) -> dict[str, dict[str, object]]:
+    """``--set model.d_model=64`` → ``{"model": {"d_model": 64}}`` (values parsed as JSON if possible)."""
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or section not in ("model", "optim", "train", "task"):
+            raise SystemExit(f"--set: expected SECTION.FIELD=VALUE with SECTION in model, optim, "
+                             f"train, task; got {item!r}")
+        try:
+            value: object = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(section, {})[name] = value
+    return out
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """``liquidssm train EXPERIMENT [options]``: train one run and write its results file."""
+    p = argparse.ArgumentParser(prog="liquidssm train", description=train_main.__doc__)
+    p.add_argument("experiment", help="registry id (`liquidssm experiments` lists them)")
+    p.add_argument("--profile", default="smoke", choices=PROFILES)
+    p.add_argument("--seed", type=int, default=None, help="default: the profile's first seed")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "gpu", "auto"))
+    p.add_argument("--devices", type=int, default=1, help="processes per node (DDP when > 1)")
+    p.add_argument("--num-nodes", type=int, default=1)
+    p.add_argument("--precision", default="32-true", choices=("32-true", "bf16-mixed", "16-mixed"))
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="checkpoint and stop after this many minutes (rerun to continue)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", dest="restart", action="store_false", default=False,
+                       help="continue from the newest checkpoint of this run (default)")
+    group.add_argument("--restart", dest="restart", action="store_true",
+                       help="discard this run's checkpoints and metrics and start afresh")
+    p.add_argument("--results-dir", default=None)
+    p.add_argument("--run-dir", default=None, help="checkpoint folder (default under _build/runs)")
+    p.add_argument("--data-root", default=None, help="raw datasets (default data/raw or $LIQUIDSSM_DATA)")
+    p.add_argument("--cache-dir", default=None,
+                   help="where generated/fixture data is written once (default _build/data)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override a setting, e.g. --set train.max_steps=100 (repeatable)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    args = p.parse_args(argv)
+    try:
+        get_experiment(args.experiment)
+    except KeyError as exc:
+        print(f"liquidssm train: {exc.args[0]}", file=sys.stderr)
+        return 2
+    from liquidssm.data import DatasetMissingError
+    from liquidssm.repro.checkpoint import CheckpointError
+    from liquidssm.repro.results import ResultsError
+    from liquidssm.repro.train import NonFiniteLossError, RunInterrupted, fit
+
+    device = "cuda" if args.device == "gpu" else args.device
+    try:
+        rec = fit(args.experiment, args.profile, args.seed, device=device, devices=args.devices,
+                  num_nodes=args.num_nodes, precision=args.precision, max_minutes=args.max_minutes,
+                  restart=args.restart, results_dir=args.results_dir, run_dir=args.run_dir,
+                  data_root=args.data_root, cache_dir=args.cache_dir,
+                  overrides=_parse_set(args.set), progress=args.progress)
+    except (DatasetMissingError, ResultsError, CheckpointError, NonFiniteLossError, ValueError) as exc:
+        print(f"liquidssm train: {exc}", file=sys.stderr)
+        return 1
+    except RunInterrupted as exc:
+        print(f"liquidssm train: {exc}", file=sys.stderr)
+        return 130
+    if rec.get("status") == "incomplete":
+        print(f"stopped at step {rec['step']} (time budget); checkpoint {rec['checkpoint']}; "
+              "run the same command to continue")
+        return 0
+    best = rec["best"]
+    print(f"{rec['experiment']} [{rec['profile']}, seed {rec['seed']}]: {rec['report']} "
+          f"{rec['metric_key']} {rec['value']:.2f} at epoch {best['epoch']} (step {best['step']}); "
+          f"paper {rec['paper_value']}; {rec['training']['steps']} steps in "
+          f"{rec['training']['wall_s']:.1f} s")
+    return 0
+
+
+def experiments_main(argv: list[str] | None = None) -> int:
+    """``liquidssm experiments [--table T] [--paper P]``: list the registry."""
+    p = argparse.ArgumentParser(prog="liquidssm experiments", description=experiments_main.__doc__)
+    p.add_argument("--table", default=None)
+    p.add_argument("--paper", default=None, choices=("liquid-s4", "lrcssm"))
+    p.add_argument("--show", default=None, metavar="ID", help="print one entry in full")
+    args = p.parse_args(argv)
+    if args.show:
+        try:
+            print(get_experiment(args.show))
+        except KeyError as exc:
+            print(f"liquidssm experiments: {exc.args[0]}", file=sys.stderr)
+            return 2
+        return 0
+    rows = [{"id": e.id, "paper": e.paper, "table": e.table, "row": e.row, "column": e.column,
+             "task": e.task, "model": e.model.model, "paper_value": e.paper_value,
+             "seeds": len(e.seeds), "released_differs": ", ".join(sorted(e.released)) or "-"}
+            for e in list_experiments(args.table, args.paper)]
+    if not rows:
+        print("no experiments match", file=sys.stderr)
+        return 1
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def results_main(argv: list[str] | None = None) -> int:
+    """``liquidssm results [--table T] [--experiment ID]``: what has run, per seed and aggregated."""
+    from liquidssm.repro.results import aggregate, load_results
+
+    p = argparse.ArgumentParser(prog="liquidssm results", description=results_main.__doc__)
+    p.add_argument("--table", default=None)
+    p.add_argument("--experiment", default=None)
+    p.add_argument("--profile", default=None, choices=PROFILES)
+    p.add_argument("--results-dir", default=None)
+    args = p.parse_args(argv)
+    df = load_results(args.results_dir, table=args.table, experiment=args.experiment,
+                      profile=args.profile)
+    if df.empty:
+        print("no results yet (`liquidssm train ID` writes them)", file=sys.stderr)
+        return 1
+    cols = ["experiment", "profile", "seed", "value", "paper_value", "best_epoch", "steps",
+            "wall_s", "device", "commit", "dirty", "data_source"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(df[cols].to_string(index=False))
+        print()
+        print(aggregate(df).to_string(index=False))
+    return 0

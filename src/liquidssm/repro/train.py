@@ -1,0 +1,534 @@
+"""The training engine: one Lightning Fabric loop for every experiment of both papers.
+
+Chapter ``reproductions/02_how_reproductions_run``. :func:`fit` trains one registry entry
+(:mod:`liquidssm.repro.experiments`) for one profile and seed, on a CPU, one GPU, or several
+GPUs/nodes through Fabric's DDP (``fabric run`` / ``torchrun``, or ``devices=N`` which launches
+the processes itself), and writes one results file (:mod:`liquidssm.repro.results`).
+
+The loop, one screen per phase:
+
+* :func:`setup` -- Fabric, seeds, data, model, optimiser, and the checkpoint to resume from;
+* :func:`epoch_batches` -- the batches of an epoch: a pure function of (seed, epoch, rank), so
+  resuming mid-epoch skips exactly the consumed batches and replays none;
+* :func:`train_step` -- schedule, forward, loss, NaN guard, backward, clipping, optimiser step;
+* :func:`evaluate` -- validation and test metrics;
+* :func:`fit` -- the epochs, evaluation and model selection, checkpoints, early stopping.
+
+Checkpoints (every ``checkpoint_every`` steps, at each epoch's end, on SIGINT/SIGTERM and when
+``max_minutes`` runs out) go to ``<build>/runs/<experiment>/<profile>-seed<k>/`` with the best
+model (``best.pt``); per-step metrics are appended to ``<profile>-seed<k>.metrics.jsonl`` next
+to the results file. Nothing here renders tables (that is :mod:`liquidssm.repro.tables`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import resource
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric import Fabric
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
+
+from liquidssm import paths
+from liquidssm.repro import checkpoint as ckpt
+from liquidssm.repro import results as res
+from liquidssm.repro.experiments import Experiment, RunSpec, get_experiment, resolve
+from liquidssm.repro.models import build_model, model_output, newton_iterations
+from liquidssm.repro.optim import build_optimizer, lr_factor, set_lr
+from liquidssm.repro.tasks import TaskData, build_task, loss_fn, metrics_of
+
+__all__ = ["fit", "NonFiniteLossError", "RunInterrupted", "epoch_batches", "param_digest", "order_digest"]
+
+#: precisions Fabric may use; the ``*-true`` half precisions break the FFT path (engine notes)
+GPU_PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+#: fault injection for the resume test: SIGKILL this process right after that optimiser step
+KILL_ENV = "LIQUIDSSM_FAULT_KILL_AT_STEP"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN/inf; the message names the step and the checkpoint kept."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM arrived; a checkpoint was written and the run can be resumed."""
+
+
+@dataclass
+class State:
+    """Everything the loop mutates; what a checkpoint saves besides model and optimiser."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0  # batches of `epoch` already consumed
+    best: dict[str, Any] | None = None
+    bad_evals: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    samples: int = 0
+    train_seconds: float = 0.0
+    stopped_early: bool = False
+
+
+@dataclass
+class Run:
+    """The objects of one run (set up by :func:`setup`)."""
+
+    spec: RunSpec
+    experiment: Experiment
+    seed: int
+    fabric: Fabric
+    task: TaskData
+    model: Any
+    optimizer: Any
+    run_dir: Path
+    results_file: Path
+    metrics_file: Path
+    state: State
+    precision: str
+    device_name: str
+
+
+# ------------------------------------------------------------------------------------------------
+# setup
+# ------------------------------------------------------------------------------------------------
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _check_precision(device: str, precision: str) -> str:
+    if precision not in GPU_PRECISIONS:
+        raise ValueError(f"precision: expected one of {GPU_PRECISIONS} (the '*-true' half modes break "
+                         f"the FFT convolution), got {precision!r}")
+    if device == "cpu" and precision != "32-true":
+        raise ValueError(f"precision: {precision!r} is for GPUs; on the CPU use '32-true'")
+    return precision
+
+
+def _device_name(fabric: Fabric) -> str:
+    if fabric.device.type == "cuda":
+        return torch.cuda.get_device_name(fabric.device)
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def setup(experiment: str | Experiment, profile: str, seed: int | None, *, device: str,
+          devices: int, num_nodes: int, precision: str, restart: bool,
+          results_dir: str | os.PathLike[str] | None, run_dir: str | os.PathLike[str] | None,
+          data_root: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None,
+          overrides: dict[str, dict[str, Any]] | None) -> Run:
+    """Resolve the experiment, start Fabric, build data/model/optimiser, load the checkpoint."""
+    exp = experiment if isinstance(experiment, Experiment) else get_experiment(experiment)
+    spec = resolve(exp, profile, overrides)
+    seed = spec.seeds[0] if seed is None else int(seed)
+    precision = _check_precision(device, precision)
+    results_file = res.result_path(exp.id, profile, seed, results_dir)
+    res.check_writable(results_file.parent)  # fail before any training
+    metrics_file = results_file.with_suffix(".metrics.jsonl")
+    run_dir = Path(run_dir) if run_dir is not None else (
+        paths.build_dir() / "runs" / exp.id / f"{profile}-seed{seed}")
+
+    world = devices * num_nodes
+    fabric = Fabric(accelerator=device, devices=devices, num_nodes=num_nodes,
+                    strategy="ddp" if world > 1 else "auto", precision=precision)
+    fabric.launch()
+    if restart and fabric.global_rank == 0:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        metrics_file.unlink(missing_ok=True)
+    fabric.barrier()
+
+    with fabric.rank_zero_first():
+        task = build_task(spec.task, spec.task_args, seed, data_root=data_root, cache_dir=cache_dir)
+    seed_everything(spec.train.init_seed if spec.train.init_seed is not None else seed)
+    model = build_model(spec.model)
+    optimizer = build_optimizer(model, spec.optim)
+    model, optimizer = fabric.setup(model, optimizer)
+    seed_everything(seed)
+    state = State()
+    found = ckpt.load_latest(run_dir, spec.config_hash())
+    if found is None and fabric.global_rank == 0:
+        _truncate_metrics(metrics_file, 0)  # a run killed before its first checkpoint starts over
+    if found is not None:
+        saved, path = found
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])  # after setup: states follow the parameters
+        state = State(**{k: saved[k] for k in State.__dataclass_fields__})
+        ckpt.set_rng_state(saved["rng"])
+        if fabric.global_rank == 0:
+            _truncate_metrics(metrics_file, state.step)
+            print(f"resuming {exp.id} ({profile}, seed {seed}) from {path} at step {state.step}",
+                  file=sys.stderr)
+    return Run(spec, exp, seed, fabric, task, model, optimizer, run_dir, results_file,
+               metrics_file, state, precision, _device_name(fabric))
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines after ``step`` (written by the run that was interrupted), atomically."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    ckpt.atomic_write(path, "".join(line + "\n" for line in keep).encode())
+
+
+# ------------------------------------------------------------------------------------------------
+# batches, steps, evaluation
+# ------------------------------------------------------------------------------------------------
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int, world: int,
+                  drop_last: bool) -> list[list[int]]:
+    """Index batches of one epoch for one rank: ``DistributedSampler(seed, epoch)``, then chunks.
+
+    The order depends only on (seed, epoch, rank, world), never on a generator carried across
+    epochs, so a resumed process reproduces it exactly (Fabric's own sampler wrapper restarts its
+    epoch counter at 0 in a new process; here the epoch is set explicitly every time).
+    """
+    sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed,
+                                 drop_last=drop_last)
+    sampler.set_epoch(epoch)
+    idx = list(sampler)
+    batches = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+    if drop_last and batches and len(batches[-1]) < batch_size:
+        batches.pop()
+    return batches
+
+
+def _loader(dataset: Any, batches: list[list[int]], collate: Any, workers: int, seed: int) -> DataLoader:
+    # own generator: creating the iterator draws a base seed, which must not touch the global RNG
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=workers,
+                      generator=gen)
+
+
+def train_step(run: Run, batch: Any) -> float:
+    """One optimiser step on ``batch``; returns the loss. Raises on a non-finite loss."""
+    spec, fabric, st = run.spec, run.fabric, run.state
+    set_lr(run.optimizer, lr_factor(spec.optim, st.step, st.epoch))
+    x, y, lengths = fabric.to_device(batch)
+    run.model.train()
+    try:
+        out = model_output(run.model, spec.model, x, lengths)
+    except ValueError as exc:
+        # the same batch shapes passed before, so the updated parameters went out of range (the
+        # library refuses e.g. an infinite step Δ = exp(log Δ)); at step 0 it is a setup error
+        if st.step == 0:
+            raise
+        _diverged(run, f"the parameters left their valid range ({exc})")
+    loss = loss_fn(run.task.kind, out, y)
+    bad = torch.tensor(0.0 if torch.isfinite(loss) else 1.0, device=fabric.device)
+    if fabric.world_size > 1:
+        bad = fabric.all_reduce(bad, reduce_op="sum")
+    if bad.item() > 0:
+        _diverged(run, f"loss is {loss.item()}")
+    run.optimizer.zero_grad(set_to_none=True)
+    fabric.backward(loss)
+    if spec.optim.grad_clip is not None:
+        fabric.clip_gradients(run.model, run.optimizer, max_norm=spec.optim.grad_clip)
+    run.optimizer.step()
+    return float(loss.item())
+
+
+def _diverged(run: Run, what: str) -> None:
+    st = run.state
+    last = ckpt.list_checkpoints(run.run_dir)
+    kept = f"the last good checkpoint {last[0]} is kept" if last else "no checkpoint was written yet"
+    raise NonFiniteLossError(f"{run.spec.experiment}: {what} at step {st.step + 1} (epoch {st.epoch}); "
+                             f"training stopped, {kept}")
+
+
+@torch.no_grad()
+def evaluate(run: Run, dataset: Any) -> dict[str, float]:
+    """Loss and accuracy (%) or RMSE of the model on a whole split (every rank sees all of it)."""
+    tr = run.spec.train
+    bs = tr.eval_batch_size or tr.batch_size
+    n = len(dataset)
+    batches = [list(range(i, min(i + bs, n))) for i in range(0, n, bs)]
+    if tr.eval_drop_last and batches and len(batches[-1]) < bs:
+        batches.pop()
+    run.model.eval()
+    loss_sum, correct, sq, count = 0.0, 0, 0.0, 0
+    for batch in _loader(dataset, batches, run.task.collate, 0, 0):
+        x, y, lengths = run.fabric.to_device(batch)
+        out = model_output(run.model, run.spec.model, x, lengths).float()
+        loss_sum += float(loss_fn(run.task.kind, out, y)) * len(y)
+        if run.task.kind == "classification":
+            correct += int((out.argmax(-1) == y).sum())
+        else:
+            sq += float(((out - y.float().reshape(out.shape)) ** 2).mean(-1).sum())
+        count += len(y)
+    return metrics_of(run.task.kind, loss_sum, correct, sq, count)
+
+
+# ------------------------------------------------------------------------------------------------
+# model selection, checkpoints, logging
+# ------------------------------------------------------------------------------------------------
+
+def _metric_key(run: Run) -> str:
+    return "accuracy" if run.task.kind == "classification" else "rmse"
+
+
+def _improved(run: Run, val: dict[str, float]) -> bool:
+    st, tr = run.state, run.spec.train
+    if st.best is None:
+        return True
+    key = tr.monitor.removeprefix("val_")
+    new, old = val[key], st.best["val"][key]
+    if tr.ties == "latest":
+        return new >= old if tr.maximise else new <= old
+    return new > old if tr.maximise else new < old
+
+
+def param_digest(model: Any) -> str:
+    """SHA-256 of every parameter and buffer (sorted by name): equal digests, equal models."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _save(run: Run) -> Path | None:
+    st = run.state
+    path = None
+    if run.fabric.global_rank == 0:
+        state = {"config_hash": run.spec.config_hash(), "experiment": run.spec.experiment,
+                 "profile": run.spec.profile, "seed": run.seed, "model": run.model.state_dict(),
+                 "optimizer": run.optimizer.state_dict(), "rng": ckpt.rng_state(),
+                 **{k: getattr(st, k) for k in State.__dataclass_fields__}}
+        path = ckpt.save_checkpoint(run.run_dir, state)
+    run.fabric.barrier()
+    return path
+
+
+def _log(run: Run, record: dict[str, Any]) -> None:
+    if run.fabric.global_rank == 0:
+        run.metrics_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(run.metrics_file, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def order_digest(batches: list[list[int]]) -> str:
+    """Short SHA-256 of an epoch's batch order (recorded so a test can see epochs differ)."""
+    return hashlib.sha256(json.dumps(batches).encode()).hexdigest()[:12]
+
+
+def _evaluate_and_select(run: Run, order: str | None = None) -> None:
+    st = run.state
+    val, test = evaluate(run, run.task.val), evaluate(run, run.task.test)
+    entry = {"step": st.step, "epoch": st.epoch, "val": val, "test": test}
+    if order is not None:
+        entry["order_digest"] = order
+    st.history.append(entry)
+    _log(run, {"step": st.step, "epoch": st.epoch, **{f"val_{k}": v for k, v in val.items()},
+               **{f"test_{k}": v for k, v in test.items()}})
+    if _improved(run, val):
+        st.best, st.bad_evals = entry, 0
+        if run.fabric.global_rank == 0:
+            import io
+            buf = io.BytesIO()
+            torch.save({"version": ckpt.CHECKPOINT_VERSION, "model": run.model.state_dict(),
+                        "step": st.step, "config_hash": run.spec.config_hash()}, buf)
+            run.run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.atomic_write(run.run_dir / "best.pt", buf.getvalue())
+    else:
+        st.bad_evals += 1
+        if run.spec.train.patience is not None and st.bad_evals >= run.spec.train.patience:
+            st.stopped_early = True
+
+
+def _budget_left(run: Run) -> bool:
+    st, tr = run.state, run.spec.train
+    if st.stopped_early:
+        return False
+    if tr.max_steps is not None and st.step >= tr.max_steps:
+        return False
+    return tr.epochs is None or st.epoch < tr.epochs
+
+
+# ------------------------------------------------------------------------------------------------
+# the loop
+# ------------------------------------------------------------------------------------------------
+
+class _Signals:
+    """Turn SIGINT/SIGTERM into a flag checked between steps (main thread only)."""
+
+    def __init__(self) -> None:
+        self.caught: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.caught = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _epoch_batches(run: Run) -> list[list[int]]:
+    tr, fabric = run.spec.train, run.fabric
+    return epoch_batches(len(run.task.train), tr.batch_size, run.seed, run.state.epoch,
+                         fabric.global_rank, fabric.world_size, tr.drop_last)
+
+
+def _train_epoch(run: Run, signals: _Signals, deadline: float | None, bar: Any) -> str:
+    """Consume the rest of the current epoch; returns "epoch", "budget", "signal" or "time"."""
+    st, tr, fabric = run.state, run.spec.train, run.fabric
+    batches = _epoch_batches(run)
+    loader = _loader(run.task.train, batches[st.batch:], run.task.collate, tr.num_workers,
+                     run.seed * 100003 + st.epoch)
+    kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
+    for batch in loader:
+        t0 = time.perf_counter()
+        loss = train_step(run, batch)
+        dt = time.perf_counter() - t0
+        st.step, st.batch = st.step + 1, st.batch + 1
+        n = len(batch[1]) * fabric.world_size
+        st.samples += n
+        st.train_seconds += dt
+        record = {"step": st.step, "epoch": st.epoch, "loss": loss,
+                  "lr": run.optimizer.param_groups[0]["lr"], "samples_per_s": n / max(dt, 1e-9)}
+        its = newton_iterations(run.model)
+        if its is not None:
+            record["newton_iterations"] = its
+        _log(run, record)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", samples_s=f"{st.samples / max(st.train_seconds, 1e-9):.0f}")
+        if tr.eval_every is not None and st.step % tr.eval_every == 0:
+            _evaluate_and_select(run)
+        if st.step % tr.checkpoint_every == 0:
+            _save(run)
+        if kill_at and st.step == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if signals.caught is not None:
+            return "signal"
+        if deadline is not None and time.monotonic() > deadline:
+            return "time"
+        if not _budget_left(run):
+            return "budget"
+    return "epoch"
+
+
+def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None = None, *,
+        device: str = "cpu", devices: int = 1, num_nodes: int = 1, precision: str = "32-true",
+        max_minutes: float | None = None, restart: bool = False,
+        results_dir: str | os.PathLike[str] | None = None,
+        run_dir: str | os.PathLike[str] | None = None,
+        data_root: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        progress: bool | None = None) -> dict[str, Any]:
+    """Train ``experiment`` in ``profile`` with ``seed`` and return the results record.
+
+    Resumes from the newest checkpoint of the same run unless ``restart``; a checkpoint with other
+    settings refuses (:class:`~liquidssm.repro.checkpoint.ConfigMismatchError`). On SIGINT/SIGTERM
+    or when ``max_minutes`` runs out it checkpoints and stops (:class:`RunInterrupted`, or a record
+    with ``"status": "incomplete"``); the results file is written only when the run completes.
+    ``progress=None`` shows bars only on a terminal.
+    """
+    run = setup(experiment, profile, seed, device=device, devices=devices, num_nodes=num_nodes,
+                precision=precision, restart=restart, results_dir=results_dir, run_dir=run_dir,
+                data_root=data_root, cache_dir=cache_dir, overrides=overrides)
+    st, tr, fabric = run.state, run.spec.train, run.fabric
+    deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
+    rank0 = fabric.global_rank == 0
+    steps_per_epoch = len(epoch_batches(len(run.task.train), tr.batch_size, run.seed, 0,
+                                        fabric.global_rank, fabric.world_size, tr.drop_last))
+    if steps_per_epoch == 0:
+        raise ValueError(f"{run.spec.experiment}: the training split ({len(run.task.train)} items) "
+                         f"gives no full batch of {tr.batch_size} per process")
+    total = min(x for x in (tr.max_steps, None if tr.epochs is None else tr.epochs * steps_per_epoch)
+                if x is not None)
+    show = rank0 and (progress if progress is not None else sys.stderr.isatty())
+    wall0 = time.perf_counter()
+    with _Signals() as signals, tqdm(total=total, initial=st.step, disable=not show, unit="step",
+                                     desc=f"{run.spec.experiment} [{profile}]") as bar:
+        while _budget_left(run):
+            why = _train_epoch(run, signals, deadline, bar)
+            if why == "epoch":
+                if tr.eval_every is None:
+                    _evaluate_and_select(run, order_digest(_epoch_batches(run)))
+                st.epoch, st.batch = st.epoch + 1, 0
+                _save(run)
+            elif why == "signal":
+                path = _save(run)
+                raise RunInterrupted(f"{run.spec.experiment}: stopped by signal {signals.caught} at "
+                                     f"step {st.step}; checkpoint {path}; run the same command to resume")
+            elif why == "time":
+                path = _save(run)
+                return {"status": "incomplete", "step": st.step, "checkpoint": str(path)}
+    if not st.history or st.history[-1]["step"] != st.step:  # a step budget ended mid-epoch
+        _evaluate_and_select(run)
+    _save(run)
+    record = _record(run, time.perf_counter() - wall0)
+    record["training"]["param_digest_ranks"] = _digests_of_all_ranks(fabric, record["param_digest"])
+    if rank0:
+        res.write_result(record, run.results_file)
+    fabric.barrier()
+    return record
+
+
+def _digests_of_all_ranks(fabric: Fabric, digest: str) -> list[str]:
+    """Every rank's parameter digest (gathered through Fabric): DDP keeps them all equal."""
+    if fabric.world_size == 1:
+        return [digest]
+    mine = torch.tensor([int(digest[i:i + 8], 16) for i in range(0, 64, 8)], dtype=torch.int64,
+                        device=fabric.device)
+    every = fabric.all_gather(mine).reshape(fabric.world_size, -1).cpu()
+    return ["".join(f"{int(v):08x}" for v in row) for row in every]
+
+
+def _peak_memory(fabric: Fabric) -> dict[str, Any]:
+    if fabric.device.type == "cuda":
+        return {"peak_memory_mb": torch.cuda.max_memory_allocated(fabric.device) / 2**20,
+                "peak_memory_kind": "cuda max_memory_allocated"}
+    return {"peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_memory_kind": "process peak RSS"}
+
+
+def _record(run: Run, wall_s: float) -> dict[str, Any]:
+    st, spec, exp = run.state, run.spec, run.experiment
+    key = _metric_key(run)
+    best = st.best or {}
+    split = spec.train.report
+    value = best.get(split, {}).get(key, math.nan)
+    newton = newton_iterations(run.model)
+    return {
+        "schema": res.SCHEMA_VERSION, "status": "complete", "experiment": exp.id,
+        "paper": exp.paper, "table": exp.table, "row": exp.row, "column": exp.column,
+        "profile": spec.profile, "seed": run.seed, "metric": exp.metric, "metric_key": key,
+        "report": split, "value": value, "paper_value": exp.paper_value, "paper_std": exp.paper_std,
+        "smoke_target": exp.smoke_target, "chance": run.task.chance, "best": best,
+        "final": st.history[-1] if st.history else None, "history": st.history,
+        "training": {"steps": st.step, "epochs": st.epoch, "stopped_early": st.stopped_early,
+                     "train_seconds": st.train_seconds, "wall_s": wall_s,
+                     "samples_per_s": st.samples / max(st.train_seconds, 1e-9),
+                     "newton_iterations_last_batch": newton, **_peak_memory(run.fabric)},
+        "data": {"source": run.task.source, "location": run.task.location, "sha256": run.task.files,
+                 "n_train": len(run.task.train), "n_val": len(run.task.val), "n_test": len(run.task.test)},
+        "config": spec.to_dict(), "config_hash": spec.config_hash(),
+        "param_digest": param_digest(run.model),
+        "provenance": res.provenance(run.device_name, run.precision, run.fabric.world_size),
+    }
