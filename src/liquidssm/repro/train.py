@@ -11,8 +11,10 @@ The loop, one screen per phase:
 * :func:`epoch_batches` -- the batches of an epoch: a pure function of (seed, epoch, rank), so
   resuming mid-epoch skips exactly the consumed batches and replays none;
 * :func:`train_step` -- schedule, forward, loss, NaN guard, backward, clipping, optimiser step;
-* :func:`evaluate` -- validation and test metrics;
-* :func:`fit` -- the epochs, evaluation and model selection, checkpoints, early stopping.
+* :func:`evaluate` and :func:`evaluate_and_select` -- validation and test metrics, the best
+  validation result (model selection) and early stopping;
+* :func:`train_epoch` -- the steps of one epoch with logging, checkpoints and stop conditions;
+* :func:`fit` -- the epochs, the final evaluation and the results file.
 
 Checkpoints (every ``checkpoint_every`` steps, at each epoch's end, on SIGINT/SIGTERM and when
 ``max_minutes`` runs out) go to ``<build>/runs/<experiment>/<profile>-seed<k>/`` with the best
@@ -48,7 +50,8 @@ from liquidssm.repro.models import build_model, model_output, newton_iterations
 from liquidssm.repro.optim import build_optimizer, lr_factor, set_lr
 from liquidssm.repro.tasks import TaskData, build_task, loss_fn, metrics_of
 
-__all__ = ["fit", "NonFiniteLossError", "RunInterrupted", "epoch_batches", "param_digest", "order_digest"]
+__all__ = ["fit", "setup", "train_epoch", "train_step", "evaluate", "evaluate_and_select", "epoch_batches",
+           "param_digest", "order_digest", "NonFiniteLossError", "RunInterrupted"]
 
 #: precisions Fabric may use; the ``*-true`` half precisions break the FFT path (engine notes)
 GPU_PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
@@ -327,7 +330,7 @@ def order_digest(batches: list[list[int]]) -> str:
     return hashlib.sha256(json.dumps(batches).encode()).hexdigest()[:12]
 
 
-def _evaluate_and_select(run: Run, order: str | None = None) -> None:
+def evaluate_and_select(run: Run, order: str | None = None) -> None:
     st = run.state
     val, test = evaluate(run, run.task.val), evaluate(run, run.task.test)
     entry = {"step": st.step, "epoch": st.epoch, "val": val, "test": test}
@@ -393,7 +396,7 @@ def _epoch_batches(run: Run) -> list[list[int]]:
                          fabric.global_rank, fabric.world_size, tr.drop_last)
 
 
-def _train_epoch(run: Run, signals: _Signals, deadline: float | None, bar: Any) -> str:
+def train_epoch(run: Run, signals: _Signals, deadline: float | None, bar: Any) -> str:
     """Consume the rest of the current epoch; returns "epoch", "budget", "signal" or "time"."""
     st, tr, fabric = run.state, run.spec.train, run.fabric
     batches = _epoch_batches(run)
@@ -417,7 +420,7 @@ def _train_epoch(run: Run, signals: _Signals, deadline: float | None, bar: Any) 
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", samples_s=f"{st.samples / max(st.train_seconds, 1e-9):.0f}")
         if tr.eval_every is not None and st.step % tr.eval_every == 0:
-            _evaluate_and_select(run)
+            evaluate_and_select(run)
         if st.step % tr.checkpoint_every == 0:
             _save(run)
         if kill_at and st.step == kill_at:
@@ -466,10 +469,10 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
     with _Signals() as signals, tqdm(total=total, initial=st.step, disable=not show, unit="step",
                                      desc=f"{run.spec.experiment} [{profile}]") as bar:
         while _budget_left(run):
-            why = _train_epoch(run, signals, deadline, bar)
+            why = train_epoch(run, signals, deadline, bar)
             if why == "epoch":
                 if tr.eval_every is None:
-                    _evaluate_and_select(run, order_digest(_epoch_batches(run)))
+                    evaluate_and_select(run, order_digest(_epoch_batches(run)))
                 st.epoch, st.batch = st.epoch + 1, 0
                 _save(run)
             elif why == "signal":
@@ -480,7 +483,7 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
                 path = _save(run)
                 return {"status": "incomplete", "step": st.step, "checkpoint": str(path)}
     if not st.history or st.history[-1]["step"] != st.step:  # a step budget ended mid-epoch
-        _evaluate_and_select(run)
+        evaluate_and_select(run)
     _save(run)
     record = _record(run, time.perf_counter() - wall0)
     record["training"]["param_digest_ranks"] = _digests_of_all_ranks(fabric, record["param_digest"])
