@@ -161,3 +161,28 @@ def test_unknown_id_and_unwritable_results_fail_before_training(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 1 and "not writable" in out.stderr
     assert not (tmp_path / "run").exists() and blocker.read_text() == "a file, not a folder"
+
+
+def test_missing_dataset_for_full_names_the_path_and_the_command(tmp_path):
+    empty = tmp_path / "raw"
+    empty.mkdir()
+    out = subprocess.run([sys.executable, "-m", "liquidssm.cli", "train", "lrcssm-t1-scp1",
+                          "--profile", "full", "--data-root", str(empty), "--results-dir",
+                          str(tmp_path / "results"), "--run-dir", str(tmp_path / "run")],
+                         capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert str(empty) in out.stderr and "liquidssm data" in out.stderr
+    assert not list((tmp_path / "results").rglob("*.json"))
+
+
+def test_tensorboard_option_logs_or_says_how_to_install(tmp_path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        out = _train(tmp_path, "tb", "--set", "train.max_steps=2", "--tensorboard")
+        assert out.returncode == 1 and "pip install 'liquidssm[tensorboard]'" in out.stderr
+        assert not (tmp_path / "tb" / "run").exists()  # refused before any training
+    else:
+        out = _train(tmp_path, "tb", "--set", "train.max_steps=2", "--tensorboard")
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert list((tmp_path / "tb" / "run" / "tensorboard").rglob("events.*"))

@@ -64,6 +64,8 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override a setting, e.g. --set train.max_steps=100 (repeatable)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log per-step metrics to TensorBoard (needs the tensorboard extra)")
     args = p.parse_args(argv)
     try:
         get_experiment(args.experiment)
@@ -81,7 +83,8 @@ def train_main(argv: list[str] | None = None) -> int:
                   num_nodes=args.num_nodes, precision=args.precision, max_minutes=args.max_minutes,
                   restart=args.restart, results_dir=args.results_dir, run_dir=args.run_dir,
                   data_root=args.data_root, cache_dir=args.cache_dir,
-                  overrides=_parse_set(args.set), progress=args.progress)
+                  overrides=_parse_set(args.set), progress=args.progress,
+                  tensorboard=args.tensorboard)
     except (DatasetMissingError, ResultsError, CheckpointError, NonFiniteLossError, ValueError) as exc:
         print(f"liquidssm train: {exc}", file=sys.stderr)
         return 1

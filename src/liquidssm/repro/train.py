@@ -80,6 +80,7 @@ class State:
     samples: int = 0
     train_seconds: float = 0.0
     stopped_early: bool = False
+    newton_sums: list[float] = field(default_factory=list)  # per block, summed over steps
 
 
 @dataclass
@@ -99,6 +100,7 @@ class Run:
     state: State
     precision: str
     device_name: str
+    tensorboard: Any = None  # a Fabric TensorBoardLogger when asked for (optional extra)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -323,6 +325,25 @@ def _log(run: Run, record: dict[str, Any]) -> None:
         run.metrics_file.parent.mkdir(parents=True, exist_ok=True)
         with open(run.metrics_file, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        if run.tensorboard is not None:
+            numbers = {k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"}
+            run.tensorboard.log_metrics(numbers, step=record["step"])
+
+
+def _require_tensorboard() -> None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ValueError("tensorboard: the TensorBoard logger needs the tensorboard package; "
+                         "install it with pip install 'liquidssm[tensorboard]'") from None
+
+
+def tensorboard_logger(run_dir: Path) -> Any:
+    """Fabric's TensorBoard logger writing under ``run_dir/tensorboard`` (the optional extra)."""
+    _require_tensorboard()
+    from lightning_fabric.loggers import TensorBoardLogger
+
+    return TensorBoardLogger(root_dir=str(run_dir / "tensorboard"), name="", version="")
 
 
 def order_digest(batches: list[list[int]]) -> str:
@@ -400,6 +421,8 @@ def train_epoch(run: Run, signals: _Signals, deadline: float | None, bar: Any) -
     """Consume the rest of the current epoch; returns "epoch", "budget", "signal" or "time"."""
     st, tr, fabric = run.state, run.spec.train, run.fabric
     batches = _epoch_batches(run)
+    bar.set_description(f"{run.spec.experiment} [{run.spec.profile}] epoch {st.epoch + 1}"
+                        + (f"/{tr.epochs}" if tr.epochs is not None else ""))
     loader = _loader(run.task.train, batches[st.batch:], run.task.collate, tr.num_workers,
                      run.seed * 100003 + st.epoch)
     kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
@@ -416,6 +439,7 @@ def train_epoch(run: Run, signals: _Signals, deadline: float | None, bar: Any) -
         its = newton_iterations(run.model)
         if its is not None:
             record["newton_iterations"] = its
+            st.newton_sums = [a + b for a, b in zip(st.newton_sums or [0.0] * len(its), its)]
         _log(run, record)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", samples_s=f"{st.samples / max(st.train_seconds, 1e-9):.0f}")
@@ -442,18 +466,23 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
         data_root: str | os.PathLike[str] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         overrides: dict[str, dict[str, Any]] | None = None,
-        progress: bool | None = None) -> dict[str, Any]:
+        progress: bool | None = None, tensorboard: bool = False) -> dict[str, Any]:
     """Train ``experiment`` in ``profile`` with ``seed`` and return the results record.
 
     Resumes from the newest checkpoint of the same run unless ``restart``; a checkpoint with other
     settings refuses (:class:`~liquidssm.repro.checkpoint.ConfigMismatchError`). On SIGINT/SIGTERM
     or when ``max_minutes`` runs out it checkpoints and stops (:class:`RunInterrupted`, or a record
     with ``"status": "incomplete"``); the results file is written only when the run completes.
-    ``progress=None`` shows bars only on a terminal.
+    ``progress=None`` shows bars only on a terminal; ``tensorboard=True`` also logs the per-step
+    metrics to TensorBoard (the ``tensorboard`` extra).
     """
+    if tensorboard:
+        _require_tensorboard()  # fail before any training
     run = setup(experiment, profile, seed, device=device, devices=devices, num_nodes=num_nodes,
                 precision=precision, restart=restart, results_dir=results_dir, run_dir=run_dir,
                 data_root=data_root, cache_dir=cache_dir, overrides=overrides)
+    if tensorboard and run.fabric.global_rank == 0:
+        run.tensorboard = tensorboard_logger(run.run_dir)
     st, tr, fabric = run.state, run.spec.train, run.fabric
     deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
     rank0 = fabric.global_rank == 0
@@ -517,7 +546,7 @@ def _record(run: Run, wall_s: float) -> dict[str, Any]:
     best = st.best or {}
     split = spec.train.report
     value = best.get(split, {}).get(key, math.nan)
-    newton = newton_iterations(run.model)
+    newton = [v / max(st.step, 1) for v in st.newton_sums] or None
     return {
         "schema": res.SCHEMA_VERSION, "status": "complete", "experiment": exp.id,
         "paper": exp.paper, "table": exp.table, "row": exp.row, "column": exp.column,
@@ -528,7 +557,7 @@ def _record(run: Run, wall_s: float) -> dict[str, Any]:
         "training": {"steps": st.step, "epochs": st.epoch, "stopped_early": st.stopped_early,
                      "train_seconds": st.train_seconds, "wall_s": wall_s,
                      "samples_per_s": st.samples / max(st.train_seconds, 1e-9),
-                     "newton_iterations_last_batch": newton, **_peak_memory(run.fabric)},
+                     "newton_iterations_per_block": newton, **_peak_memory(run.fabric)},
         "data": {"source": run.task.source, "location": run.task.location, "sha256": run.task.files,
                  "n_train": len(run.task.train), "n_val": len(run.task.val), "n_test": len(run.task.test)},
         "config": spec.to_dict(), "config_hash": spec.config_hash(),
