@@ -120,3 +120,18 @@ def test_scan_bad_inputs():
         linear_scan(torch.rand(2, 0), torch.rand(2, 0))
     with pytest.raises(ValueError, match="chunk"):
         linear_scan(a, a, method="chunked", chunk=0)
+
+
+def test_core_algorithms_agree_with_the_loop_in_float64():
+    from liquidssm.scan import blelloch_core, hillis_steele_core, sequential_core
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(3, 37, 5, generator=g, dtype=torch.float64) * 1.5 - 0.75
+    b = torch.randn(3, 37, 5, generator=g, dtype=torch.float64)
+    ref = sequential_core(a, b, 1)
+    x = b[:, 0]
+    for t in range(1, 37):
+        x = a[:, t] * x + b[:, t]
+    assert torch.allclose(ref[:, -1], x, rtol=0, atol=1e-12)
+    for core in (hillis_steele_core, blelloch_core):
+        assert torch.allclose(core(a, b, 1), ref, rtol=0, atol=1e-12)

@@ -39,6 +39,9 @@ __all__ = [
     "scan_chunked",
     "scan_associative",
     "combine",
+    "sequential_core",
+    "hillis_steele_core",
+    "blelloch_core",
 ]
 
 SCAN_METHODS = ("sequential", "hillis_steele", "blelloch", "chunked", "associative_scan")
@@ -149,12 +152,12 @@ def linear_scan(
         a_t, b_t = _reverse_coeffs(a_t, b_t, d)
     b_t = _fold_x0(a_t, b_t, x0_t, d)
     if method == "sequential":
-        x = _sequential(a_t, b_t, d)
+        x = sequential_core(a_t, b_t, d)
     elif method == "hillis_steele":
-        x = _hillis_steele(a_t, b_t, d)
+        x = hillis_steele_core(a_t, b_t, d)
     elif method == "blelloch":
         # the odd/even slices are fastest on a leading, contiguous time axis
-        x = _blelloch(a_t.movedim(d, 0).contiguous(), b_t.movedim(d, 0).contiguous(), 0).movedim(0, d)
+        x = blelloch_core(a_t.movedim(d, 0).contiguous(), b_t.movedim(d, 0).contiguous(), 0).movedim(0, d)
     elif method == "chunked":
         check_int(chunk, "chunk", minimum=1)
         x = _chunked(a_t, b_t, d, chunk)
@@ -198,7 +201,12 @@ def scan_associative(a: object, b: object, x0: object | None = None, *, dim: int
 # ----------------------------------------------------------------------------------------------
 
 
-def _sequential(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
+def sequential_core(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
+    """The oracle: ``x_t = a_t x_{t-1} + b_t`` step by step along axis ``d`` (``x_0 = b_0``); O(L) depth.
+
+    LrcSSM §2.2; chapter lrcssm/02_parallel_scans. Inputs already validated (``x0`` folded into
+    ``b``, ``d`` non-negative): the public entry point is :func:`linear_scan`.
+    """
     # unbind (not per-step indexing): its backward stacks the step gradients once, in O(L)
     a_steps, b_steps = a.unbind(d), b.unbind(d)
     x = b_steps[0]
@@ -209,7 +217,11 @@ def _sequential(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
     return torch.stack(xs, dim=d)
 
 
-def _hillis_steele(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
+def hillis_steele_core(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
+    """Hillis-Steele inclusive scan of the affine maps ``(a_t, b_t)``: log2 L rounds of O(L) work.
+
+    Chapter lrcssm/02_parallel_scans; validated inputs as in :func:`sequential_core`.
+    """
     L = b.shape[d]
     k = 1
     while k < L:
@@ -227,7 +239,11 @@ def _slice(t: torch.Tensor, d: int, start: int, stop: int | None, step: int) -> 
     return t[tuple(idx)]
 
 
-def _blelloch(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
+def blelloch_core(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
+    """Blelloch-style work-efficient scan: pair, recurse on the odd steps, fill the even ones; O(L) work.
+
+    Chapter lrcssm/02_parallel_scans; validated inputs as in :func:`sequential_core`.
+    """
     L = b.shape[d]
     if L == 1:
         return b
@@ -236,7 +252,7 @@ def _blelloch(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
     b_e, b_o = _slice(b, d, 0, 2 * m, 2), _slice(b, d, 1, 2 * m, 2)
     # pair up (2i, 2i+1): its composed map sends x_{2i-1} to x_{2i+1}
     a_pair, b_pair = combine((a_e, b_e), (a_o, b_o))
-    x_odd = _blelloch(a_pair, b_pair, d)  # x_{2i+1}, i = 0..m-1
+    x_odd = blelloch_core(a_pair, b_pair, d)  # x_{2i+1}, i = 0..m-1
     # even steps: x_0 = b_0, x_{2i} = a_{2i} x_{2i-1} + b_{2i}
     a_ev, b_ev = _slice(a, d, 2, None, 2), _slice(b, d, 2, None, 2)  # 2i for i >= 1 (incl. a trailing one)
     n_ev = a_ev.shape[d]
@@ -251,7 +267,7 @@ def _blelloch(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
 def _chunked(a: torch.Tensor, b: torch.Tensor, d: int, chunk: int) -> torch.Tensor:
     L = b.shape[d]
     if chunk >= L:
-        return _blelloch(a, b, d)
+        return blelloch_core(a, b, d)
     n = -(-L // chunk)
     pad = n * chunk - L
     if pad:
@@ -262,9 +278,9 @@ def _chunked(a: torch.Tensor, b: torch.Tensor, d: int, chunk: int) -> torch.Tens
     shape = list(b.shape)
     shape[d:d + 1] = [n, chunk]
     a_c, b_c = a.reshape(shape), b.reshape(shape)
-    local = _blelloch(a_c, b_c, d + 1)               # each chunk from a zero carry
+    local = blelloch_core(a_c, b_c, d + 1)               # each chunk from a zero carry
     a_cum = torch.cumprod(a_c, dim=d + 1)             # product of a inside the chunk, up to t
-    carry_in = _blelloch(a_cum.select(d + 1, chunk - 1), local.select(d + 1, chunk - 1), d)
+    carry_in = blelloch_core(a_cum.select(d + 1, chunk - 1), local.select(d + 1, chunk - 1), d)
     carry_prev = torch.cat([torch.zeros_like(carry_in.narrow(d, 0, 1)), carry_in.narrow(d, 0, n - 1)], dim=d)
     x = local + a_cum * carry_prev.unsqueeze(d + 1)
     x = x.flatten(d, d + 1)
@@ -295,4 +311,4 @@ def _associative(a: torch.Tensor, b: torch.Tensor, d: int) -> torch.Tensor:
         RuntimeWarning,
         stacklevel=3,
     )
-    return _blelloch(a, b, d)
+    return blelloch_core(a, b, d)
