@@ -186,3 +186,19 @@ def test_tensorboard_option_logs_or_says_how_to_install(tmp_path):
         out = _train(tmp_path, "tb", "--set", "train.max_steps=2", "--tensorboard")
         assert out.returncode == 0, out.stderr[-2000:]
         assert list((tmp_path / "tb" / "run" / "tensorboard").rglob("events.*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", sorted(__import__("liquidssm.repro.experiments",
+                                                         fromlist=["EXPERIMENTS"]).EXPERIMENTS))
+def test_every_smoke_run_learns_beyond_its_target(experiment, tmp_path):
+    """A smoke number is only worth a table cell if the run learned: beat the stated target,
+    which each entry sets above chance and above the majority class of its smoke data."""
+    from liquidssm.repro.experiments import get_experiment
+    from liquidssm.repro.train import fit
+
+    exp = get_experiment(experiment)
+    rec = fit(experiment, "smoke", results_dir=tmp_path / "r", run_dir=tmp_path / "run",
+              cache_dir=tmp_path / "cache")
+    assert exp.smoke_target is not None and exp.smoke_target > rec["chance"]
+    assert rec["value"] >= exp.smoke_target, (experiment, rec["value"], exp.smoke_target)

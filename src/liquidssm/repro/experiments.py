@@ -232,9 +232,9 @@ def resolve(exp: Experiment, profile: str = "smoke", overrides: dict[str, dict[s
 
 _LS4_SMOKE_LISTOPS = Profile(
     model={"d_model": 32, "n_blocks": 2, "dropout": 0.0},
-    optim={"schedule": "cosine_warmup", "warmup_steps": 20, "schedule_steps": 400, "lr": 0.004,
+    optim={"schedule": "cosine_warmup", "warmup_steps": 20, "schedule_steps": 150, "lr": 0.004,
            "ssm_lr": 0.002},
-    train={"batch_size": 32, "epochs": 5, "checkpoint_every": 50},
+    train={"batch_size": 32, "epochs": 3, "checkpoint_every": 50},
     task={"source": "generated", "n_train": 1600, "n_val": 400, "n_test": 400, "l_max": 128,
           "max_length": 100, "max_depth": 3},
 )
