@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from lightning_fabric import Fabric
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from liquidssm import paths
 from liquidssm.repro import checkpoint as ckpt

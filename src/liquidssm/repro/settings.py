@@ -1,0 +1,214 @@
+"""Settings of a reproduction: optimisation, training, profiles, the experiment entry, the run spec.
+
+Chapter ``reproductions/02_how_reproductions_run``. Pure data (no torch import). An
+:class:`Experiment` names its paper cell (paper, table, row = the model as printed, column = the
+task), the task, the model configuration (:mod:`liquidssm.configs`), the optimisation and
+training settings, the seeds and the paper's value; where the released code's configuration
+differs from the paper, ``released`` records the released values. ``profiles`` hold the
+per-profile overrides: ``full`` is the paper's setting, ``smoke`` a CPU-sized run on data with a
+learnable signal, which must reach ``smoke_target``. :func:`resolve` applies a profile and
+returns the :class:`RunSpec` the engine trains; its :meth:`RunSpec.config_hash` identifies the
+run for exact resume. The entries themselves live in :mod:`liquidssm.repro.liquid_s4_experiments`
+and :mod:`liquidssm.repro.lrcssm_experiments`, collected by :mod:`liquidssm.repro.experiments`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from liquidssm.configs import ModelConfig
+
+__all__ = ["Optimisation", "Training", "Profile", "Experiment", "RunSpec", "PROFILES", "resolve"]
+
+PROFILES = ("smoke", "full")
+
+
+@dataclass(frozen=True)
+class Optimisation:
+    """Optimiser and learning-rate schedule (chapter ``reproductions/02``; ``repro.optim``).
+
+    ``optimizer``: ``"adamw"`` (Liquid-S4: AdamW with the SSM parameters Λ, P, B, Δ in their own
+    group with ``ssm_lr`` and no weight decay) or ``"adam"`` (LrcSSM: optax Adam, no decay).
+    ``schedule``: ``"constant"``, ``"cosine_warmup"`` (per optimiser step; ``warmup_steps``,
+    ``schedule_steps`` = the released configs' ``num_training_steps``) or ``"multistep"`` (per
+    epoch; ``milestones``, ``gamma``). ``grad_clip``: global-norm clipping (LrcSSM clips at 1.0;
+    Liquid-S4 does not clip).
+    """
+
+    lr: float
+    optimizer: str = "adamw"
+    ssm_lr: float | None = None
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    schedule_steps: int | None = None
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.5
+    grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr: expected a positive learning rate, got {self.lr!r}")
+        if self.ssm_lr is not None and not self.ssm_lr > 0:
+            raise ValueError(f"ssm_lr: expected a positive learning rate or None, got {self.ssm_lr!r}")
+        if self.optimizer not in ("adamw", "adam"):
+            raise ValueError(f"optimizer: expected 'adamw' or 'adam', got {self.optimizer!r}")
+        if self.schedule not in ("constant", "cosine_warmup", "multistep"):
+            raise ValueError("schedule: expected 'constant', 'cosine_warmup' or 'multistep', "
+                             f"got {self.schedule!r}")
+        if self.schedule == "cosine_warmup" and not (self.schedule_steps or 0) > self.warmup_steps:
+            raise ValueError("schedule_steps: cosine_warmup needs schedule_steps > warmup_steps, got "
+                             f"{self.schedule_steps!r} and {self.warmup_steps!r}")
+        if self.weight_decay < 0 or self.warmup_steps < 0:
+            raise ValueError("weight_decay, warmup_steps: expected >= 0, got "
+                             f"{self.weight_decay!r}, {self.warmup_steps!r}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip: expected a positive norm or None, got {self.grad_clip!r}")
+
+
+@dataclass(frozen=True)
+class Training:
+    """Budget, batching, evaluation and model selection (chapter ``reproductions/02``).
+
+    ``epochs``/``max_steps``: whichever ends first (``None`` = no limit from that one).
+    ``eval_every``: evaluate every so many optimiser steps (``None`` = at each epoch's end).
+    ``monitor``: ``"val_accuracy"`` (max) or ``"val_loss"``/``"val_rmse"`` (min); the reported
+    test value is the one at the best validation evaluation (``ties="latest"``: a tie counts as an
+    improvement, as LrcSSM's ``>=``; ``"first"`` keeps the earlier one). ``patience``: stop after
+    so many evaluations without improvement (``None`` = never). ``report``: which split the paper
+    table reports (``"test"``, or ``"val"`` where the caption says validation accuracy).
+    ``init_seed``: a fixed model-initialisation seed (LrcSSM's code uses 0 for every split; the
+    run seed then chooses only the data split and order); ``None`` = the run seed.
+    """
+
+    batch_size: int
+    epochs: int | None = None
+    max_steps: int | None = None
+    eval_batch_size: int | None = None
+    drop_last: bool = True
+    eval_drop_last: bool = False
+    eval_every: int | None = None
+    monitor: str = "val_accuracy"
+    ties: str = "latest"
+    patience: int | None = None
+    report: str = "test"
+    init_seed: int | None = None
+    checkpoint_every: int = 200
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError("epochs, max_steps: give at least one budget, got None and None")
+        for name in ("batch_size", "epochs", "max_steps", "eval_batch_size", "eval_every",
+                     "patience", "checkpoint_every"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+        if self.monitor not in ("val_accuracy", "val_loss", "val_rmse"):
+            raise ValueError(f"monitor: expected 'val_accuracy', 'val_loss' or 'val_rmse', got {self.monitor!r}")
+        if self.ties not in ("latest", "first"):
+            raise ValueError(f"ties: expected 'latest' or 'first', got {self.ties!r}")
+        if self.report not in ("test", "val"):
+            raise ValueError(f"report: expected 'test' or 'val', got {self.report!r}")
+
+    @property
+    def maximise(self) -> bool:
+        """True when a larger monitored value is better."""
+        return self.monitor == "val_accuracy"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Overrides of one profile: field → value for the model, optimisation, training and task."""
+
+    model: dict[str, Any] = field(default_factory=dict)
+    optim: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    task: dict[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One runnable paper-table cell (see the module docstring)."""
+
+    id: str
+    paper: str
+    table: str
+    row: str
+    column: str
+    task: str
+    task_args: dict[str, Any]
+    model: ModelConfig
+    optim: Optimisation
+    train: Training
+    seeds: tuple[int, ...]
+    paper_value: float | None
+    paper_std: float | None = None
+    metric: str = "accuracy_pct"
+    released: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    smoke_target: float | None = None
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.paper not in ("liquid-s4", "lrcssm"):
+            raise ValueError(f"paper: expected 'liquid-s4' or 'lrcssm', got {self.paper!r}")
+        unknown = sorted(set(self.profiles) - set(PROFILES))
+        if unknown:
+            raise ValueError(f"profiles: unknown profile(s) {unknown}; valid: {list(PROFILES)}")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """An experiment with one profile applied: everything the engine needs, nothing else."""
+
+    experiment: str
+    profile: str
+    task: str
+    task_args: dict[str, Any]
+    model: ModelConfig
+    optim: Optimisation
+    train: Training
+    seeds: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (stored in checkpoints and results)."""
+        return {"experiment": self.experiment, "profile": self.profile, "task": self.task,
+                "task_args": dict(self.task_args), "model": self.model.to_dict(),
+                "optim": dataclasses.asdict(self.optim), "train": dataclasses.asdict(self.train)}
+
+    def config_hash(self) -> str:
+        """SHA-256 (16 hex digits) of :meth:`to_dict` as canonical JSON; equal settings, equal hash."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _replace(obj: Any, changes: dict[str, Any], what: str) -> Any:
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise ValueError(f"{what}: unknown field(s) {unknown}; valid: {sorted(names)}")
+    return dataclasses.replace(obj, **changes)
+
+
+def resolve(exp: Experiment, profile: str = "smoke", overrides: dict[str, dict[str, Any]] | None = None
+            ) -> RunSpec:
+    """Apply ``profile`` (then ``overrides`` = ``{"model"|"optim"|"train"|"task": {...}}``) to ``exp``."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile: expected one of {list(PROFILES)}, got {profile!r}")
+    prof = exp.profiles.get(profile, Profile())
+    extra = dict(overrides or {})
+    bad = sorted(set(extra) - {"model", "optim", "train", "task"})
+    if bad:
+        raise ValueError(f"overrides: unknown section(s) {bad}; valid: model, optim, train, task")
+    model = _replace(exp.model, {**prof.model, **extra.get("model", {})}, f"{exp.id} model")
+    optim = _replace(exp.optim, {**prof.optim, **extra.get("optim", {})}, f"{exp.id} optim")
+    train = _replace(exp.train, {**prof.train, **extra.get("train", {})}, f"{exp.id} train")
+    task_args = {**exp.task_args, **prof.task, **extra.get("task", {})}
+    seeds = prof.seeds if prof.seeds is not None else exp.seeds
+    return RunSpec(exp.id, profile, exp.task, task_args, model, optim, train, tuple(seeds))
