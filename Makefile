@@ -62,6 +62,7 @@ nbtest: $(STAMP)  ## every chapter converted by jupytext and executed under pyte
 test: lint unit nbtest  ## THE test command: lint, unit tests, every chapter under nbval
 
 book: $(STAMP)  ## execute every chapter (smoke profile) and build the site into _build/html
+	$(PY) -m liquidssm.repro.bookcache
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	@test -f _build/html/index.html && echo "book: open _build/html/index.html"
 

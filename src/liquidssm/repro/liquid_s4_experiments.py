@@ -19,6 +19,7 @@ _LS4_SMOKE_LISTOPS = Profile(
     train={"batch_size": 32, "epochs": 3, "checkpoint_every": 50},
     task={"source": "generated", "n_train": 1600, "n_val": 400, "n_test": 400, "l_max": 128,
           "max_length": 100, "max_depth": 3},
+    seeds=(2222,),
 )
 
 

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (``liquidssm reproduce`` / ``make reproduce PROFILE=...``)."""
     parser = argparse.ArgumentParser(prog="liquidssm reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="smoke", choices=PROFILES)
-    parser.add_argument("--chapters", default="*", help="glob on chapter names, e.g. '*lra*'")
+    parser.add_argument("--chapters", "--only", dest="chapters", default="*",
+                        help="glob on chapter names, e.g. '*lra*' (--only is the same option)")
     parser.add_argument("-p", "--param", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"), help="extra papermill parameter")
     parser.add_argument("--output-dir", default=None, help="default: _build/reproduce/<profile>")

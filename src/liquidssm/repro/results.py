@@ -17,6 +17,7 @@ the per-dataset means ± their standard error (sample std of the means / √n).
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -113,7 +114,8 @@ def _row(record: dict[str, Any], path: Path) -> dict[str, Any]:
         "steps": tr.get("steps"), "epochs": tr.get("epochs"), "wall_s": tr.get("wall_s"),
         "samples_per_s": tr.get("samples_per_s"), "device": prov.get("device"),
         "precision": prov.get("precision"), "commit": prov.get("commit"), "dirty": prov.get("dirty"),
-        "data_source": record["data"].get("source"), "path": str(path),
+        "data_source": record["data"].get("source"), "finished_at": prov.get("finished_at"),
+        "path": str(path),
     }
 
 
@@ -177,6 +179,7 @@ def provenance(device: str, precision: str, world_size: int) -> dict[str, Any]:
 
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status),
         "liquidssm": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
         "lightning_fabric": fabric_version, "numpy": numpy.__version__,

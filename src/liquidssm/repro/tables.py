@@ -1,7 +1,9 @@
 """Paper tables as data: every numeric table of Liquid-S4 and LrcSSM, plus the paper-vs-ours frame.
 
 Liquid-S4 Tables 1-4, S1, S2 and LrcSSM Tables 1-11 (all but the Figure-2 bar chart); chapter
-reproductions/* render them with :func:`compare`.
+reproductions/* render them: :func:`reproduction_table` puts our results (from
+:func:`liquidssm.repro.results.load_results`) beside the paper's numbers and :func:`render` shows
+the frame (pandas Styler, or Markdown without jinja2). This module trains nothing.
 
 The tables live as tidy CSV files in ``data/paper/`` at the repository root (one row per
 model x task; columns ``mean``, ``std``, ``note`` -- ``x`` = not run / infeasible, ``OOM``, ``-`` =
@@ -27,6 +29,10 @@ __all__ = [
     "recompute_averages",
     "known_discrepancies",
     "average_discrepancies",
+    "table_key",
+    "reproduction_table",
+    "render",
+    "to_markdown",
 ]
 
 #: Columns that hold numbers in the result tables (parsed to float; empty cells become NaN).
@@ -180,3 +186,125 @@ def average_discrepancies() -> pd.DataFrame:
 def known_discrepancies() -> pd.DataFrame:
     """The recorded findings: averaged rows that do not match their own entries (with why)."""
     return pd.read_csv(paths.paper_dir() / _DISCREPANCY_FILE, keep_default_na=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# paper beside ours
+# ------------------------------------------------------------------------------------------------
+
+_PAPERS = {"ls4": "liquid-s4", "lrcssm": "lrcssm"}
+
+
+def table_key(name: str) -> tuple[str, str]:
+    """``"ls4-table1"`` → ``("liquid-s4", "1")``, ``"lrcssm-table11"`` → ``("lrcssm", "11")``."""
+    prefix, sep, number = name.partition("-table")
+    if not sep or prefix not in _PAPERS or not number:
+        raise ValueError(f"name: expected 'ls4-table<N>' or 'lrcssm-table<N>', got {name!r}")
+    return _PAPERS[prefix], number
+
+
+def _commit_badge(commits: pd.Series, dirty: pd.Series) -> str:
+    shas = sorted({str(c)[:7] for c in commits.dropna()})
+    if not shas:
+        return "unknown"
+    mark = " (dirty)" if bool(dirty.fillna(False).astype(bool).any()) else ""
+    return ", ".join(shas) + mark
+
+
+def reproduction_table(name: str, results_df: pd.DataFrame | None = None, *,
+                       profile: str | None = None) -> pd.DataFrame:
+    """The paper's table ``name`` with our results beside it, one row per paper cell.
+
+    Columns: ``model, task, paper, paper_std, ours, ours_std, difference, profile, n_seeds,
+    commit, status``. ``ours`` is the mean over seeds of each run's reported value, ``ours_std``
+    the population standard deviation (``ddof=0``); ``commit`` the short commit(s) of the runs,
+    marked "(dirty)" when any ran from a modified tree. ``status`` is "re-run" (results exist),
+    "not run yet" (a registry entry exists, no results for this profile) or "not re-run" (another
+    paper's baseline, kept at its paper value). ``profile`` filters the results (default: all).
+    """
+    from liquidssm.repro.experiments import list_experiments
+
+    paper_name, table = table_key(name)
+    paper = paper_table(name)
+    entries = {(e.row, e.column): e.id for e in list_experiments(table=table, paper=paper_name)}
+    df = results_df if results_df is not None else pd.DataFrame()
+    if not df.empty:
+        df = df[(df["paper"] == paper_name) & (df["table"].astype(str) == table)]
+        if profile is not None:
+            df = df[df["profile"] == profile]
+    rows = []
+    for r in paper.itertuples():
+        key = (r.model, r.task)
+        ours = df[(df["row"] == r.model) & (df["column"] == r.task)] if not df.empty else df
+        row = {"model": r.model, "task": r.task, "paper": r.mean, "paper_std": r.std,
+               "ours": math.nan, "ours_std": math.nan, "profile": None, "n_seeds": 0,
+               "commit": "", "status": "not re-run" if key not in entries else "not run yet"}
+        if len(ours):
+            values = ours["value"].astype(float)
+            row.update(ours=float(values.mean()), ours_std=float(values.std(ddof=0)),
+                       profile="+".join(sorted(set(ours["profile"]))), n_seeds=int(len(values)),
+                       commit=_commit_badge(ours["commit"], ours["dirty"]), status="re-run")
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["difference"] = out["ours"] - out["paper"]
+    out["n_seeds"] = out["n_seeds"].astype(int)
+    cols = ["model", "task", "paper", "paper_std", "ours", "ours_std", "difference", "profile",
+            "n_seeds", "commit", "status"]
+    out = out[cols]
+    out.attrs.update(paper.attrs)
+    return out
+
+
+def _pm(mean: float, std: float, decimals: int) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return ""
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean:.{decimals}f}"
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
+def _display_frame(df: pd.DataFrame, decimals: int) -> pd.DataFrame:
+    shown = pd.DataFrame({
+        "model": df["model"], "task": df["task"],
+        "paper": [_pm(m, s, decimals) for m, s in zip(df["paper"], df["paper_std"])],
+        "ours": [_pm(m, s, decimals) for m, s in zip(df["ours"], df["ours_std"])],
+        "difference": ["" if math.isnan(d) else f"{d:+.{decimals}f}" for d in df["difference"]],
+        "profile": [p if isinstance(p, str) else "" for p in df["profile"]],
+        "seeds": [str(n) if n else "" for n in df["n_seeds"]],
+        "commit": df["commit"], "status": df["status"],
+    })
+    return shown
+
+
+def to_markdown(df: pd.DataFrame, decimals: int = 2) -> str:
+    """A :func:`reproduction_table` frame as a Markdown table (the fallback of :func:`render`)."""
+    shown = _display_frame(df, decimals)
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
+    body = ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
+            for row in shown.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def render(df: pd.DataFrame, caption: str | None = None, decimals: int = 2) -> object:
+    """Show a :func:`reproduction_table` frame: a pandas Styler (re-run rows bold, baselines grey).
+
+    Falls back to a Markdown string when pandas cannot style (no jinja2).
+    """
+    shown = _display_frame(df, decimals)
+    try:
+        styler = shown.style
+    except ImportError:
+        return to_markdown(df, decimals)
+
+    def colour(row: pd.Series) -> list[str]:
+        if row["status"] == "re-run":
+            return ["font-weight: bold"] * len(row)
+        if row["status"] == "not re-run":
+            return ["color: #777777"] * len(row)
+        return [""] * len(row)
+
+    styler = styler.apply(colour, axis=1).hide(axis="index")
+    cap = caption if caption is not None else df.attrs.get("caption")
+    return styler.set_caption(cap) if cap else styler
+

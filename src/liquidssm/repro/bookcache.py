@@ -1,0 +1,74 @@
+"""Keep the book's execution cache honest about results: re-run chapters whose results changed.
+
+myst-nb caches an executed chapter under a key made of its code cells, kernelspec and metadata
+(jupyter-cache), so a new results file would leave a reproduction chapter's table stale. Before
+``jupyter-book build`` (``make book`` runs ``python -m liquidssm.repro.bookcache``), this module
+computes a digest of every results file; when it differs from the digest of the previous build,
+it removes the cached execution of every chapter that reads results (its source calls
+``ensure_results``, ``load_results``, ``reproduction_table`` or ``run_status``), so exactly those
+chapters execute again. Chapter ``reproductions/02_how_reproductions_run``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from liquidssm import paths
+
+__all__ = ["results_digest", "reads_results", "invalidate", "main"]
+
+#: calls that make a chapter depend on the results files
+RESULT_READERS = ("ensure_results", "load_results", "reproduction_table", "run_status")
+_STAMP = ".results-digest"
+
+
+def results_digest(results_dir: Path | None = None) -> str:
+    """SHA-256 over the names and bytes of every ``*.json`` under the results folder."""
+    base = results_dir if results_dir is not None else paths.results_dir()
+    h = hashlib.sha256()
+    for path in sorted(base.rglob("*.json")) if base.is_dir() else []:
+        h.update(str(path.relative_to(base)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def reads_results(chapter: Path) -> bool:
+    """True when the chapter's source calls one of :data:`RESULT_READERS`."""
+    text = chapter.read_text(encoding="utf-8")
+    return any(f"{name}(" in text for name in RESULT_READERS)
+
+
+def invalidate(build: Path | None = None, results_dir: Path | None = None) -> list[str]:
+    """Drop cached executions of result-reading chapters if the results changed; return their paths."""
+    build = build if build is not None else paths.build_dir()
+    stamp = build / _STAMP
+    digest = results_digest(results_dir)
+    previous = stamp.read_text().strip() if stamp.exists() else None
+    removed: list[str] = []
+    cache_dir = build / ".jupyter_cache"
+    if previous != digest and cache_dir.is_dir():
+        from jupyter_cache import get_cache
+
+        cache = get_cache(str(cache_dir))
+        for record in cache.list_cache_records():
+            chapter = Path(record.uri)
+            if chapter.exists() and reads_results(chapter):
+                cache.remove_cache(record.pk)
+                removed.append(str(chapter))
+    build.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest + "\n")
+    return removed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m liquidssm.repro.bookcache``: print what was invalidated."""
+    removed = invalidate()
+    for chapter in removed:
+        print(f"bookcache: results changed, will re-execute {chapter}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""Paper-beside-ours tables, the runner's plan, the run-status page and the book-cache guard."""
+
+from __future__ import annotations
+
+import math
+
+import nbformat
+import pytest
+
+from liquidssm.repro import bookcache
+from liquidssm.repro import results as res
+from liquidssm.repro.runner import ensure_results, planned_runs
+from liquidssm.repro.status import run_status
+from liquidssm.repro.tables import reproduction_table, table_key, to_markdown
+
+
+def _write(base, exp, row, column, seed, value, *, paper="liquid-s4", table="1", profile="smoke",
+           commit="abcdef1234", dirty=False):
+    rec = {"schema": res.SCHEMA_VERSION, "experiment": exp, "paper": paper, "table": table,
+           "row": row, "column": column, "profile": profile, "seed": seed, "metric": "accuracy_pct",
+           "metric_key": "accuracy", "value": value, "best": {"epoch": 0, "step": 1},
+           "training": {"steps": 1, "wall_s": 60.0}, "data": {"source": "generated"}, "config": {},
+           "config_hash": "h", "provenance": {"device": "cpu", "commit": commit, "dirty": dirty,
+                                              "finished_at": "2026-11-30T00:00:00+00:00"}}
+    res.write_result(rec, res.result_path(exp, profile, seed, base))
+
+
+def test_table_key_names_bad_input():
+    assert table_key("ls4-tableS2") == ("liquid-s4", "S2")
+    assert table_key("lrcssm-table11") == ("lrcssm", "11")
+    with pytest.raises(ValueError, match="ls4-table<N>"):
+        table_key("table1")
+
+
+def test_reproduction_table_aggregates_ours_beside_the_paper(tmp_path):
+    _write(tmp_path, "ls4-t1-listops", "Liquid-S4", "ListOps", 1, 40.0)
+    _write(tmp_path, "ls4-t1-listops", "Liquid-S4", "ListOps", 2, 50.0, dirty=True)
+    _write(tmp_path, "ls4-t1-listops", "Liquid-S4", "ListOps", 3, 99.0, profile="full")
+    df = res.load_results(tmp_path)
+    t = reproduction_table("ls4-table1", df, profile="smoke").set_index(["model", "task"])
+    ours = t.loc[("Liquid-S4", "ListOps")]
+    assert ours["ours"] == 45.0 and ours["ours_std"] == 5.0 and ours["n_seeds"] == 2
+    assert ours["difference"] == pytest.approx(45.0 - 62.75)
+    assert ours["status"] == "re-run" and ours["commit"] == "abcdef1 (dirty)"
+    assert ours["profile"] == "smoke"
+    assert t.loc[("S4-LegS", "ListOps"), "status"] == "not run yet"  # registry entry, no results
+    assert t.loc[("Transformer", "ListOps"), "status"] == "not re-run"  # another paper's baseline
+    assert math.isnan(t.loc[("Transformer", "ListOps"), "ours"])
+    full = reproduction_table("ls4-table1", df, profile="full").set_index(["model", "task"])
+    assert full.loc[("Liquid-S4", "ListOps"), "ours"] == 99.0
+    md = to_markdown(reproduction_table("ls4-table1", df, profile="smoke").head(3))
+    assert md.count("\n") == 4 and md.startswith("| model | task | paper |")
+
+
+def test_runner_plans_missing_all_none(tmp_path):
+    _write(tmp_path, "ls4-t1-listops", "Liquid-S4", "ListOps", 2222, 40.0)
+    ids = ["ls4-t1-listops", "lrcssm-t1-scp1"]
+    assert planned_runs(ids, "smoke", run="missing", results_dir=tmp_path) == [("lrcssm-t1-scp1", 2345)]
+    assert planned_runs(ids, "smoke", run="all", results_dir=tmp_path) == [
+        ("ls4-t1-listops", 2222), ("lrcssm-t1-scp1", 2345)]
+    assert planned_runs(ids, "smoke", run="none", results_dir=tmp_path) == []
+    assert planned_runs(["lrcssm-t1-scp1"], "full", seeds=[1, 2], results_dir=tmp_path) == [
+        ("lrcssm-t1-scp1", 1), ("lrcssm-t1-scp1", 2)]
+    with pytest.raises(ValueError, match="run: expected one of"):
+        planned_runs(ids, "smoke", run="some")
+    got = ensure_results(ids, "smoke", run="none", results_dir=tmp_path)
+    assert list(got["experiment"]) == ["ls4-t1-listops"]
+
+
+def test_run_status_lists_every_entry_and_profile(tmp_path):
+    from liquidssm.repro.experiments import EXPERIMENTS
+
+    _write(tmp_path, "ls4-t1-listops", "Liquid-S4", "ListOps", 2222, 40.0)
+    st = run_status(tmp_path)
+    assert len(st) == 2 * len(EXPERIMENTS)
+    row = st[(st["experiment"] == "ls4-t1-listops") & (st["profile"] == "smoke")].iloc[0]
+    assert row["seeds"] == "1/1" and row["value"] == 40.0 and row["commit"] == "abcdef1"
+    assert row["wall_min"] == 1.0 and row["finished"].startswith("2026-11-30")
+
+
+def test_bookcache_invalidates_only_result_reading_chapters_when_results_change(tmp_path):
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    reader = tmp_path / "table.md"
+    reader.write_text("x = reproduction_table('ls4-table1')\n")
+    other = tmp_path / "maths.md"
+    other.write_text("y = 1\n")
+    assert bookcache.reads_results(reader) and not bookcache.reads_results(other)
+    build, results = tmp_path / "_build", tmp_path / "results"
+    cache = get_cache(str(build / ".jupyter_cache"))
+
+    def cache_chapter(path, i):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"z = {i}")])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        cache.cache_notebook_bundle(CacheBundleIn(nb, str(path)), check_validity=False)
+
+    cache_chapter(reader, 0)
+    cache_chapter(other, 1)
+    assert bookcache.invalidate(build, results) == [str(reader)]  # first build: no stamp yet
+    cache_chapter(reader, 2)
+    assert bookcache.invalidate(build, results) == []               # unchanged results: keep
+    assert sorted(r.uri for r in cache.list_cache_records()) == sorted([str(reader), str(other)])
+    _write(results, "ls4-t1-listops", "Liquid-S4", "ListOps", 1, 40.0)
+    assert bookcache.invalidate(build, results) == [str(reader)]  # a new results file
+    assert [r.uri for r in cache.list_cache_records()] == [str(other)]
