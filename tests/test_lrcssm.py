@@ -1,5 +1,6 @@
 """Tests for liquidssm.lrcssm: block/model wiring (reference §4.2), parallel == sequential model
-outputs and gradients, ablation/StcSSM/complex variants, parameter count, bad inputs, and the
+outputs and gradients, ablation/StcSSM/complex variants, the App. D gated cells (cell="mgu"|"gru"|
+"lstm") and the refusal of LRC-only options with them, parameter counts, bad inputs, and the
 model's one frozen configuration (LrcSSMConfig): same seed -> same parameters as before the config."""
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ def _model(**kw):
 
 @pytest.mark.parametrize("kw", [{}, {"d_state": 5}, {"elastance": False}, {"ablation": "A(u)"},
                                 {"ablation": "A(u),b(u)"}, {"variant": "paper"},
-                                {"complex_params": True}, {"complex_params": True, "d_state": 5}])
+                                {"complex_params": True}, {"complex_params": True, "d_state": 5},
+                                {"cell": "mgu"}, {"cell": "gru", "d_state": 5}, {"cell": "lstm"},
+                                {"complex_params": "g,k"}, {"complex_params": "g,k,a", "d_state": 5},
+                                {"cell": "lstm", "d_state": 5, "euler_step": 0.5}])
 def test_parallel_model_equals_sequential_model(kw):
     par = _model(**kw)
     seq = _model(solver="sequential", **kw)
@@ -103,8 +107,8 @@ def test_model_bad_inputs():
         m(torch.randn(2, 5, 4, dtype=F64))
     with pytest.raises(ValueError, match="finite"):
         m(torch.full((2, 5, 3), float("nan"), dtype=F64))
-    with pytest.raises(ValueError, match="cell"):  # the StcSSM switch is elastance=False, not cell=
-        m.config.replace(cell="gru")
+    with pytest.raises(ValueError, match="cell: expected one of 'lrc', 'mgu', 'gru', 'lstm', 'lrc_dense'"):
+        m.config.replace(cell="stc")  # the StcSSM switch is elastance=False, not a cell
     with pytest.raises(ValueError, match="pool"):
         _model(pool="max")
     with pytest.raises(ValueError, match="solver"):
@@ -181,4 +185,136 @@ def test_layer_and_block_take_explicit_options():
     with pytest.raises(TypeError, match="lrc: expected a layer of dtype torch.float32"):
         LrcSSMBlock(6, 4, lrc=layer)
     with pytest.raises(TypeError, match="unexpected keyword"):
-        LrcSSMLayer(6, 4, cell="stc")  # no **kwargs funnel: unknown options are refused
+        LrcSSMLayer(6, 4, stc=True)  # no **kwargs funnel: unknown options are refused
+    with pytest.raises(ValueError, match=r"cell: expected one of \['lrc', 'mgu', 'gru', 'lstm', 'lrc_dense'\]"):
+        LrcSSMLayer(6, 4, cell="stc")
+
+
+# ----------------------------------------------------------------------------------------------
+# the App. D gated cells inside the model
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell,cls", [("mgu", "MguSSMCell"), ("gru", "GruSSMCell"), ("lstm", "LstmSSMCell")])
+def test_model_builds_the_chosen_cell_in_every_block(cell, cls):
+    m = _model(cell=cell, n_blocks=3, d_state=5, euler_step=0.5)
+    assert m.config.cell == cell and len(m.blocks) == 3
+    for b in m.blocks:
+        assert type(b.lrc.cell).__name__ == cls
+        assert (b.lrc.cell.H, b.lrc.cell.D, b.lrc.cell.euler_step) == (8, 5, 0.5)
+    y = m(torch.randn(2, 7, 3, dtype=F64))
+    assert y.shape == (2, 4) and bool(torch.isfinite(y).all())
+    assert len(m.iterations()) == 3
+
+
+def test_lstm_layer_outputs_its_readout():
+    torch.manual_seed(0)
+    layer = LrcSSMLayer(5, 4, cell="lstm", dtype=F64)
+    u = torch.randn(2, 9, 5, dtype=F64)
+    c = layer.cell
+    x = c.rollout(u)
+    torch.testing.assert_close(layer(u), c.readout(x, u), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell,gates", [("mgu", 2), ("gru", 3), ("lstm", 4)])
+def test_gated_model_parameter_count(cell, gates):
+    p, H, D, C, L = 6, 64, 16, 5, 4
+    m = LrcSSMModel(LrcSSMConfig(d_input=p, d_model=H, d_state=D, d_output=C, n_blocks=L, cell=cell))
+    recurrence = gates * (D * H + 2 * D)
+    mlp = D * H + H * H + 2 * H  # H != D: the D -> H projection MLP
+    want = L * (recurrence + mlp) + (p * H + H * H + 2 * H) + (H * H + H + H * C + C)
+    assert sum(t.numel() for t in m.parameters()) == want
+
+
+@pytest.mark.parametrize("option", [{"elastance": False}, {"variant": "official"}, {"ablation": "A(u)"},
+                                    {"complex_params": True}, {"rho": 0.9}, {"clamp": "tanh"}])
+def test_lrc_only_options_are_refused_with_a_gated_cell(option):
+    (name, value), = option.items()
+    with pytest.raises(ValueError, match=rf"cell='gru': {name}=.* applies only to cell='lrc'"):
+        _config(cell="gru", **option)
+    with pytest.raises(ValueError, match=rf"cell='mgu': {name}=.* only applies to cell='lrc'"):
+        LrcSSMLayer(6, 4, cell="mgu", **option)
+    _config(cell="lrc", **option)  # fine for the LRC cell
+
+
+def test_several_lrc_only_options_are_all_named():
+    with pytest.raises(ValueError, match=r"elastance=False, variant='official' apply only to cell='lrc'"):
+        _config(cell="lstm", elastance=False, variant="official")
+
+
+def test_gated_model_trains_one_step():
+    m = _model(cell="gru", dtype="float32")
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    x, y = torch.randn(4, 12, 3), torch.tensor([0, 1, 2, 3])
+    loss0 = torch.nn.functional.cross_entropy(m(x), y)
+    loss0.backward()
+    assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in m.parameters())
+    opt.step()
+
+
+# ----------------------------------------------------------------------------------------------
+# Table 9 (dense LRC), Table 11 (partly complex), PPG-DaLiA's strided outputs
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("subset,complex_names", [("g,k", {"g_max_x", "k_max_x"}),
+                                                  ("g,k,a", {"g_max_x", "k_max_x", "sigma_x"}),
+                                                  ("g,k,a,b", {"g_max_x", "k_max_x", "sigma_x", "mu_x"})])
+def test_partly_complex_cells_complexify_exactly_their_parameters(subset, complex_names):
+    m = _model(complex_params=subset, n_blocks=1)
+    cell = m.blocks[0].lrc.cell
+    got = {n for n, p in cell.named_parameters() if p.is_complex()}
+    assert got == complex_names and cell.state_dtype == torch.complex128
+    assert m.output_mapping is not None  # a complex state needs the shared output mapping
+    if subset == "g,k,a,b":  # the released complex cell, drawn exactly as complex_params=True
+        ref = _model(complex_params=True, n_blocks=1)
+        for a, b in zip(m.state_dict().values(), ref.state_dict().values()):
+            assert torch.equal(a, b)
+
+
+def test_partly_complex_newton_equals_sequential():
+    from liquidssm.lrcssm import PartlyComplexLrcSSMCell
+    from liquidssm.newton import newton_solve, sequential_solve
+
+    torch.manual_seed(0)
+    cell = PartlyComplexLrcSSMCell(5, 4, complex_params="g,k", dtype=F64).scaled(2.0)
+    u = torch.randn(2, 60, 5, dtype=F64)
+    with torch.no_grad():
+        assert (newton_solve(cell, u).x - sequential_solve(cell, u)).abs().max() <= 1e-10
+    with pytest.raises(ValueError, match="complex_params: expected one of"):
+        PartlyComplexLrcSSMCell(5, 4, complex_params="g")
+
+
+def test_dense_lrc_model_runs_sequentially_and_is_refused_otherwise():
+    m = _model(cell="lrc_dense", solver="sequential")
+    assert all(type(b.lrc.cell).__name__ == "LRCCell" for b in m.blocks)
+    y = m(torch.randn(2, 7, 3, dtype=F64))
+    assert y.shape == (2, 4) and m.iterations() == []
+    with pytest.raises(ValueError, match="cell='lrc_dense'.*set solver='sequential'"):
+        _config(cell="lrc_dense")
+    with pytest.raises(ValueError, match="cell='lrc_dense'.*set solver='sequential'"):
+        LrcSSMLayer(6, 4, cell="lrc_dense")
+    with pytest.raises(ValueError, match="cell='lrc_dense': elastance=False applies only to cell='lrc'"):
+        _config(cell="lrc_dense", solver="sequential", elastance=False)
+    # the original LRC cell: every state entry sees every other (dense Jacobian)
+    cell = m.blocks[0].lrc.cell
+    J = torch.func.jacrev(lambda x: cell.step(x, torch.randn(8, dtype=F64)))(torch.randn(8, dtype=F64))
+    assert int(torch.count_nonzero(J)) == 64
+
+
+def test_output_stride_gives_one_output_per_block_of_steps():
+    m = _model(pool="none", output_stride=4, d_output=1)
+    x = torch.randn(2, 12, 3, dtype=F64)
+    y = m(x)
+    assert y.shape == (2, 3)
+    full = LrcSSMModel(m.config.replace(output_stride=None))
+    full.load_state_dict(m.state_dict())
+    torch.testing.assert_close(y, full(x)[:, 3::4, 0])
+    m2 = _model(pool="none", output_stride=5)
+    assert m2(x).shape == (2, 2, 4)
+    with pytest.raises(ValueError, match="output_stride: applies to pool='none'"):
+        _config(output_stride=4)
+    with pytest.raises(ValueError, match="output_stride=4 needs at least 4 time steps"):
+        m(torch.randn(2, 3, 3, dtype=F64))
+    with pytest.raises(ValueError, match="complex_params: expected one of"):
+        _config(complex_params="g,k,b")

@@ -166,26 +166,42 @@ class LrcSSMConfig(ModelConfig):
     """LrcSSM model (LrcSSM Fig. 1, as released); built by ``lrcssm.LrcSSMModel``.
 
     Encoder MLP (``d_input → d_model``) → ``n_blocks`` LrcSSM blocks with state size ``d_state``
-    → per-step decoder MLP (``d_model → d_output``) → mean over time. ``elastance=False`` is the
-    StcSSM ablation (Table 8); ``ablation`` the Table 10 rows; ``variant`` the elastance of the
-    paper (with its input term) or of the released code. Chapter ``lrcssm/03_newton_solver``.
+    → per-step decoder MLP (``d_model → d_output``) → mean over time (``pool="mean"``), or the
+    per-step outputs (``pool="none"``; with ``output_stride=k`` only every k-th step's, the last
+    of each block of k steps, as for PPG-DaLiA's one target per 128 steps; with ``d_output=1`` the
+    output axis is dropped, giving ``(B, T // k)``). ``cell`` chooses the recurrence of every
+    block: ``"lrc"`` (LrcSSM), an App. D gated cell, ``"mgu"`` (MguSSM), ``"gru"`` (GruSSM),
+    ``"lstm"`` (LstmSSM) (Table 2), or ``"lrc_dense"``, the original LRC cell with a dense
+    Jacobian (Table 9; only ``solver="sequential"`` solves it). The LRC-only options apply to
+    ``cell="lrc"`` alone and keep their defaults otherwise: ``elastance=False`` is the StcSSM
+    ablation (Table 8); ``ablation`` the Table 10 rows; ``variant`` the elastance of the paper
+    (with its input term) or of the released code; ``complex_params`` (Table 11: ``True`` or
+    ``"g,k,a,b"`` makes the four self-loop parameters complex, ``"g,k"`` and ``"g,k,a"`` only
+    those); ``rho`` and ``clamp`` (Theorem 1). Chapters ``lrcssm/03_newton_solver``,
+    ``lrcssm/05_gated_cells``, ``lrcssm/06_lrcssm_model``.
     """
 
     model: ClassVar[str] = "LrcSSMModel"
+    #: the recurrences a block can use (``"lrc"`` = LrcSSM; the others are LrcSSM App. D)
+    CELLS: ClassVar[tuple[str, ...]] = ("lrc", "mgu", "gru", "lstm", "lrc_dense")
+    #: the Table 11 columns: which self-loop parameters are complex (g_max_x, k_max_x, a = sigma_x, b = mu_x)
+    COMPLEX_SUBSETS: ClassVar[tuple[str, ...]] = ("g,k", "g,k,a", "g,k,a,b")
 
     d_input: int
     d_output: int
     d_model: int = 64
     d_state: int = 64
     n_blocks: int = 2
+    cell: str = "lrc"
     elastance: bool = True
     variant: str = "paper"
     ablation: str = "none"
-    complex_params: bool = False
+    complex_params: bool | str = False
     rho: float | None = None
     clamp: str = "softplus"
     euler_step: float = 1.0
     pool: str = "mean"
+    output_stride: int | None = None
     solver: str = "newton"
     tol: float | None = None
     max_iter: int | None = None
@@ -196,8 +212,12 @@ class LrcSSMConfig(ModelConfig):
     def __post_init__(self) -> None:
         for name in ("d_input", "d_output", "d_model", "d_state", "n_blocks"):
             _int(getattr(self, name), name, 1)
-        for name in ("elastance", "complex_params", "strict"):
+        for name in ("elastance", "strict"):
             _bool(getattr(self, name), name)
+        if not isinstance(self.complex_params, str):
+            _bool(self.complex_params, "complex_params")
+        else:
+            _choice(self.complex_params, "complex_params", self.COMPLEX_SUBSETS)
         _choice(self.variant, "variant", ("paper", "official"))
         _choice(self.ablation, "ablation", ("none", "A(u)", "A(u),b(u)"))
         if self.rho is not None:
@@ -205,12 +225,31 @@ class LrcSSMConfig(ModelConfig):
         _choice(self.clamp, "clamp", ("softplus", "tanh"))
         _real(self.euler_step, "euler_step", 0.0, float("inf"), open_low=True)
         _choice(self.pool, "pool", ("mean", "none"))
+        _int(self.output_stride, "output_stride", 1, optional=True)
+        if self.output_stride is not None and self.pool != "none":
+            raise ValueError(f"output_stride: applies to pool='none' (per-step outputs), got pool={self.pool!r}")
         _choice(self.solver, "solver", ("newton", "sequential"))
         if self.tol is not None:
             _real(self.tol, "tol", 0.0, float("inf"), open_low=True)
         _int(self.max_iter, "max_iter", 1, optional=True)
         _choice(self.scan_method, "scan_method", ("sequential", "hillis_steele", "blelloch", "chunked", "associative_scan"))
         _choice(self.dtype, "dtype", ("float32", "float64"))
+        _choice(self.cell, "cell", self.CELLS)
+        if self.cell != "lrc":
+            lrc_only = {"elastance": True, "variant": "paper", "ablation": "none",
+                        "complex_params": False, "rho": None, "clamp": "softplus"}
+            changed = [f"{k}={getattr(self, k)!r}" for k, v in lrc_only.items() if getattr(self, k) != v]
+            if changed:
+                what = "the original dense LRC cell" if self.cell == "lrc_dense" else "a gated cell"
+                raise ValueError(f"cell={self.cell!r}: {', '.join(changed)} appl"
+                                 f"{'ies' if len(changed) == 1 else 'y'} only to cell='lrc' (the LrcSSM "
+                                 f"cell's elastance, variant, Table 10 ablation, complex self-loop and "
+                                 f"rho-clamp have no counterpart in {what}); leave "
+                                 f"{'it' if len(changed) == 1 else 'them'} at the default")
+        if self.cell == "lrc_dense" and self.solver != "sequential":
+            raise ValueError("cell='lrc_dense': the original LRC cell has a dense Jacobian, which the "
+                             "diagonal Newton solver cannot use; set solver='sequential' (got "
+                             f"solver={self.solver!r})")
 
 
 #: model name -> configuration class (``config_from_dict`` uses it)
