@@ -188,17 +188,38 @@ def test_tensorboard_option_logs_or_says_how_to_install(tmp_path):
         assert list((tmp_path / "tb" / "run" / "tensorboard").rglob("events.*"))
 
 
+def _one_entry_per_table() -> list[str]:
+    """The first registry entry of every (paper, table): one smoke run per chapter in CI."""
+    from liquidssm.repro.experiments import EXPERIMENTS
+
+    seen: dict[tuple[str, str], str] = {}
+    for exp in EXPERIMENTS.values():
+        seen.setdefault((exp.paper, exp.table), exp.id)
+    return sorted(seen.values())
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("experiment", sorted(__import__("liquidssm.repro.experiments",
-                                                         fromlist=["EXPERIMENTS"]).EXPERIMENTS))
-def test_every_smoke_run_learns_beyond_its_target(experiment, tmp_path):
+@pytest.mark.parametrize("experiment", _one_entry_per_table())
+def test_smoke_runs_learn_beyond_their_target(experiment, tmp_path):
     """A smoke number is only worth a table cell if the run learned: beat the stated target,
-    which each entry sets above chance and above the majority class of its smoke data."""
+    which each entry sets above chance and the majority class of its smoke data (classification)
+    or below the mean predictor's error (regression). The chapters check their other entries."""
+    import torch
+
     from liquidssm.repro.experiments import get_experiment
     from liquidssm.repro.train import fit
 
     exp = get_experiment(experiment)
-    rec = fit(experiment, "smoke", results_dir=tmp_path / "r", run_dir=tmp_path / "run",
-              cache_dir=tmp_path / "cache")
-    assert exp.smoke_target is not None and exp.smoke_target > rec["chance"]
-    assert rec["value"] >= exp.smoke_target, (experiment, rec["value"], exp.smoke_target)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: steadiest on a shared 2-core machine
+    try:
+        rec = fit(experiment, "smoke", results_dir=tmp_path / "r", run_dir=tmp_path / "run",
+                  cache_dir=tmp_path / "cache")
+    finally:
+        torch.set_num_threads(threads)
+    assert exp.smoke_target is not None
+    if rec["chance"] is not None:  # classification: accuracy above the target
+        assert exp.smoke_target > rec["chance"]
+        assert rec["value"] >= exp.smoke_target, (experiment, rec["value"], exp.smoke_target)
+    else:  # regression: error below the target
+        assert rec["value"] <= exp.smoke_target, (experiment, rec["value"], exp.smoke_target)

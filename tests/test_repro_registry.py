@@ -23,15 +23,20 @@ from liquidssm.repro.experiments import (
     resolve,
 )
 from liquidssm.repro.optim import cosine_warmup_factor, lr_factor, multistep_factor
-from liquidssm.repro.tables import paper_table
+from liquidssm.repro.tables import list_paper_tables, paper_table
 
 # -- registry ------------------------------------------------------------------------------------
 
 def test_registry_has_both_papers_and_paper_values_match_the_csv():
     papers = {e.paper for e in EXPERIMENTS.values()}
     assert papers == {"liquid-s4", "lrcssm"}
+    tables = set(list_paper_tables())
     for e in EXPERIMENTS.values():
-        table = paper_table(("ls4-table" if e.paper == "liquid-s4" else "lrcssm-table") + e.table)
+        name = ("ls4-table" if e.paper == "liquid-s4" else "lrcssm-table") + e.table
+        if name not in tables:  # a figure: the paper gives a plot, no transcribed table
+            assert e.table.startswith("F"), f"{e.id}: no data/paper/{name}.csv"
+            continue
+        table = paper_table(name)
         row = table[(table["model"] == e.row) & (table["task"] == e.column)]
         assert len(row) == 1, (e.id, e.row, e.column)
         assert float(row["mean"].iloc[0]) == pytest.approx(e.paper_value), e.id
@@ -70,7 +75,8 @@ def test_registry_errors_name_the_problem():
         Optimisation(lr=1e-3, schedule="cosine_warmup", warmup_steps=10, schedule_steps=5)
     with pytest.raises(ValueError, match="epochs, max_steps"):
         Training(batch_size=4)
-    assert [x.id for x in list_experiments(table="1", paper="lrcssm")] == ["lrcssm-t1-scp1"]
+    table1 = [x.id for x in list_experiments(table="1", paper="lrcssm")]
+    assert "lrcssm-t1-scp1" in table1 and all(i.startswith("lrcssm-t1-") for i in table1)
 
 
 # -- schedules -----------------------------------------------------------------------------------
