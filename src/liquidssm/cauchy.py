@@ -38,7 +38,15 @@ from typing import Any
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from liquidssm._checks import as_tensor, check_choice, check_finite, check_int, check_same_dtype
+from liquidssm._checks import (
+    as_tensor,
+    check_all_finite,
+    check_choice,
+    check_int,
+    check_memory,
+    check_same_dtype,
+    tensor_bytes,
+)
 
 __all__ = [
     "AUTO_KEOPS_MIN_WORK",
@@ -67,7 +75,7 @@ def _validate(v: object, z: object, w: object) -> tuple[torch.Tensor, torch.Tens
     for name, t in (("v", v), ("z", z), ("w", w)):
         if t.ndim < 1:
             raise ValueError(f"{name}: expected at least 1-D tensor, got a scalar")
-        check_finite(t.detach(), name)
+    check_all_finite(("v", v), ("z", z), ("w", w))
     if v.shape[-1] != w.shape[-1]:
         raise ValueError(f"v, w: expected the same number of stored modes N2 on the last axis, "
                          f"got v {tuple(v.shape)} and w {tuple(w.shape)}")
@@ -97,9 +105,13 @@ def cauchy_naive(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Ten
 
     ``v`` (..., N2), ``w`` (..., N2), ``z`` (..., Lz) complex with broadcastable leading axes.
     Returns ``r`` (..., Lz) with ``r_j = sum_n v_n/(z_j - w_n) + conj(v_n)/(z_j - conj(w_n))``.
-    Materializes a (..., N2, Lz) tensor.
+    Materializes a (..., N2, Lz) tensor (refused above the memory guard's limit,
+    :func:`liquidssm._checks.check_memory`; :func:`cauchy_torch` chunks it instead).
     """
-    v, z, w, _ = _validate(v, z, w)
+    v, z, w, batch = _validate(v, z, w)
+    shape = (*batch, v.shape[-1], z.shape[-1])
+    check_memory(4 * tensor_bytes(shape, v.dtype), "cauchy_naive: the (..., N2, Lz) Cauchy matrix",
+                 f"batch {tuple(batch)}, N2 = {v.shape[-1]}, Lz = {z.shape[-1]}", v.device)
     return _cauchy_block(v, z, w)
 
 

@@ -26,7 +26,14 @@ from typing import NamedTuple
 
 import torch
 
-from liquidssm._checks import check_choice, check_int
+from liquidssm._checks import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_int,
+    check_memory,
+    tensor_bytes,
+)
 
 __all__ = [
     "DPLR",
@@ -46,6 +53,19 @@ def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
     return {torch.float32: torch.complex64, torch.float64: torch.complex128}.get(dtype, dtype)
 
 
+def _check_dtype(dtype: object, allowed: tuple[torch.dtype, ...]) -> torch.dtype:
+    """Raise ``TypeError`` unless ``dtype`` is one of ``allowed`` (an integer dtype would truncate)."""
+    if dtype not in allowed:
+        raise TypeError(f"dtype: expected one of {', '.join(map(str, allowed))}, got {dtype!r}")
+    return dtype  # type: ignore[return-value]
+
+
+def _guard(N: int, copies: int, what: str) -> None:
+    """Memory guard for ``copies`` dense ``N x N`` complex128 matrices (:func:`liquidssm._checks.check_memory`)."""
+    check_memory(copies * tensor_bytes((N, N), torch.complex128), f"{what}: {copies} dense N x N matrices",
+                 f"N = {N}")
+
+
 def hippo_legs(N: int, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
     """HiPPO-LegS state matrix and input vector, Liquid-S4 Eq. (14); chapter s4/02_hippo.
 
@@ -53,6 +73,8 @@ def hippo_legs(N: int, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor
     ``B[n] = sqrt(2n+1)``. Returns ``A`` of shape ``(N, N)`` and ``B`` of shape ``(N,)`` (real).
     """
     N = check_int(N, "N", minimum=1)
+    _check_dtype(dtype, (torch.float32, torch.float64))
+    _guard(N, 2, "hippo_legs")
     n = torch.arange(N, dtype=torch.float64)
     r = torch.sqrt(2 * n + 1)
     A = -torch.tril(r[:, None] * r[None, :], diagonal=-1) - torch.diag(n + 1)
@@ -66,6 +88,7 @@ def legs_rank_correction(N: int, dtype: torch.dtype = torch.float64) -> torch.Te
     Returns a real vector of shape ``(N,)``.
     """
     N = check_int(N, "N", minimum=1)
+    _check_dtype(dtype, (torch.float32, torch.float64))
     return torch.sqrt(torch.arange(N, dtype=torch.float64) + 0.5).to(dtype)
 
 
@@ -101,8 +124,8 @@ def nplr_legs(N: int, dtype: torch.dtype = torch.complex128, *, half: str = "neg
     N = check_int(N, "N", minimum=2)
     check_choice(half, "half", ["negative", "positive"])
     check_choice(odd, "odd", ["drop", "raise"])
-    if dtype not in (torch.complex64, torch.complex128):
-        raise TypeError(f"dtype: expected torch.complex64 or torch.complex128, got {dtype}")
+    _check_dtype(dtype, (torch.complex64, torch.complex128))
+    _guard(N, 8, "nplr_legs")
     if N % 2 == 1 and odd == "raise":
         raise ValueError(
             f"N: odd state size {N} has one real eigenvalue -1/2 that cannot be stored as a "
@@ -134,6 +157,11 @@ def dplr_reconstruct(Lambda: torch.Tensor, P: torch.Tensor, V: torch.Tensor) -> 
     (N2,). The real rank-1 vector is recovered as ``P_real = 2 Re(V P)`` because the columns of
     ``V`` and their conjugates form a unitary basis. Returns a real ``(N, N)`` matrix.
     """
+    Lambda, P, V = (check_finite(as_tensor(t, n, allow_complex=True, allow_half=False), n)
+                    for t, n in ((Lambda, "Lambda"), (P, "P"), (V, "V")))
+    if V.ndim != 2 or Lambda.shape != (V.shape[1],) or P.shape != (V.shape[1],):
+        raise ValueError(f"Lambda (N2,), P (N2,), V (N, N2): shapes do not agree, got {tuple(Lambda.shape)}, "
+                         f"{tuple(P.shape)}, {tuple(V.shape)}")
     normal = 2 * ((V * Lambda) @ V.conj().T).real
     p = 2 * (V @ P).real
     return normal - p[:, None] * p[None, :]
@@ -153,6 +181,7 @@ def s4d_init(N: int, kind: str = "legs", dtype: torch.dtype = torch.complex64, *
     N = check_int(N, "N", minimum=2)
     check_choice(kind, "kind", ["legs", "inv", "lin"])
     check_choice(half, "half", ["negative", "positive"])
+    _check_dtype(dtype, (torch.complex64, torch.complex128))
     if kind == "legs":
         d = nplr_legs(N, torch.complex128, half=half)
         return d.Lambda.to(dtype), d.B.to(dtype)

@@ -39,12 +39,16 @@ import torch
 from liquidssm import ssm
 from liquidssm._checks import (
     as_tensor,
+    check_all_finite,
     check_choice,
     check_finite,
     check_int,
+    check_memory,
     check_ndim,
     check_positive,
     check_same_dtype,
+    check_square,
+    tensor_bytes,
 )
 from liquidssm.cauchy import BACKENDS, cauchy
 
@@ -60,6 +64,7 @@ __all__ = [
     "generating_function_blocks",
     "irfft_kernel",
     "matrix_power_squaring",
+    "node_distance",
     "nyquist_value",
     "roots_of_unity",
     "s4_dense_kernel",
@@ -75,6 +80,16 @@ _R2C = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 #: kernel algorithms: Algorithm 1 (Cauchy + Woodbury) or the dense-powers oracle
 KERNEL_METHODS = ("dplr", "dense")
 
+#: complex64 inputs whose modes ``dt Lambda`` come closer than this to a node of Algorithm 1
+#: (:func:`node_distance`) are computed in complex128: the Cauchy sums lose about
+#: ``eps / distance`` of relative accuracy, ~6e-4 in complex64 at this distance.
+PROMOTE_BELOW = 1e-4
+#: below this distance even complex128 loses more than ~1e-4 (and at 0 it is 0/0): refused.
+REFUSE_BELOW = 1e-12
+
+_LAYOUTS = {"Lambda": "(H, N2) or (N2,)", "P": "(N2,), (H, N2) or (r, H, N2)", "B": "(H, N2) or (N2,)",
+            "C": "(H, N2), (channels, H, N2) or (N2,)"}
+
 
 # ----------------------------------------------------------------------------------------------
 # validation
@@ -86,15 +101,21 @@ def _unit_dt(Lambda: object) -> torch.Tensor:
 
 
 def _validate(Lambda: object, P: object | None, B: object | None, C: object | None,
-              dt: object) -> dict[str, torch.Tensor]:
-    """Check kinds, ranks, one precision, finite values, ``dt > 0`` and a common ``N2``."""
-    layouts = {"Lambda": ((1, 2), "(H, N2) or (N2,)"), "P": ((1, 2, 3), "(N2,), (H, N2) or (r, H, N2)"),
-               "B": ((1, 2), "(H, N2) or (N2,)"), "C": ((1, 2, 3), "(H, N2), (channels, H, N2) or (N2,)")}
+              dt: object, need: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """Check kinds, ranks, one precision, finite values, ``dt > 0`` and a common ``N2``.
+
+    ``need`` names the arguments among ``P``, ``B``, ``C`` that the caller cannot do without.
+    """
+    ranks = {"Lambda": (1, 2), "P": (1, 2, 3), "B": (1, 2), "C": (1, 2, 3)}
     given = {"Lambda": Lambda, "P": P, "B": B, "C": C}
     tensors: dict[str, torch.Tensor] = {}
     for name, value in given.items():
+        if value is None and (name == "Lambda" or name in need):
+            hint = ("; a diagonal system has P = 0 (pass torch.zeros_like(Lambda), or use s4d_kernel)"
+                    if name == "P" else "")
+            raise TypeError(f"{name}: expected a complex tensor {_LAYOUTS[name]}, got None{hint}")
         if value is not None:
-            tensors[name] = check_ndim(as_tensor(value, name, allow_complex=True), name, *layouts[name])
+            tensors[name] = check_ndim(as_tensor(value, name, allow_complex=True), name, ranks[name], _LAYOUTS[name])
     dt = as_tensor(dt, "dt")
     if dt.ndim > 1:
         raise ValueError(f"dt: expected a scalar or a 1-D tensor of shape (H,), got shape {tuple(dt.shape)}")
@@ -103,8 +124,7 @@ def _validate(Lambda: object, P: object | None, B: object | None, C: object | No
     rdtype = check_same_dtype(*tensors.items())
     if rdtype not in _R2C:
         raise TypeError(f"Lambda: expected float32/complex64 or float64/complex128 precision, got {rdtype}")
-    for name, t in tensors.items():
-        check_finite(t.detach(), name)
+    check_all_finite(*tensors.items())
     N2 = tensors["Lambda"].shape[-1]
     for name in ("P", "B", "C"):
         if name in tensors and tensors[name].shape[-1] != N2:
@@ -134,13 +154,15 @@ def _stack_axis(t: torch.Tensor, H: int, N2: int) -> torch.Tensor:
 
 
 def _prepare(Lambda: object, P: object | None, B: object | None, C: object | None,
-             dt: object) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None,
-                                  torch.Tensor | None, torch.Tensor, bool]:
+             dt: object, need: tuple[str, ...] = ("P", "B", "C")
+             ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None,
+                        torch.Tensor | None, torch.Tensor, bool]:
     """Validate and broadcast to Lambda (H, N2), P (r, H, N2), B (H, N2), C (ch, H, N2), dt (H,).
 
     The last value says whether ``C`` came without a channel axis (the caller then drops it).
+    ``need``: the arguments that must not be ``None`` (:func:`_validate`).
     """
-    tensors = _validate(Lambda, P, B, C, dt)
+    tensors = _validate(Lambda, P, B, C, dt, need)
     H = _channel_count(tensors)
     cdtype = _R2C[check_same_dtype(*tensors.items())]
     N2 = tensors["Lambda"].shape[-1]
@@ -155,6 +177,30 @@ def _prepare(Lambda: object, P: object | None, B: object | None, C: object | Non
 
 def _check_L(L: object) -> int:
     return check_int(L, "L", minimum=1)
+
+
+def check_dplr(Lambda: object, P: object | None, B: object | None, C: object | None, dt: object,
+               need: tuple[str, ...] = ("P", "B", "C")) -> None:
+    """Validate DPLR parameters as every kernel here does (shapes, one precision, finite, ``dt > 0``).
+
+    For callers that keep their own shapes (:mod:`liquidssm.liquid`); chapter s4/03_s4_kernel.
+    """
+    tensors = _validate(Lambda, P, B, C, dt, need)
+    _channel_count(tensors)
+
+
+def _guard_dense(H: int, N: int, dtype: torch.dtype, copies: int, what: str, device: torch.device) -> None:
+    """Memory guard for ``copies`` dense ``(H, N, N)`` complex matrices (:func:`liquidssm._checks.check_memory`)."""
+    check_memory(copies * tensor_bytes((H, N, N), dtype), f"{what}: {copies} dense (H, N, N) matrices",
+                 f"H = {H}, N = {N}", device)
+
+
+def _solve(M: torch.Tensor, rhs: torch.Tensor, what: str) -> torch.Tensor:
+    """``M^{-1} rhs``; a singular ``M`` raises a ``ValueError`` that names it."""
+    try:
+        return torch.linalg.solve(M, rhs)
+    except torch.linalg.LinAlgError as exc:
+        raise ValueError(f"{what} is singular for these parameters; the kernel is not defined there") from exc
 
 
 def check_method(method: object, name: str = "method") -> str:
@@ -186,7 +232,8 @@ def dplr_dense_A(Lambda: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
     ``Lambda`` (H, N2) or (N2,), ``P`` (N2,), (H, N2) or (r, H, N2). Returns ``(H, N, N)`` complex with
     ``N = 2 N2``, ``P_full = [P; conj P]``. Similar to a real matrix (see the module docstring).
     """
-    Lambda, P, _, _, _, _ = _prepare(Lambda, P, None, None, _unit_dt(Lambda))
+    Lambda, P, _, _, _, _ = _prepare(Lambda, P, None, None, _unit_dt(Lambda), need=("P",))
+    _guard_dense(Lambda.shape[0], 2 * Lambda.shape[-1], Lambda.dtype, 2, "dplr_dense_A", Lambda.device)
     P_full = conj_double(P)  # (r, H, N)
     return torch.diag_embed(conj_double(Lambda)) - torch.einsum("rhn,rhm->hnm", P_full, P_full.conj())
 
@@ -202,14 +249,16 @@ def discretize_dplr_bilinear(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Ten
     the low-rank term couples the two halves; the first ``N2`` entries of any state are the
     stored modes and the last ``N2`` their conjugates).
     """
-    Lambda, P, B, _, dt, _ = _prepare(Lambda, P, B, None, dt)
+    Lambda, P, B, _, dt, _ = _prepare(Lambda, P, B, None, dt, need=("P", "B"))
+    _guard_dense(Lambda.shape[0], 2 * Lambda.shape[-1], Lambda.dtype, 5, "discretize_dplr_bilinear",
+                 Lambda.device)
     A = dplr_dense_A(Lambda, P)
     N = A.shape[-1]
     eye = torch.eye(N, dtype=A.dtype, device=A.device)
     half = (dt / 2).to(A.dtype)[:, None, None]
     left = eye - half * A
-    A_bar = torch.linalg.solve(left, eye + half * A)
-    B_bar = torch.linalg.solve(left, (dt.to(A.dtype)[:, None] * conj_double(B))[..., None])[..., 0]
+    A_bar = _solve(left, eye + half * A, "I - dt/2 A (an eigenvalue of A equals 2/dt)")
+    B_bar = _solve(left, (dt.to(A.dtype)[:, None] * conj_double(B))[..., None], "I - dt/2 A")[..., 0]
     return A_bar, B_bar
 
 
@@ -224,6 +273,7 @@ def dplr_to_dense(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor,
     :func:`s4_dplr_kernel` (``P`` may be ``(r, H, N2)``).
     """
     Lambda, P, B, C, _, squeeze = _prepare(Lambda, P, B, C, _unit_dt(Lambda))
+    _guard_dense(Lambda.shape[0], 2 * Lambda.shape[-1], Lambda.dtype, 5, "dplr_to_dense", Lambda.device)
     A_full = dplr_dense_A(Lambda, P)
     N2 = Lambda.shape[-1]
     eye = torch.eye(N2, dtype=Lambda.dtype, device=Lambda.device)
@@ -241,6 +291,7 @@ def matrix_power_squaring(A: torch.Tensor, L: int) -> torch.Tensor:
 
     ``A`` (..., N, N), ``L >= 0`` int. Returns (..., N, N). Differentiable.
     """
+    A = check_square(as_tensor(A, "A", allow_complex=True, allow_half=False), "A")
     L = check_int(L, "L", minimum=0)
     result = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device).expand_as(A)
     base = A
@@ -269,12 +320,79 @@ def c_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Ten
     """
     L = _check_L(L)
     Lambda, P, B, C, dt, squeeze = _prepare(Lambda, P, B, C, dt)
+    out_dtype = Lambda.dtype
+    Lambda, P, B, C, dt = _working_precision(L, Lambda, P, B, C, dt, refuse=False)  # 1 - A_bar^L near 0
     A_bar, _ = discretize_dplr_bilinear(Lambda, P, B, dt)
     A_bar_L = matrix_power_squaring(A_bar, L)  # (H, N, N)
     C_full = conj_double(C)  # (ch, H, N)
     C_tilde_full = C_full - torch.einsum("chn,hnm->chm", C_full, A_bar_L)
-    C_tilde = C_tilde_full[..., : Lambda.shape[-1]]
+    C_tilde = C_tilde_full[..., : Lambda.shape[-1]].to(out_dtype)
     return C_tilde[0] if squeeze else C_tilde
+
+
+def node_distance(Lambda: torch.Tensor, dt: torch.Tensor, L: int) -> torch.Tensor:
+    """Distance of every mode ``dt Lambda_n`` to the nearest node of Algorithm 1; chapter s4/03_s4_kernel.
+
+    The Cauchy sums of :func:`generating_function_blocks` divide by ``z_k - dt Lambda_n`` and
+    ``z_k - dt conj(Lambda_n)`` with the nodes ``z_k = 2(1 - omega_k)/(1 + omega_k) = 2i tan(pi k/L)``,
+    ``k = 0..L//2`` (the Nyquist node of even ``L`` excluded). A mode close to a node is a
+    discrete eigenvalue ``A_bar_n`` close to a root of unity ``omega_k^{-1}``: there the truncated
+    generating function is (nearly) 0/0 and loses about ``eps / distance`` of relative accuracy.
+    ``Lambda`` (H, N2) complex, ``dt`` (H,) -> real (H, N2) in float64, no gradient.
+    """
+    L = _check_L(L)
+    w = (Lambda.detach().to(torch.complex128) * dt.detach().to(torch.float64)[:, None])
+    x, y = w.real, w.imag.abs()  # conj(w) is the mode facing the nodes with Im z >= 0
+    k_max = L // 2 - 1 if L % 2 == 0 and L > 1 else L // 2
+    k_star = torch.floor(torch.atan(y / 2) * L / math.pi)
+    dist = torch.full_like(x, math.inf)
+    for k in (k_star, k_star + 1):
+        k = k.clamp(0, k_max)
+        dist = torch.minimum(dist, torch.hypot(x, y - 2 * torch.tan(math.pi * k / L)))
+    return dist
+
+
+def _working_precision(L: int, Lambda: torch.Tensor, *rest: torch.Tensor,
+                       refuse: bool = True) -> tuple[torch.Tensor, ...]:
+    """``(Lambda, *rest)``, cast to complex128/float64 when a complex64 mode is close to a node.
+
+    :func:`node_distance` below :data:`PROMOTE_BELOW` in complex64 computes in double precision;
+    below :data:`REFUSE_BELOW` (exactly 0 for a zero mode ``Lambda = 0``) ``refuse`` raises a
+    ``ValueError`` naming the mode, because no precision recovers a 0/0.
+    """
+    dt = rest[-1]
+    dist = node_distance(Lambda, dt, L)
+    d_min = float(dist.min()) if dist.numel() else math.inf
+    if refuse and d_min < REFUSE_BELOW:
+        h, n = divmod(int(dist.argmin()), dist.shape[-1])
+        w = complex(Lambda[h, n].detach() * dt[h].detach())
+        raise ValueError(
+            f"Lambda, dt: mode {n} of channel {h} has dt*Lambda = {w:.3g}, {d_min:.1e} from a node of "
+            f"Algorithm 1 at L = {L} (its discrete eigenvalue is a root of unity, e.g. a zero mode "
+            "Lambda = 0), where the Cauchy sums are 0/0; use method='dense' (the oracle), or keep "
+            "Re Lambda < 0 (the S4 layers do)")
+    if Lambda.dtype == torch.complex64 and d_min < PROMOTE_BELOW:
+        return tuple(t.to(torch.complex128 if t.is_complex() else torch.float64) for t in (Lambda, *rest))
+    return (Lambda, *rest)
+
+
+def _guard_dplr(Lambda: torch.Tensor, P: torch.Tensor, C: torch.Tensor, L: int, dense: bool) -> None:
+    """Memory guard of :func:`s4_dplr_kernel`: the Cauchy blocks, the spectrum, the kernel (and C_tilde)."""
+    (ch, H, N2), r = C.shape, P.shape[0]
+    nbytes = 3 * tensor_bytes((ch + r, 1 + r, H, L // 2 + 1), Lambda.dtype) + 2 * tensor_bytes((ch, H, L), Lambda.dtype)
+    if dense:
+        nbytes += 8 * tensor_bytes((H, 2 * N2, 2 * N2), Lambda.dtype)
+    check_memory(nbytes, "s4_dplr_kernel: the Cauchy blocks and the kernel", f"L = {L}, H = {H}, N2 = {N2}, "
+                 f"channels = {ch}, rank = {r}", Lambda.device)
+
+
+def _finite_kernel(K: torch.Tensor, what: str) -> torch.Tensor:
+    """Raise a ``ValueError`` when a kernel computed from finite inputs is not finite."""
+    if not bool(torch.isfinite(K.detach()).all()):
+        raise ValueError(f"{what}: the kernel is not finite although its inputs are: the DPLR matrix has an "
+                         "eigenvalue whose bilinear image is a root of unity (a marginally stable system), "
+                         "so the Woodbury denominator vanishes at a node; use method='dense' (the oracle)")
+    return K
 
 
 def roots_of_unity(L: int, dtype: torch.dtype = torch.complex64,
@@ -285,6 +403,10 @@ def roots_of_unity(L: int, dtype: torch.dtype = torch.complex64,
     computed in float64 and cast to ``dtype``.
     """
     L = _check_L(L)
+    if dtype not in _C2R:
+        raise TypeError(f"dtype: expected torch.complex64 or torch.complex128, got {dtype}")
+    check_memory(tensor_bytes((L // 2 + 1,), torch.complex128) * 3, "roots_of_unity: the L//2 + 1 nodes",
+                 f"L = {L}", device)
     k = torch.arange(L // 2 + 1, dtype=torch.float64, device=device)
     return torch.polar(torch.ones_like(k), -2 * math.pi * k / L).to(dtype)
 
@@ -324,7 +446,7 @@ def generating_function_blocks(Lambda: torch.Tensor, P: torch.Tensor, B: torch.T
     """
     check_choice(backend, "backend", BACKENDS)
     Lambda, P, B, C_tilde, dt, _ = _prepare(Lambda, P, B, C_tilde, dt)
-    omega = as_tensor(omega, "omega", allow_complex=True)
+    omega = check_finite(as_tensor(omega, "omega", allow_complex=True), "omega")
     check_ndim(omega, "omega", 1, "(Lz,)")
     rows = torch.cat([C_tilde, P.conj()], dim=0)  # (ch + r, H, N2)
     cols = torch.cat([B[None], P], dim=0)  # (1 + r, H, N2)
@@ -343,6 +465,7 @@ def woodbury(k: torch.Tensor, channels: int) -> torch.Tensor:
     Rank 1 uses the scalar formula; higher rank a batched ``r x r`` solve.
     """
     check_int(channels, "channels", minimum=1)
+    k = as_tensor(k, "k", allow_complex=True)
     if k.ndim != 4 or k.shape[0] <= channels:
         raise ValueError(f"k: expected shape (channels + r, 1 + r, H, Lz) with channels = {channels}, "
                          f"got {tuple(k.shape)}")
@@ -354,7 +477,8 @@ def woodbury(k: torch.Tensor, channels: int) -> torch.Tensor:
     if r == 1:
         return k00 - k01[:, 0] * k10[0] / (1 + k11[0, 0])
     M = torch.eye(r, dtype=k.dtype, device=k.device)[:, :, None, None] + k11
-    sol = torch.linalg.solve(M.permute(2, 3, 0, 1), k10.permute(1, 2, 0)[..., None])[..., 0]  # (H,Lz,r)
+    sol = _solve(M.permute(2, 3, 0, 1), k10.permute(1, 2, 0)[..., None],
+                 "I + k11 (the Woodbury capacitance matrix)")[..., 0]  # (H, Lz, r)
     return k00 - torch.einsum("crhl,hlr->chl", k01, sol)
 
 
@@ -364,6 +488,10 @@ def irfft_kernel(K_hat: torch.Tensor, L: int) -> torch.Tensor:
     ``K_hat`` (..., L//2 + 1) complex at ``omega_k = exp(-2 pi i k/L)`` -> real kernel (..., L).
     """
     L = _check_L(L)
+    K_hat = as_tensor(K_hat, "K_hat", allow_complex=True)
+    if K_hat.ndim < 1 or K_hat.shape[-1] != L // 2 + 1:
+        raise ValueError(f"K_hat: expected (..., L//2 + 1) = (..., {L // 2 + 1}) values at the roots of unity "
+                         f"for L = {L}, got shape {tuple(K_hat.shape)}")
     return torch.fft.irfft(K_hat, n=L, dim=-1)
 
 
@@ -381,12 +509,19 @@ def s4_dplr_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: to
     ``c_is_tilde=True`` skips line 1 (``C`` is then already ``C_tilde``; the official code's
     parametrization). For even ``L`` the node ``omega = -1`` uses :func:`nyquist_value`.
     ``backend`` picks where the Cauchy sums run (``"auto" | "torch" | "keops"``).
+    Near-singular inputs: a complex64 mode within :data:`PROMOTE_BELOW` of a node
+    (:func:`node_distance`, e.g. ``Lambda`` drifting to 0) is computed in complex128 and returned
+    in float32; a mode on a node (a zero mode ``Lambda = 0``: 0/0) raises ``ValueError``, as does
+    a non-finite result; the memory of the Cauchy blocks is checked first.
     """
     L = _check_L(L)
     check_choice(backend, "backend", BACKENDS)
     if not isinstance(c_is_tilde, bool):
         raise TypeError(f"c_is_tilde: expected a bool, got {type(c_is_tilde).__name__}")
     Lambda, P, B, C, dt, squeeze = _prepare(Lambda, P, B, C, dt)
+    _guard_dplr(Lambda, P, C, L, dense=not c_is_tilde)
+    out_dtype = _C2R[Lambda.dtype]
+    Lambda, P, B, C, dt = _working_precision(L, Lambda, P, B, C, dt)  # double precision near a node
     C_tilde = C if c_is_tilde else c_tilde(Lambda, P, B, C, dt, L)  # line 1
     omega = roots_of_unity(L, Lambda.dtype, Lambda.device)  # line 4 (the nodes)
     nyquist = L % 2 == 0 and L > 1  # omega = -1 is a node: g(omega) is infinite there
@@ -395,7 +530,7 @@ def s4_dplr_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: to
     K_hat = woodbury(k, C.shape[0]) * bilinear_factor(om)  # line 3
     if nyquist:
         K_hat = torch.cat([K_hat, nyquist_value(B, C_tilde, dt)[..., None]], dim=-1)
-    K = irfft_kernel(K_hat, L)  # line 5
+    K = _finite_kernel(irfft_kernel(K_hat, L), "s4_dplr_kernel").to(out_dtype)  # line 5
     return K[0] if squeeze else K
 
 
@@ -409,17 +544,21 @@ def s4d_kernel(Lambda: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dt: torch
     Diagonal system ``A = diag(Lambda)`` with N2 stored modes (conjugates implicit, hence 2 Re):
     ``method="zoh"``: ``A_bar = exp(dt Lambda)``, ``B_bar = (exp(dt Lambda) - 1)/Lambda B``;
     ``method="bilinear"``: ``A_bar = (1 + dt Lambda/2)/(1 - dt Lambda/2)``,
-    ``B_bar = dt B/(1 - dt Lambda/2)``. Inputs ``Lambda``, ``B`` (H, N2) or (N2,), ``C`` (H, N2)
-    or (channels, H, N2), ``dt`` (H,). Returns real (H, L) (or (channels, H, L)). Builds the
-    (H, N2, L) Vandermonde matrix ``exp(l log A_bar)``.
+    ``B_bar = dt B/(1 - dt Lambda/2)`` (the ZOH factor ``(e^{dt Lambda} - 1)/Lambda`` is computed
+    as ``dt expm1(x)/x``, exact near and at ``Lambda = 0`` where it is ``dt``). Inputs ``Lambda``,
+    ``B`` (H, N2) or (N2,), ``C`` (H, N2) or (channels, H, N2), ``dt`` (H,). Returns real (H, L)
+    (or (channels, H, L)). Builds the (H, N2, L) Vandermonde matrix ``exp(l log A_bar)``.
     """
     L = _check_L(L)
     check_choice(method, "method", ["zoh", "bilinear"])
-    Lambda, _, B, C, dt, squeeze = _prepare(Lambda, None, B, C, dt)
+    Lambda, _, B, C, dt, squeeze = _prepare(Lambda, None, B, C, dt, need=("B", "C"))
+    check_memory(3 * tensor_bytes((C.shape[0], *Lambda.shape, L), Lambda.dtype),
+                 "s4d_kernel: the (H, N2, L) Vandermonde matrix", f"L = {L}, H, N2 = {tuple(Lambda.shape)}",
+                 Lambda.device)
     dtA = Lambda * dt[:, None].to(Lambda.dtype)
     if method == "zoh":
         log_A_bar = dtA
-        B_bar = (torch.exp(dtA) - 1) / Lambda * B
+        B_bar = dt[:, None].to(Lambda.dtype) * _expm1_ratio(dtA) * B  # (e^{dt Lambda} - 1)/Lambda
     else:
         log_A_bar = torch.log((1 + dtA / 2) / (1 - dtA / 2))
         B_bar = dt[:, None].to(Lambda.dtype) * B / (1 - dtA / 2)
@@ -427,6 +566,13 @@ def s4d_kernel(Lambda: torch.Tensor, B: torch.Tensor, C: torch.Tensor, dt: torch
     vander = torch.exp(log_A_bar[..., None] * ell)  # (H, N2, L)
     K = 2 * torch.einsum("chn,hnl->chl", C * B_bar, vander).real
     return K[0] if squeeze else K
+
+
+def _expm1_ratio(x: torch.Tensor) -> torch.Tensor:
+    """``(e^x - 1)/x`` with its limit 1 at ``x = 0`` and no cancellation near 0 (``expm1``)."""
+    zero = x == 0
+    safe = torch.where(zero, torch.ones_like(x), x)
+    return torch.where(zero, torch.ones_like(x), torch.expm1(safe) / safe)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liquidssm import hippo, kernels, liquid, ssm
-from liquidssm._checks import check_choice, check_int, check_ndim
+from liquidssm._checks import check_choice, check_finite, check_int, check_memory, check_ndim
 from liquidssm.cauchy import BACKENDS
 from liquidssm.configs import SequenceModelConfig
 
@@ -63,15 +63,62 @@ def _window_sum(c: torch.Tensor, L_tilde: int) -> torch.Tensor:
     return cs - F.pad(cs[..., :-L_tilde], (L_tilde, 0))
 
 
+def _check_sequences(u: object, name: str, layout: str, last: tuple[str, int] | None = None, *,
+                     finite: bool = True) -> torch.Tensor:
+    """Validate a batch of real sequences ``(B, L, features)`` at a layer or model boundary.
+
+    A floating tensor of rank 3 with ``B >= 1``, ``L >= 1``, last axis ``last = (name, size)`` and,
+    if ``finite``, no NaN/inf: one NaN sample would otherwise reach BatchNorm and spread to the
+    whole batch. Shared by :class:`S4Layer` and :class:`SequenceModel`.
+    """
+    if not isinstance(u, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor {layout}, got {type(u).__name__}")
+    if not u.is_floating_point():
+        raise TypeError(f"{name}: expected a real floating tensor {layout}, got {u.dtype}")
+    check_ndim(u, name, 3, layout)
+    if last is not None and u.shape[-1] != last[1]:
+        raise ValueError(f"{name}: expected last axis {last[0]} = {last[1]} {layout}, got shape {tuple(u.shape)}")
+    if u.shape[0] < 1 or u.shape[1] < 1:
+        raise ValueError(f"{name}: expected a non-empty batch {layout} with B >= 1 and L >= 1, got shape "
+                         f"{tuple(u.shape)}")
+    if finite:
+        check_finite(u.detach(), name)
+    return u
+
+
+def _check_batch_norm(x: torch.Tensor, norm: nn.Module) -> None:
+    """BatchNorm in training mode needs more than one value per feature: refuse ``B x L = 1`` clearly."""
+    if isinstance(norm, nn.BatchNorm1d) and norm.training and x.shape[0] * x.shape[1] == 1:
+        raise ValueError("x: BatchNorm in training mode needs more than one value per feature, got batch 1 x "
+                         "length 1; use a larger batch, model.eval(), or norm='layer'")
+
+
 def _mask(lengths: torch.Tensor | None, B: int, L: int, device) -> torch.Tensor | None:
     if lengths is None:
         return None
     lengths = torch.as_tensor(lengths, device=device)
+    if lengths.dtype == torch.bool or lengths.is_floating_point() or lengths.is_complex():
+        raise TypeError(f"lengths: expected integer lengths (B,), got {lengths.dtype}")
     if lengths.shape != (B,):
         raise ValueError(f"lengths: expected shape ({B},) (one length per sequence), got {tuple(lengths.shape)}")
     if bool((lengths < 1).any()) or bool((lengths > L).any()):
         raise ValueError(f"lengths: expected values in [1, L = {L}], got {lengths.tolist()[:8]}")
     return torch.arange(L, device=device)[None, :] < lengths[:, None]  # (B, L)
+
+
+def _check_steps(dt_min: object, dt_max: object) -> None:
+    """``0 < dt_min <= dt_max``, both finite real numbers (the range of the initial log step)."""
+    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (dt_min, dt_max))
+    if not ok or not 0 < dt_min <= dt_max:  # type: ignore[operator]
+        raise ValueError(f"dt_min, dt_max: expected finite numbers with 0 < dt_min <= dt_max, got {dt_min!r}, "
+                         f"{dt_max!r}")
+
+
+def _check_probability(p: object, name: str) -> float:
+    """A dropout probability in ``[0, 1)``."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {p!r}")
+    return float(p)
 
 
 class _TiedDropout(nn.Module):
@@ -123,8 +170,8 @@ class S4Layer(nn.Module):
         super().__init__()
         self.H = check_int(H, "H", minimum=1)
         self.N = check_int(N, "N", minimum=2)
-        if not 0 < dt_min <= dt_max:
-            raise ValueError(f"dt_min, dt_max: expected 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
+        _check_steps(dt_min, dt_max)
+        _check_probability(dropout, "dropout")
         self.bidirectional = bool(bidirectional)
         self.kernel_method = kernels.check_method(kernel_method, "kernel_method")
         self.cauchy_backend = check_choice(cauchy_backend, "cauchy_backend", BACKENDS)
@@ -147,6 +194,9 @@ class S4Layer(nn.Module):
         self.D = nn.Parameter(torch.randn(H))
         self.dropout = _TiedDropout(dropout) if tie_dropout else nn.Dropout(dropout)
         self.output_linear = nn.Linear(H, 2 * H)
+        #: validate every input in :meth:`forward` (a :class:`SequenceModel` validates once and
+        #: switches this off for its inner layers)
+        self.check_inputs = True
 
     # -- the SSM in complex form ----------------------------------------------------------
     def ssm_parameters(self) -> tuple[torch.Tensor, ...]:
@@ -193,23 +243,22 @@ class S4Layer(nn.Module):
         return y
 
     def forward(self, u: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """``u``: ``(B, L, H)`` → ``(B, L, H)``."""
-        check_ndim(u, "u", 3, "(B, L, H)")
-        if u.shape[-1] != self.H:
-            raise ValueError(f"u: expected last axis H = {self.H}, got shape {tuple(u.shape)}")
+        """``u``: ``(B, L, H)`` → ``(B, L, H)``; ``u`` must be finite (checked while ``check_inputs``)."""
+        _check_sequences(u, "u", "(B, L, H)", ("H", self.H), finite=self.check_inputs)
         # the SSM convolution stays in float32/complex64 under mixed precision (rfft has no bf16)
         with torch.autocast(u.device.type, enabled=False):
             y = self.conv(u.transpose(1, 2).to(self.D.dtype), lengths)
         y = self.dropout(F.gelu(y))
         return F.glu(self.output_linear(y.transpose(1, 2)), dim=-1)
 
-    @torch.no_grad()
     def step_forward(self, u: torch.Tensor) -> torch.Tensor:
         """Recurrent (step) mode ``(B, L, H) → (B, L, H)``: S4 recurrence + D, no liquid terms.
 
         Causal only. Like the released ``step()``, it ignores any liquid term, so for a liquid layer
-        it disagrees with :meth:`forward` (chapter ``liquid/05_liquid_s4_layer``).
+        it disagrees with :meth:`forward` (chapter ``liquid/05_liquid_s4_layer``). Differentiable;
+        wrap it in ``torch.no_grad()`` for inference.
         """
+        _check_sequences(u, "u", "(B, L, H)", ("H", self.H))
         if self.bidirectional:
             raise ValueError("step_forward: a bidirectional layer has no recurrent mode")
         Lambda, P, B, C, dt = (t.to(torch.complex128) if t.is_complex() else t.double() for t in self.ssm_parameters())
@@ -295,6 +344,8 @@ class LiquidS4Layer(S4Layer):
         Lambda, P, B, C, dt = self.ssm_parameters()
         Lt = self._L_tilde(L)
         dirs = [u, u.flip(-1)] if self.bidirectional else [u]
+        liquid.guard_orders(tuple(u.shape[:-1]), self.order - 1, n, u.dtype, 3 * len(dirs), "LiquidS4Layer",
+                            u.device)
         corr = [torch.stack([liquid.consecutive_products(x, p) for p in range(2, self.order + 1)], -2) for x in dirs]
         if self.kind == "pb":
             coef = liquid.pb_coefficients(Lambda, P, B, C, dt, self.order, method=self.kernel_method)  # (ch, H, order-1)
@@ -344,6 +395,7 @@ class ResidualBlock(nn.Module):
 
     def _norm(self, x: torch.Tensor) -> torch.Tensor:
         if self.norm_kind == "batch":
+            _check_batch_norm(x, self.norm)
             return self.norm(x.transpose(1, 2)).transpose(1, 2)
         return self.norm(x)
 
@@ -375,6 +427,14 @@ def _core_layer(config: SequenceModelConfig) -> S4Layer:
                          fft_bug=c.fft_bug, **s4_options)
 
 
+def _guard_parameters(c: SequenceModelConfig) -> None:
+    """Memory guard of a model's float32 parameters (a mistyped ``n_tokens`` or ``d_model``)."""
+    H, N = c.d_model, c.d_state
+    n = (c.n_tokens or c.d_input or 0) * H + c.n_blocks * (2 * H * H + 6 * H * N) + 4 * H * (H + c.d_output)
+    check_memory(4 * n, "SequenceModel: the parameters", f"n_tokens/d_input, d_model = {H}, d_state = {N}, "
+                 f"n_blocks = {c.n_blocks}")
+
+
 class SequenceModel(nn.Module):
     r"""Encoder → residual Liquid-S4/S4 blocks → pooling → head (§4, App. S2). Chapter ``liquid/05_liquid_s4_layer``.
 
@@ -398,6 +458,7 @@ class SequenceModel(nn.Module):
             raise TypeError(f"config: expected a liquidssm.configs.SequenceModelConfig, got {type(config).__name__}")
         self.config = config
         H = config.d_model
+        _guard_parameters(config)
         self.pool, self.head_kind, self.norm_kind = config.pool, config.head, config.norm
         self.embedding = config.n_tokens is not None
         self.encoder = nn.Embedding(config.n_tokens, H) if self.embedding else nn.Linear(config.d_input, H)
@@ -405,24 +466,49 @@ class SequenceModel(nn.Module):
             ResidualBlock(_core_layer(config), H, norm=config.norm, prenorm=config.prenorm, dropout=config.dropout)
             for _ in range(config.n_blocks)
         )
+        for block in self.blocks:  # the model validates its input once (:meth:`check_input`)
+            block.layer.check_inputs = False
         self.final_norm = _norm_layer(config.norm, H) if config.prenorm else None
         if config.head == "retrieval":
             self.decoder = nn.Sequential(nn.Linear(4 * H, H), nn.GELU(), nn.Linear(H, config.d_output))
         else:
             self.decoder = nn.Linear(H, config.d_output)
 
+    def check_input(self, x: object) -> torch.Tensor:
+        """Validate a model input: tokens ``(B, L)`` in ``[0, n_tokens)`` or finite ``(B, L, d_input)``.
+
+        Values of the model's own dtype (a float64 batch for a float32 model is refused with the
+        fix, instead of failing inside the encoder); ``B >= 1``, ``L >= 1``.
+        """
+        c = self.config
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
+        if not self.embedding:
+            _check_sequences(x, "x", "(B, L, d_input)", ("d_input", c.d_input))
+            want = self.encoder.weight.dtype
+            if x.dtype != want and not torch.is_autocast_enabled(x.device.type):
+                raise TypeError(f"x: expected {want} values (the model's dtype), got {x.dtype}; convert the batch "
+                                f"with x.to({want}) or the model with model.to({x.dtype})")
+            return x
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise TypeError(f"x: the embedding encoder expects integer tokens (B, L), got {x.dtype}")
+        check_ndim(x, "x", 2, "(B, L)")
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"x: expected a non-empty batch (B, L) with B >= 1 and L >= 1, got shape {tuple(x.shape)}")
+        lo, hi = int(x.min()), int(x.max())
+        if lo < 0 or hi >= c.n_tokens:
+            raise ValueError(f"x: expected token ids in [0, n_tokens = {c.n_tokens}), got values in [{lo}, {hi}]; "
+                             "is the vocabulary of the data larger than the configured n_tokens?")
+        return x
+
     def features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Sequence features ``(B, L, H)`` before pooling."""
-        if self.embedding:
-            if x.dtype in (torch.float16, torch.float32, torch.float64):
-                raise TypeError(f"x: the embedding encoder expects integer tokens (B, L), got {x.dtype}")
-            check_ndim(x, "x", 2, "(B, L)")
-        else:
-            check_ndim(x, "x", 3, "(B, L, d_input)")
+        """Sequence features ``(B, L, H)`` before pooling (the input is checked by :meth:`check_input`)."""
+        self.check_input(x)
         h = self.encoder(x)
         for block in self.blocks:
             h = block(h, lengths)
         if self.final_norm is not None:
+            _check_batch_norm(h, self.final_norm)
             h = self.final_norm(h.transpose(1, 2)).transpose(1, 2) if self.norm_kind == "batch" else self.final_norm(h)
         return h
 
@@ -440,10 +526,10 @@ class SequenceModel(nn.Module):
         return h[torch.arange(Bsz, device=h.device), torch.as_tensor(lengths, device=h.device) - 1]
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if self.head_kind == "retrieval" and isinstance(x, torch.Tensor) and x.ndim >= 1 and x.shape[0] % 2:
+            raise ValueError(f"x: retrieval expects two stacked document batches (2B, ...), got batch {x.shape[0]}")
         z = self.pooled(self.features(x, lengths), lengths)
         if self.head_kind == "retrieval":
-            if z.shape[0] % 2:
-                raise ValueError(f"x: retrieval expects two stacked document batches (2B, ...), got batch {z.shape[0]}")
             a, b = z.chunk(2, dim=0)
             z = torch.cat([a, b, a - b, a * b], dim=-1)
         return self.decoder(z)

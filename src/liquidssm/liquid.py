@@ -45,10 +45,15 @@ import torch
 from liquidssm import kernels, ssm
 from liquidssm._checks import (
     as_tensor,
+    check_all_finite,
     check_choice,
     check_finite,
     check_int,
+    check_memory,
     check_ndim,
+    check_per_system,
+    check_positive,
+    tensor_bytes,
 )
 
 __all__ = [
@@ -68,6 +73,7 @@ __all__ = [
     "liquid_output",
     "check_order",
     "check_L_tilde",
+    "guard_orders",
     "official_L_tilde",
     "official_subsets",
     "official_correlations",
@@ -107,6 +113,35 @@ def check_L_tilde(L_tilde: object, L: int, name: str = "L_tilde") -> int:
 # one validation of a discrete system and of an input sequence for the whole library
 _system = ssm.check_discrete_system
 _input = ssm.check_sequence
+
+#: largest ``k`` for the symbolic unrolling (``2^(k+1)`` terms): beyond it sympy runs for minutes
+MAX_SYMBOLIC_K = 10
+
+
+def guard_orders(batch: tuple[int, ...], n_orders: int, L: int, dtype: torch.dtype, copies: int,
+                  what: str, device: torch.device | None = None) -> None:
+    """Memory guard for ``copies`` stacks of liquid terms ``(batch, order - 1, L)`` (:func:`liquidssm._checks.check_memory`)."""
+    check_memory(copies * tensor_bytes((*batch, n_orders, L), dtype), f"{what}: the (..., order - 1, L) terms",
+                 f"batch {batch}, order - 1 = {n_orders}, L = {L}", device)
+
+
+def _stored_halves(Lambda: object, B: object, dt: object, **extra: object) -> tuple[torch.Tensor, ...]:
+    """Validate ``Lambda``, ``B`` (and ``extra``) ``(..., N/2)`` complex and ``dt > 0`` per system.
+
+    For the O(N) helpers that accept any leading axes (:func:`dplr_B_bar`, :func:`official_B_bar`).
+    Returns ``(Lambda, B, dt, *extra.values())`` as tensors.
+    """
+    named = {"Lambda": Lambda, "B": B, **extra}
+    tensors = {n: as_tensor(v, n, allow_complex=True, allow_half=False) for n, v in named.items()}
+    check_all_finite(*tensors.items())
+    N2 = tensors["Lambda"].shape[-1] if tensors["Lambda"].ndim else None
+    for n, t in tensors.items():
+        if t.ndim < 1 or t.shape[-1] != N2:
+            raise ValueError(f"{n}: expected shape (..., N/2) with N/2 = {N2} (the modes of Lambda), got "
+                             f"{tuple(t.shape)}")
+    dt_t = check_positive(dt, "dt")
+    check_per_system(dt_t.shape, "dt", tensors["Lambda"].shape[:-1], "the leading axes of Lambda")
+    return (tensors["Lambda"], tensors["B"], dt_t, *(tensors[n] for n in extra))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +293,7 @@ def symbolic_unroll(k: int):
     """
     import sympy as sp
 
-    k = check_int(k, "k", minimum=0)
+    k = check_int(k, "k", minimum=0, maximum=MAX_SYMBOLIC_K)
     A, D, b, c = sp.symbols("A D b c", commutative=False)
     us = sp.symbols(f"u0:{k + 1}")
     x = sp.Integer(0)
@@ -283,7 +318,7 @@ def printed_eq10_terms(k: int):
     """
     import sympy as sp
 
-    k = check_int(k, "k", minimum=0)
+    k = check_int(k, "k", minimum=0, maximum=MAX_SYMBOLIC_K)
     A, D, b, c = sp.symbols("A D b c", commutative=False)
     B2, B3 = D * b, D**2 * b
     literal = {
@@ -315,6 +350,9 @@ def consecutive_products(u: object, p: int) -> torch.Tensor:
     u = _input(u)
     p = check_int(p, "p", minimum=1)
     L = u.shape[-1]
+    guard_orders(tuple(u.shape[:-1]), 3, L, u.dtype, 1, "consecutive_products", u.device)
+    if p > L:  # every product reaches back before the start
+        return torch.zeros_like(u)
     out = u.clone()
     for j in range(1, p):
         shifted = torch.zeros_like(u)
@@ -342,6 +380,8 @@ def kb_kernel_dense(A_bar: object, B_bar: object, C: object, L: int, order: int,
     L = check_int(L, "L", minimum=1)
     order = check_order(order)
     Lt = check_L_tilde(L_tilde, L)
+    batch = tuple(torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1], C.shape[:-1]))
+    guard_orders(batch, order - 1, L, A_bar.dtype, 2, "kb_kernel_dense", A_bar.device)
     rows = [ssm.kernel_by_powers(A_bar, B_bar**p, C, L) for p in range(2, order + 1)]
     K = torch.stack(rows, dim=-2)
     if Lt < L:
@@ -358,7 +398,8 @@ def dplr_B_bar(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, dt: torch
     ``(..., N/2)`` (the other half is its conjugate). Uses Sherman-Morrison on
     ``(2/Δ − Λ + PP*)``; the inner product ``P*v`` over the full state is ``2 Re Σ_n conj(P_n) v_n``.
     """
-    dt = torch.as_tensor(dt, dtype=Lambda.real.dtype)
+    Lambda, B, dt, P = _stored_halves(Lambda, B, dt, P=P)
+    dt = dt.to(Lambda.real.dtype)
     d = 1.0 / (2.0 / dt[..., None] - Lambda)  # (2/Δ − Λ)^{-1}, diagonal
     # (2/Δ − Λ + P P*)^{-1} x = d x − d P (P* d x) / (1 + P* d P), full-state inner products
     dB = d * B
@@ -402,6 +443,7 @@ def kb_kernel_dplr(
         real ``(H, order - 1, L)`` (or ``(channels, H, order - 1, L)``), the kernel of the real
         system of :func:`liquidssm.kernels.dplr_to_dense` (conjugate halves summed, no factor 2).
     """
+    kernels.check_dplr(Lambda, P, B, C, dt)
     L = check_int(L, "L", minimum=1)
     order = check_order(order)
     Lt = check_L_tilde(L_tilde, L)
@@ -433,6 +475,7 @@ def kb_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.T
     ``(H, order - 1, L)`` or ``(channels, H, order - 1, L)``.
     """
     kernels.check_method(method)
+    kernels.check_dplr(Lambda, P, B, C, dt)
     if method == "dense":
         A_bar, B_bar = kernels.discretize_dplr_bilinear(Lambda, P, B, dt)
         return kb_kernel_dense(A_bar, B_bar, kernels.conj_double(C), L, order, L_tilde=L_tilde).real
@@ -463,6 +506,10 @@ def pb_kernel(B_bar: object, C: object, L: int, order: int, L_tilde: int | None 
     L = check_int(L, "L", minimum=1)
     order = check_order(order)
     Lt = check_L_tilde(L_tilde, L)
+    if B_bar.ndim < 1 or C.ndim < 1 or B_bar.shape[-1] != C.shape[-1]:
+        raise ValueError(f"B_bar, C: expected shapes (..., N) with one N, got {tuple(B_bar.shape)} and {tuple(C.shape)}")
+    batch = tuple(torch.broadcast_shapes(B_bar.shape[:-1], C.shape[:-1]))
+    guard_orders(batch, order - 1, L, torch.promote_types(B_bar.dtype, C.dtype), 2, "pb_kernel", B_bar.device)
     coef = torch.stack([(C * B_bar**p).sum(-1) for p in range(2, order + 1)], dim=-1)  # (..., order-1)
     if conj_pairs:
         coef = 2 * coef.real
@@ -490,6 +537,7 @@ def pb_coefficients(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: t
     """
     kernels.check_method(method)
     order = check_order(order)
+    kernels.check_dplr(Lambda, P, B, C, dt)
     if method == "dense":
         B_bar = kernels.discretize_dplr_bilinear(Lambda, P, B, dt)[1][..., : Lambda.shape[-1]]
     else:
@@ -508,6 +556,7 @@ def liquid_output(u: object, K_liquid: object, method: str = "fft") -> torch.Ten
     u = _input(u)
     K = check_ndim(as_tensor(K_liquid, "K_liquid", allow_complex=True), "K_liquid", range(2, 9), "(..., order - 1, L)")
     n_orders = K.shape[-2]
+    guard_orders(tuple(u.shape[:-1]), n_orders, u.shape[-1], u.dtype, 4, "liquid_output", u.device)
     corr = torch.stack([consecutive_products(u, p) for p in range(2, n_orders + 2)], dim=-2)
     return ssm.causal_conv(corr, K, method=method).sum(-2)
 
@@ -602,7 +651,8 @@ def official_B_bar(Lambda: torch.Tensor, B: torch.Tensor, dt: torch.Tensor) -> t
     Reference §1.2 (the low-rank ``PP*`` term is ignored). ``Lambda``, ``B``: ``(H, N/2)``
     complex; ``dt``: ``(H,)``. Returns the conjugate-doubled ``(H, N)``.
     """
-    dt = torch.as_tensor(dt, dtype=Lambda.real.dtype)
+    Lambda, B, dt = _stored_halves(Lambda, B, dt)
+    dt = dt.to(Lambda.real.dtype)
     B_bar = dt[..., None] * B / (1 - dt[..., None] * Lambda / 2)
     return kernels.conj_double(B_bar)
 

@@ -19,13 +19,18 @@ import torch
 
 from liquidssm._checks import (
     as_tensor,
+    check_broadcasts_into,
     check_choice,
     check_finite,
     check_int,
+    check_length,
+    check_memory,
     check_ndim,
+    check_per_system,
     check_positive,
     check_same_dtype,
     check_square,
+    tensor_bytes,
 )
 
 __all__ = [
@@ -40,14 +45,18 @@ __all__ = [
     "check_discrete_system",
     "check_sequence",
     "initial_state",
+    "guard_steps",
 ]
+
+#: bytes a Python-level loop keeps per step besides the data (tensor objects in a list)
+_STEP_OVERHEAD = 256
 
 
 def _system(A: object, B: object, names: tuple[str, str] = ("A", "B")) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate a pair (A, B): A square (..., N, N), B (..., N), finite, same precision."""
     a, b = names
-    A = check_finite(check_square(as_tensor(A, a, allow_complex=True), a), a)
-    B = check_finite(as_tensor(B, b, allow_complex=True), b)
+    A = check_finite(check_square(as_tensor(A, a, allow_complex=True, allow_half=False), a), a)
+    B = check_finite(as_tensor(B, b, allow_complex=True, allow_half=False), b)
     if B.ndim < 1 or B.shape[-1] != A.shape[-1]:
         raise ValueError(
             f"{b}: expected shape (..., N) with N = {A.shape[-1]} to match {a} {tuple(A.shape)}, "
@@ -58,11 +67,33 @@ def _system(A: object, B: object, names: tuple[str, str] = ("A", "B")) -> tuple[
     return A.to(dtype), B.to(dtype)
 
 
-def _step(dt: object, A: torch.Tensor) -> torch.Tensor:
-    """Validate the step ``dt`` and shape it to broadcast against ``A`` as ``(..., 1, 1)``."""
+def _step(dt: object, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Validate the step ``dt`` and shape it to broadcast against ``A`` as ``(..., 1, 1)``.
+
+    ``dt`` is a scalar, or one step per system: its shape must broadcast with the systems' batch
+    shape ``(...)`` into one of the two shapes (a ``(H, 1)`` step against ``H`` systems is
+    refused rather than silently turned into ``H x H`` systems; :func:`liquidssm._checks.check_per_system`).
+    """
     real = torch.empty((), dtype=A.dtype).real.dtype
-    dt = check_positive(dt if isinstance(dt, torch.Tensor) else torch.as_tensor(dt, dtype=real), "dt")
-    return dt.to(real)[..., None, None]
+    dt = check_positive(dt, "dt").to(real)
+    check_per_system(dt.shape, "dt", torch.broadcast_shapes(A.shape[:-2], B.shape[:-1]))
+    return dt[..., None, None]
+
+
+def _solve(M: torch.Tensor, rhs: torch.Tensor, what: str) -> torch.Tensor:
+    """``M^{-1} rhs`` by ``torch.linalg.solve``; a singular ``M`` raises a ``ValueError`` naming ``what``."""
+    try:
+        return torch.linalg.solve(M, rhs)
+    except torch.linalg.LinAlgError as exc:
+        raise ValueError(f"{what} is singular, so the bilinear discretization does not exist: an "
+                         "eigenvalue of A equals 2/dt; choose another step dt") from exc
+
+
+def _guard_matrices(batch: tuple[int, ...], N: int, dtype: torch.dtype, copies: int, what: str,
+                    device: torch.device) -> None:
+    """Memory guard for ``copies`` dense ``(batch, N, N)`` matrices (:func:`liquidssm._checks.check_memory`)."""
+    nbytes = copies * tensor_bytes((*batch, N, N), dtype)
+    check_memory(nbytes, f"{what}: {copies} dense (..., N, N) matrices", f"batch {batch}, N = {N}", device)
 
 
 def bilinear(A: object, B: object, dt: object) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,11 +111,13 @@ def bilinear(A: object, B: object, dt: object) -> tuple[torch.Tensor, torch.Tens
         ``(A_bar, B_bar)`` of shapes ``(..., N, N)`` and ``(..., N)``.
     """
     A, B = _system(A, B)
-    half = _step(dt, A) / 2
+    half = _step(dt, A, B) / 2
+    _guard_matrices(tuple(torch.broadcast_shapes(A.shape[:-2], half.shape[:-2])), A.shape[-1], A.dtype, 4,
+                    "bilinear", A.device)
     eye = torch.eye(A.shape[-1], dtype=A.dtype)
     backward = eye - half * A
-    A_bar = torch.linalg.solve(backward, eye + half * A)
-    B_bar = torch.linalg.solve(backward, (2 * half[..., 0] * B)[..., None])[..., 0]
+    A_bar = _solve(backward, eye + half * A, "I - dt/2 A")
+    B_bar = _solve(backward, (2 * half[..., 0] * B)[..., None], "I - dt/2 A")[..., 0]
     return A_bar, B_bar
 
 
@@ -105,9 +138,10 @@ def zoh(A: object, B: object, dt: object) -> tuple[torch.Tensor, torch.Tensor]:
         ``(A_bar, B_bar)`` of shapes ``(..., N, N)`` and ``(..., N)``.
     """
     A, B = _system(A, B)
-    step = _step(dt, A)
+    step = _step(dt, A, B)
     N = A.shape[-1]
     batch = torch.broadcast_shapes(A.shape[:-2], B.shape[:-1], step.shape[:-2])
+    _guard_matrices(tuple(batch), N + 1, A.dtype, 6, "zoh", A.device)
     M = torch.zeros(*batch, N + 1, N + 1, dtype=A.dtype)
     M[..., :N, :N] = A
     M[..., :N, N] = B
@@ -127,7 +161,7 @@ def check_discrete_system(A_bar: object, B_bar: object, C: object) -> tuple[torc
     Shared by every oracle that runs a discrete system (here and in :mod:`liquidssm.liquid`).
     """
     A_bar, B_bar = _system(A_bar, B_bar, ("A_bar", "B_bar"))
-    C = check_finite(as_tensor(C, "C", allow_complex=True), "C")
+    C = check_finite(as_tensor(C, "C", allow_complex=True, allow_half=False), "C")
     if C.ndim < 1 or C.shape[-1] != A_bar.shape[-1]:
         raise ValueError(
             f"C: expected shape (..., N) with N = {A_bar.shape[-1]} to match A_bar "
@@ -139,9 +173,23 @@ def check_discrete_system(A_bar: object, B_bar: object, C: object) -> tuple[torc
 
 
 def check_sequence(u: object, name: str = "u") -> torch.Tensor:
-    """Validate an input sequence ``(..., L)``: a finite real or complex tensor with >= 1 axis."""
-    u = as_tensor(u, name, allow_complex=True)
-    return check_finite(check_ndim(u, name, range(1, 9), "(..., L)"), name)
+    """Validate an input sequence ``(..., L)``: a finite real or complex tensor with >= 1 axis, ``L >= 1``.
+
+    float16/bfloat16 are refused (the oracles run in float32 or float64).
+    """
+    u = as_tensor(u, name, allow_complex=True, allow_half=False)
+    return check_finite(check_length(check_ndim(u, name, range(1, 9), "(..., L)"), name), name)
+
+
+def guard_steps(batch: tuple[int, ...], L: int, dtype: torch.dtype, what: str,
+                device: torch.device | None = None, rows: int = 1) -> None:
+    """Memory guard of a step-by-step loop over ``L`` steps that keeps ``rows`` ``(batch,)`` results per step.
+
+    Shared by the sequential oracles here and in :mod:`liquidssm.liquid`: the stacked output
+    ``(batch, L)`` plus a Python tensor object per step (:func:`liquidssm._checks.check_memory`).
+    """
+    per_step = rows * (tensor_bytes(batch, dtype) + _STEP_OVERHEAD)
+    check_memory(2 * L * per_step, f"{what}: a loop over L steps", f"L = {L}, batch {batch}", device)
 
 
 def initial_state(
@@ -161,7 +209,10 @@ def initial_state(
     batch = torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1], C.shape[:-1], u.shape[:-1])
     x = torch.zeros(*batch, A_bar.shape[-1], dtype=dtype)
     if x0 is not None:
-        x = x + check_finite(as_tensor(x0, "x0", allow_complex=True), "x0").to(dtype)
+        x0 = check_finite(as_tensor(x0, "x0", allow_complex=True, allow_half=False), "x0")
+        check_broadcasts_into(x0.shape, "x0", x.shape, "the state (..., N) of the run")
+        x = x + x0.to(dtype)
+    guard_steps(tuple(batch), u.shape[-1], dtype, "recurrence", u.device)
     return A_bar, B_bar, C, u, x
 
 
@@ -204,6 +255,8 @@ def kernel_by_powers(A_bar: object, B_bar: object, C: object, L: int) -> torch.T
     """
     A_bar, B_bar, C = check_discrete_system(A_bar, B_bar, C)
     L = check_int(L, "L", minimum=1)
+    batch = torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1], C.shape[:-1])
+    guard_steps(tuple(batch), L, A_bar.dtype, "kernel_by_powers", A_bar.device)
     v = B_bar.expand(*torch.broadcast_shapes(A_bar.shape[:-2], B_bar.shape[:-1]), B_bar.shape[-1])
     terms = []
     for _ in range(L):
@@ -222,6 +275,9 @@ def _conv_inputs(u: object, K: object) -> tuple[torch.Tensor, torch.Tensor]:
             f"u {tuple(u.shape)} and K {tuple(K.shape)}: leading axes must broadcast"
         ) from exc
     dtype = torch.promote_types(u.dtype, K.dtype)
+    out = (*torch.broadcast_shapes(u.shape[:-1], K.shape[:-1]), 4 * u.shape[-1])
+    check_memory(4 * tensor_bytes(out, dtype), "causal_conv: the zero-padded signals and their spectra",
+                 f"u {tuple(u.shape)}, K {tuple(K.shape)}", u.device)
     return u.to(dtype), K.to(dtype)
 
 

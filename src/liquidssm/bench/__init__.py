@@ -8,7 +8,12 @@ command line runs. Shared measurement helpers are in :mod:`liquidssm.bench._util
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
+from pathlib import Path
+
+from liquidssm.cli import UsageError
 
 BENCHMARKS = {
     "kernels": "liquidssm.bench.kernels",
@@ -18,9 +23,23 @@ BENCHMARKS = {
 }
 
 
+def describe(name: str) -> str:
+    """First line of benchmark ``name``'s module docstring, read without importing it (no torch)."""
+    spec = importlib.util.find_spec(BENCHMARKS[name])
+    if spec is None or spec.origin is None:
+        return ""
+    doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
+    return doc.splitlines()[0] if doc else ""
+
+
 def run(name: str, argv: list[str] | None = None) -> int:
-    """Run benchmark ``name`` with command-line arguments ``argv``; return its exit status."""
+    """Run benchmark ``name`` with command-line arguments ``argv``; return its exit status.
+
+    An unknown ``name`` raises :class:`liquidssm.cli.UsageError` (exit status 2) listing the
+    benchmarks.
+    """
     if name not in BENCHMARKS:
-        raise SystemExit(f"unknown benchmark {name!r}; choose one of {sorted(BENCHMARKS)}")
+        raise UsageError(f"unknown benchmark {name!r}; choose one of {sorted(BENCHMARKS)} "
+                         "(`liquidssm bench --help` describes them)")
     module = importlib.import_module(BENCHMARKS[name])
     return int(module.main(argv) or 0)

@@ -1,11 +1,8 @@
-"""``python -m liquidssm.bench NAME [options]``: same as ``liquidssm bench NAME``."""
+"""``python -m liquidssm.bench NAME [options]``: same as ``liquidssm bench NAME`` (errors, ``--help``)."""
 
 import sys
 
-from liquidssm.bench import BENCHMARKS, run
+from liquidssm.cli import main
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] in {"-h", "--help"}:
-        print(f"usage: python -m liquidssm.bench {{{','.join(sorted(BENCHMARKS))}}} [options]")
-        raise SystemExit(0 if len(sys.argv) >= 2 else 2)
-    raise SystemExit(run(sys.argv[1], sys.argv[2:]))
+    raise SystemExit(main(["bench", *sys.argv[1:]]))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from liquidssm._checks import check_int
+
 
 @dataclass
 class Timing:
@@ -35,7 +37,12 @@ def _sync(device: torch.device | str | None) -> None:
 
 def time_fn(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
             device: torch.device | str | None = None) -> Timing:
-    """Call ``fn`` ``warmup`` times, then ``repeats`` times, and return the best/median wall time."""
+    """Call ``fn`` ``warmup`` times, then ``repeats`` times, and return the best/median wall time.
+
+    ``repeats >= 1`` and ``warmup >= 0`` (a best of zero runs does not exist).
+    """
+    check_int(repeats, "repeats", minimum=1)
+    check_int(warmup, "warmup", minimum=0)
     for _ in range(warmup):
         fn()
     _sync(device)

@@ -33,6 +33,7 @@ from liquidssm.cauchy import (
     cauchy_torch,
     keops_available,
 )
+from liquidssm.cli import int_at_least
 from liquidssm.hippo import nplr_legs
 from liquidssm.kernels import roots_of_unity, s4_dplr_kernel
 
@@ -175,22 +176,24 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: print the benchmark table (see module docstring)."""
-    ap = argparse.ArgumentParser(prog="python -m liquidssm.bench kernels", description=__doc__.split("\n")[0])
-    ap.add_argument("--N", type=int, nargs="+", default=[64, 256], help="state sizes N (even)")
-    ap.add_argument("--L", type=int, nargs="+", default=[1024, 4096, 16384, 65536], help="lengths")
-    ap.add_argument("--H", type=int, default=1, help="channels")
-    ap.add_argument("--backends", nargs="+", default=["naive", "torch", "keops"])
+    ap = argparse.ArgumentParser(prog="liquidssm bench kernels", description=__doc__.split("\n")[0])
+    ap.add_argument("--N", type=int_at_least(2), nargs="+", default=[64, 256], help="state sizes N (even)")
+    ap.add_argument("--L", type=int_at_least(1), nargs="+", default=[1024, 4096, 16384, 65536], help="lengths")
+    ap.add_argument("--H", type=int_at_least(1), default=1, help="channels")
+    ap.add_argument("--backends", nargs="+", choices=sorted(_CAUCHY), default=["naive", "torch", "keops"])
     ap.add_argument("--no-kernel", action="store_true", help="skip the full-kernel rows")
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    ap.add_argument("--chunk-elems", type=int, default=DEFAULT_CHUNK_ELEMS,
+    ap.add_argument("--repeats", type=int_at_least(1), default=3)
+    ap.add_argument("--threads", type=int_at_least(1), default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--chunk-elems", type=int_at_least(1), default=DEFAULT_CHUNK_ELEMS,
                     help="chunk budget of the torch Cauchy rows")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (N=16, L=256,1024)")
     args = ap.parse_args(argv)
     if args.quick:
         args.N, args.L = [16], [256, 1024]
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device is available")
     dtype = torch.complex64 if args.dtype == "float32" else torch.complex128
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from liquidssm.bench._util import machine_summary, time_fn
+from liquidssm.cli import int_at_least
 from liquidssm.layers import LiquidS4Layer, S4Layer
 
 
@@ -64,18 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; prints the table and the machine it ran on."""
     ap = argparse.ArgumentParser(prog="liquidssm bench liquid", description=__doc__.splitlines()[0])
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    ap.add_argument("--H", type=int, default=128)
-    ap.add_argument("--N", type=int, default=64)
-    ap.add_argument("--L", type=int, nargs="+", default=[1024, 4096])
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--orders", type=int, nargs="+", default=[2, 3, 6])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--H", type=int_at_least(1), default=128)
+    ap.add_argument("--N", type=int_at_least(2), default=64)
+    ap.add_argument("--L", type=int_at_least(1), nargs="+", default=[1024, 4096])
+    ap.add_argument("--batch", type=int_at_least(1), default=8)
+    ap.add_argument("--orders", type=int_at_least(2), nargs="+", default=[2, 3, 6])
+    ap.add_argument("--repeats", type=int_at_least(1), default=3)
     ap.add_argument("--quick", action="store_true", help="tiny sizes (H=8, N=8, L=64, batch 2)")
     args = ap.parse_args(argv)
     if args.quick:
         args.H, args.N, args.L, args.batch, args.repeats = 8, 8, [64], 2, 2
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is available")
+        ap.error("--device cuda: no CUDA device is available")
     df = run_liquid_benchmark(args.H, args.N, tuple(args.L), args.batch, tuple(args.orders),
                               device=args.device, repeats=args.repeats)
     print(f"LiquidS4Layer vs S4Layer, forward+backward, H={args.H} N={args.N} batch={args.batch}")

@@ -19,8 +19,10 @@ import pandas as pd
 import torch
 
 from liquidssm.bench._util import machine_summary, peak_memory_mb, time_fn
+from liquidssm.cli import int_at_least
 from liquidssm.lrc import LrcSSMCell
 from liquidssm.newton import newton_solve, sequential_solve
+from liquidssm.scan import SCAN_METHODS
 
 __all__ = ["benchmark", "main"]
 
@@ -87,20 +89,22 @@ def benchmark(Ts: tuple[int, ...] = (1024, 4096, 17984), *, D: int = 64, H: int 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; prints the table and returns 0."""
-    ap = argparse.ArgumentParser(prog="python -m liquidssm.bench lrcssm", description=__doc__.split("\n")[0])
-    ap.add_argument("--T", type=int, nargs="+", default=[1024, 4096, 17984])
-    ap.add_argument("--D", type=int, default=64)
-    ap.add_argument("--H", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--seq-backward-max-T", type=int, default=None,
+    ap = argparse.ArgumentParser(prog="liquidssm bench lrcssm", description=__doc__.split("\n")[0])
+    ap.add_argument("--T", type=int_at_least(1), nargs="+", default=[1024, 4096, 17984])
+    ap.add_argument("--D", type=int_at_least(1), default=64)
+    ap.add_argument("--H", type=int_at_least(1), default=64)
+    ap.add_argument("--batch", type=int_at_least(1), default=4)
+    ap.add_argument("--repeats", type=int_at_least(1), default=3)
+    ap.add_argument("--seq-backward-max-T", type=int_at_least(1), default=None,
                     help="skip the sequential forward+backward above this T")
-    ap.add_argument("--scan", default="blelloch", help="scan method used by the Newton solver")
+    ap.add_argument("--scan", default="blelloch", choices=SCAN_METHODS, help="scan method used by the Newton solver")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (T = 64, 256; D = H = 16)")
-    ap.add_argument("--threads", type=int, default=None,
+    ap.add_argument("--threads", type=int_at_least(1), default=None,
                     help="torch.set_num_threads (1 avoids oversubscription on a shared CPU)")
     args = ap.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device is available")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.quick:

@@ -10,8 +10,9 @@ Generators: :mod:`liquidssm.data.listops_gen`, :mod:`liquidssm.data.pathfinder_g
 Each loader module owns its :class:`~liquidssm.data.spec.DatasetSpec` (``SPEC``: layout,
 archives, checksums, fixture writer); :mod:`liquidssm.data.registry` collects them and is not
 imported here. Batching of variable-length token data: :func:`pad_collate`,
-:func:`pad_pair_collate`. Data root: ``root=`` argument, else ``$LIQUIDSSM_DATA``, else
-``<repo>/data/raw`` (:func:`liquidssm.paths.raw_data_dir`).
+:func:`pad_pair_collate`; of series with their lengths: :func:`stack_collate`. Data root:
+``root=`` argument, else ``$LIQUIDSSM_DATA``, else ``<repo>/data/raw``
+(:func:`liquidssm.paths.raw_data_dir`).
 """
 
 from liquidssm.data._common import (
@@ -20,7 +21,7 @@ from liquidssm.data._common import (
     DatasetMissingError,
     data_root,
 )
-from liquidssm.data.collate import pad_collate, pad_pair_collate
+from liquidssm.data.collate import pad_collate, pad_pair_collate, stack_collate
 from liquidssm.data.spec import DatasetSpec
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "data_root",
     "pad_collate",
     "pad_pair_collate",
+    "stack_collate",
 ]

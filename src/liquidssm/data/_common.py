@@ -12,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
+import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +43,13 @@ __all__ = [
     "Vocab",
     "split_lengths_like_s4",
     "random_split_indices",
+    "read_text_lines",
+    "require_rows",
+    "require_split",
+    "refuse_existing",
+    "has_content",
+    "fresh_dir_beside",
+    "replace_path",
 ]
 
 
@@ -86,6 +96,9 @@ def dataset_dir(spec: DatasetSpec, root: str | os.PathLike[str] | None = None,
 
 def require_file(path: Path, name: str) -> Path:
     """Raise :class:`DatasetMissingError` naming ``path`` unless it is a file."""
+    if path.is_dir():
+        raise DatasetMissingError(f"dataset {name!r}: {path} is a directory, expected a file there; run "
+                                  "`liquidssm data status` to see the expected layout")
     if not path.is_file():
         raise DatasetMissingError(
             f"dataset {name!r}: missing file {path}; run `liquidssm data status` to see the "
@@ -184,9 +197,104 @@ class Vocab:
 
 
 def split_lengths_like_s4(n: int, val_frac: float, test_frac: float) -> tuple[int, int, int]:
-    """S4's split sizes: ``val = int(val_frac n)``, ``test = int(test_frac n)``, train the rest."""
+    """S4's split sizes: ``val = int(val_frac n)``, ``test = int(test_frac n)``, train the rest.
+
+    The fractions must be numbers in ``[0, 1)`` with ``val_frac + test_frac < 1``: larger ones
+    would leave a negative training count and make the splits overlap.
+    """
+    for name, frac in (("val_frac", val_frac), ("test_frac", test_frac)):
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
+            raise ValueError(f"{name}: expected a fraction in [0, 1), got {frac!r}")
+    if val_frac + test_frac >= 1:
+        raise ValueError(f"val_frac + test_frac: expected < 1 so that training keeps some items, got "
+                         f"{val_frac} + {test_frac} = {val_frac + test_frac}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n: expected a number of items >= 0, got {n!r}")
     val, test = int(val_frac * n), int(test_frac * n)
     return n - val - test, val, test
+
+
+def require_split(size: int, split: str, total: int, source: object) -> None:
+    """Raise :class:`CorruptDataError` when the selected ``split`` of ``total`` items is empty."""
+    if size == 0:
+        raise CorruptDataError(f"{source}: split {split!r} is empty ({total} items in all); the dataset is too "
+                               "small for this split, or the split fractions are")
+
+
+def read_text_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """``(line number, line without its newline)`` of a text file, split at newline bytes only.
+
+    Bytes that do not decode raise :class:`CorruptDataError` naming the file, line and column;
+    a directory in place of the file raises :class:`DatasetMissingError`.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DatasetMissingError(f"{path}: is a directory, expected a {encoding} text file")
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as e:
+                raise CorruptDataError(f"{path}:{lineno}: not valid {encoding} text (byte {raw[e.start]:#04x} "
+                                       f"at column {e.start + 1})") from None
+            yield lineno, text.rstrip("\r\n")
+
+
+def require_rows(rows: Sequence[object], path: Path, what: str) -> None:
+    """Raise :class:`CorruptDataError` when a data file yielded no ``what`` (empty or header only)."""
+    if len(rows) == 0:
+        raise CorruptDataError(f"{path}: no {what} in the file (it is empty or holds only a header); an "
+                               "interrupted download or copy? Fetch the dataset again")
+
+
+def has_content(path: Path) -> bool:
+    """True for an existing file, or a directory that holds anything."""
+    return path.is_file() or (path.is_dir() and any(path.iterdir()))
+
+
+def refuse_existing(paths: Iterable[Path], force: bool, what: str, how: str) -> None:
+    """Raise ``FileExistsError`` if any of ``paths`` holds data, unless ``force``.
+
+    ``what`` names the operation, ``how`` the explicit opt-in (e.g. ``"--force"``); nothing that
+    exists on disk is replaced unless the caller asked for it.
+    """
+    found = [p for p in paths if has_content(p)]
+    if found and not force:
+        listing = ", ".join(str(p) for p in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise FileExistsError(f"{what}: {listing} already exist(s) and would be replaced; choose another "
+                              f"output folder or pass {how} to replace them")
+
+
+def fresh_dir_beside(final: Path) -> Path:
+    """A new empty hidden folder next to ``final`` (same file system, so a rename can move it there)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+
+
+def replace_path(new: Path, final: Path) -> None:
+    """Move ``new`` to ``final``, replacing what is there by renames (atomic for a file).
+
+    A directory is swapped by two renames: the old one is moved aside, the new one into place,
+    then the old one is deleted; if the second rename fails the old one is put back.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if not final.exists() and not final.is_symlink():
+        os.replace(new, final)
+        return
+    if final.is_file() and new.is_file():
+        os.replace(new, final)
+        return
+    aside = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(final, aside)
+    try:
+        os.replace(new, final)
+    except OSError:
+        os.replace(aside, final)
+        raise
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside)
+    else:
+        aside.unlink()
 
 
 def random_split_indices(lengths: Sequence[int], seed: int) -> list[torch.Tensor]:

@@ -16,7 +16,14 @@ import torch
 from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice, check_int
-from liquidssm.data._common import CorruptDataError, Vocab, dataset_dir, require_file
+from liquidssm.data._common import (
+    CorruptDataError,
+    Vocab,
+    dataset_dir,
+    read_text_lines,
+    require_file,
+    require_rows,
+)
 from liquidssm.data.collate import pad_pair_collate
 from liquidssm.data.spec import LRA_RELEASE, DatasetSpec
 
@@ -27,25 +34,28 @@ LAYOUT = "  aan/new_aan_pairs.{train,eval,test}.tsv   (no header; label id1 id2 
 
 
 def read_tsv(path: Path) -> list[tuple[int, str, str, str, str]]:
-    """Rows ``(label, id1, id2, text1, text2)``; any malformed line raises naming file and line."""
+    """Rows ``(label, id1, id2, text1, text2)``; any malformed line raises naming file and line.
+
+    Lines are split at newline bytes only (texts may hold a bare carriage return) and an empty
+    file is refused (:func:`~liquidssm.data._common.require_rows`).
+    """
     rows = []
-    with open(path, encoding="utf-8", newline="") as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
-            parts = line.split("\t")
-            if len(parts) != 5:
-                raise CorruptDataError(
-                    f"{path}:{lineno}: expected 5 tab-separated fields (label, id1, id2, text1, "
-                    f"text2), got {len(parts)}")
-            try:
-                lab = float(parts[0])
-            except ValueError:
-                raise CorruptDataError(f"{path}:{lineno}: label {parts[0]!r} is not a number") from None
-            if lab not in (0.0, 1.0):
-                raise CorruptDataError(f"{path}:{lineno}: label {parts[0]!r} is not 0 or 1")
-            rows.append((int(lab), parts[1], parts[2], parts[3], parts[4]))
+    for lineno, line in read_text_lines(path):
+        if not line:
+            continue
+        parts = line.split("\t")
+        if len(parts) != 5:
+            raise CorruptDataError(
+                f"{path}:{lineno}: expected 5 tab-separated fields (label, id1, id2, text1, "
+                f"text2), got {len(parts)}")
+        try:
+            lab = float(parts[0])
+        except ValueError:
+            raise CorruptDataError(f"{path}:{lineno}: label {parts[0]!r} is not a number") from None
+        if lab not in (0.0, 1.0):
+            raise CorruptDataError(f"{path}:{lineno}: label {parts[0]!r} is not 0 or 1")
+        rows.append((int(lab), parts[1], parts[2], parts[3], parts[4]))
+    require_rows(rows, path, "document pairs")
     return rows
 
 

@@ -9,7 +9,10 @@ scikit-learn ``train_test_split`` (``random_state=0`` for 70/30, then ``random_s
 the 50/50 split of the rest). :func:`sklearn_like_split` reproduces scikit-learn's
 ``ShuffleSplit`` draw (``RandomState(seed).permutation(n)``; the first ``ceil(test_size n)``
 indices are the test part) without needing scikit-learn. Input ``X (n, 4000, 2)`` float32,
-target ``y (n,)`` float32; no normalisation.
+target ``y (n,)`` float32; no normalisation. A missing input value raises unless
+``missing="ffill"`` or ``"zero"``, and a missing target always raises
+(:mod:`liquidssm.data.series`); ``BIDMC.lengths`` holds every series' length (all 4000 in the
+release).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import torch
 from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice
-from liquidssm.data._common import Archive, dataset_dir, require_file
+from liquidssm.data._common import Archive, dataset_dir, require_file, require_split
+from liquidssm.data.series import fill_missing, merge_ts
 from liquidssm.data.spec import DatasetSpec
 from liquidssm.data.tsfile import read_ts, write_ts
 
@@ -52,24 +56,43 @@ def s4_bidmc_split(n: int) -> dict[str, np.ndarray]:
 
 
 class BIDMC(Dataset):
-    """BIDMC32 ``target`` in HR/RR/SpO2: item ``(x (4000, 2) float32, y float32 scalar)``."""
+    """BIDMC32 ``target`` in HR/RR/SpO2: item ``(x (4000, 2) float32, y float32 scalar)``.
+
+    ``lengths`` ``(n,)`` int64: each series' length (shorter ones zero-padded);
+    ``return_lengths=True`` makes items ``(x, y, length)``. ``missing``: ``"raise"`` (default),
+    ``"ffill"`` or ``"zero"`` for missing input values (:mod:`liquidssm.data.series`).
+    """
 
     def __init__(self, split: str = "train", target: str = "RR",
-                 root: str | os.PathLike[str] | None = None) -> None:
+                 root: str | os.PathLike[str] | None = None, missing: str = "raise",
+                 return_lengths: bool = False) -> None:
         check_choice(split, "split", ("train", "val", "test"))
         check_choice(target, "target", TARGETS)
+        if not isinstance(return_lengths, bool):
+            raise TypeError(f"return_lengths: expected True or False, got {return_lengths!r}")
         d = dataset_dir(SPEC, root)
         parts = [read_ts(require_file(d / f"BIDMC32{target}_{s}.ts", NAME)) for s in ("TRAIN", "TEST")]
-        X = np.concatenate([p.X for p in parts]).astype(np.float32)
-        y = np.concatenate([np.asarray(p.y, dtype=np.float64) for p in parts]).astype(np.float32)
+        merged = fill_missing(merge_ts(parts), missing, f"bidmc {target}")
+        X = merged.X.astype(np.float32)
+        y = np.asarray(merged.labels, dtype=np.float64).astype(np.float32)
         idx = s4_bidmc_split(len(y))[split]
+        require_split(len(idx), split, len(y), f"bidmc {target}")
         self.x = torch.from_numpy(X[idx])
         self.y = torch.from_numpy(y[idx])
+        self.lengths = torch.from_numpy(merged.lengths[idx])
+        self.return_lengths = return_lengths
+
+    @property
+    def equal_length(self) -> bool:
+        """True when every series of the split has the full length (no padding)."""
+        return bool((self.lengths == self.x.shape[1]).all())
 
     def __len__(self) -> int:
         return len(self.y)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, int]:
+        if self.return_lengths:
+            return self.x[i], self.y[i], int(self.lengths[i])
         return self.x[i], self.y[i]
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from liquidssm._checks import check_choice
+from liquidssm._checks import check_choice, check_int
 from liquidssm.data._common import (
     Archive,
     CorruptDataError,
@@ -79,6 +79,9 @@ class CIFAR10Sequence(Dataset):
     def __init__(self, split: str = "train", root: str | os.PathLike[str] | None = None,
                  grayscale: bool = True, val_size: int = 5000, seed: int = 42) -> None:
         check_choice(split, "split", ("train", "val", "test", "train_full"))
+        check_int(val_size, "val_size", minimum=1)
+        if not isinstance(grayscale, bool):
+            raise TypeError(f"grayscale: expected True or False, got {grayscale!r}")
         d = dataset_dir(SPEC, root)
         files = TEST_FILES if split == "test" else TRAIN_FILES
         parts = [read_batch(require_file(d / f, NAME)) for f in files]

@@ -38,7 +38,10 @@ _FILE = re.compile(r"^(\d+)_(\d+)\.txt$")
 
 
 def list_reviews(base: Path, split: str) -> list[tuple[Path, int]]:
-    """``(path, label)`` for ``aclImdb/<split>/{neg,pos}``; label 1 = pos. Sorted by (label, id)."""
+    """``(path, label)`` for ``aclImdb/<split>/{neg,pos}``; label 1 = pos. Sorted by (label, id).
+
+    Both polarity folders must hold reviews (an empty one raises :class:`CorruptDataError`).
+    """
     out = []
     for lab, sub in ((0, "neg"), (1, "pos")):
         d = base / "aclImdb" / split / sub
@@ -49,10 +52,13 @@ def list_reviews(base: Path, split: str) -> list[tuple[Path, int]]:
         files = []
         for p in d.iterdir():
             m = _FILE.match(p.name)
-            if not m:
-                log.warning("imdb: ignoring %s (not <id>_<rating>.txt)", p)
+            if not m or not p.is_file():
+                log.warning("imdb: ignoring %s (not a file named <id>_<rating>.txt)", p)
                 continue
             files.append((int(m.group(1)), p))
+        if not files:
+            raise CorruptDataError(f"dataset 'imdb': {d} holds no <id>_<rating>.txt reviews, so the {split} split "
+                                   f"would have a single class; an interrupted download or copy? Fetch it again")
         out += [(p, lab) for _, p in sorted(files)]
     return out
 

@@ -14,7 +14,14 @@ import torch
 from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice, check_int
-from liquidssm.data._common import CorruptDataError, Vocab, dataset_dir, require_file
+from liquidssm.data._common import (
+    CorruptDataError,
+    Vocab,
+    dataset_dir,
+    read_text_lines,
+    require_file,
+    require_rows,
+)
 from liquidssm.data.listops_gen import generate_listops
 from liquidssm.data.spec import LRA_RELEASE, DatasetSpec
 
@@ -32,28 +39,30 @@ def tokenize(source: str) -> list[str]:
 
 
 def read_tsv(path: Path) -> list[tuple[str, int]]:
-    """Parse one ListOps TSV strictly: header ``Source\\tTarget``, two fields, label 0..9."""
+    """Parse one ListOps TSV strictly: header ``Source\\tTarget``, two fields, label 0..9, >= 1 row.
+
+    Every error names the file and line (undecodable bytes included, :func:`read_text_lines`).
+    """
     rows: list[tuple[str, int]] = []
-    with open(path, encoding="utf-8", newline="") as f:
-        header = f.readline().rstrip("\r\n")
-        if header != "Source\tTarget":
-            raise CorruptDataError(f"{path}:1: expected header 'Source<TAB>Target', got {header!r}")
-        for lineno, line in enumerate(f, start=2):
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
-            parts = line.split("\t")
-            if len(parts) != 2:
-                raise CorruptDataError(
-                    f"{path}:{lineno}: expected 2 tab-separated fields, got {len(parts)}")
-            src, tgt = parts
-            try:
-                label = int(tgt)
-            except ValueError:
-                raise CorruptDataError(f"{path}:{lineno}: label {tgt!r} is not an integer") from None
-            if not 0 <= label < N_CLASSES:
-                raise CorruptDataError(f"{path}:{lineno}: label {label} outside 0..9")
-            rows.append((src, label))
+    for lineno, line in read_text_lines(path):
+        if lineno == 1:
+            if line != "Source\tTarget":
+                raise CorruptDataError(f"{path}:1: expected header 'Source<TAB>Target', got {line!r}")
+            continue
+        if not line:
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise CorruptDataError(f"{path}:{lineno}: expected 2 tab-separated fields, got {len(parts)}")
+        src, tgt = parts
+        try:
+            label = int(tgt)
+        except ValueError:
+            raise CorruptDataError(f"{path}:{lineno}: label {tgt!r} is not an integer") from None
+        if not 0 <= label < N_CLASSES:
+            raise CorruptDataError(f"{path}:{lineno}: label {label} outside 0..9")
+        rows.append((src, label))
+    require_rows(rows, path, "expressions after the header 'Source<TAB>Target'")
     return rows
 
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import csv
 import os
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from liquidssm._checks import check_int
+from liquidssm.data._common import refuse_existing
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"
@@ -81,19 +83,27 @@ def to_string(tree: Tree) -> str:
 def generate_listops(out_dir: str | os.PathLike[str], n_train: int = 96000, n_val: int = 2000,
                      n_test: int = 2000, min_length: int = 500, max_length: int = 2000,
                      max_depth: int = 10, max_args: int = 10, seed: int = 0,
-                     progress: bool = True) -> dict[str, int]:
+                     progress: bool = True, overwrite: bool = False) -> dict[str, int]:
     """Generate and write ``basic_{train,val,test}.tsv`` under ``out_dir``; returns split sizes.
 
     Deterministic for a given ``seed`` (Python's ``random.Random``). Shows a tqdm bar over the
-    number of distinct trees when ``progress``.
+    number of distinct trees when ``progress``. Existing ``basic_*.tsv`` files in ``out_dir``
+    raise ``FileExistsError`` unless ``overwrite``; each file is written under a temporary name
+    and renamed into place, so an interrupted run leaves no half-written split.
     """
     n_train = check_int(n_train, "n_train", minimum=1)
     n_val = check_int(n_val, "n_val", minimum=0)
     n_test = check_int(n_test, "n_test", minimum=0)
     check_int(max_args, "max_args", minimum=2)
     check_int(max_depth, "max_depth", minimum=1)
+    check_int(seed, "seed")
+    check_int(min_length, "min_length", minimum=0)
+    check_int(max_length, "max_length", minimum=1)
     if not 0 <= min_length < max_length:
         raise ValueError(f"need 0 <= min_length < max_length, got {min_length}, {max_length}")
+    out = Path(out_dir)
+    targets = [out / f"basic_{split}.tsv" for split in ("train", "val", "test")]
+    refuse_existing(targets, overwrite, "generate_listops", "--force (overwrite=True from Python)")
     total = n_train + n_val + n_test
     rng = random.Random(seed)
     seen: dict[str, int] = {}
@@ -113,15 +123,23 @@ def generate_listops(out_dir: str | os.PathLike[str], n_train: int = 96000, n_va
             bar.update(1)
     bar.close()
     items = list(seen.items())
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     splits = {"train": items[:n_train], "val": items[n_train:n_train + n_val],
               "test": items[n_train + n_val:]}
-    for split, rows in splits.items():
-        with open(out / f"basic_{split}.tsv", "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f, delimiter="\t", lineterminator="\n")
-            w.writerow(["Source", "Target"])
-            w.writerows(rows)
+    staged = []
+    try:
+        for split, rows in splits.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".basic_{split}.", suffix=".tmp", dir=out)
+            staged.append(Path(tmp))
+            with open(fd, "w", encoding="utf-8", newline="") as f:
+                w = csv.writer(f, delimiter="\t", lineterminator="\n")
+                w.writerow(["Source", "Target"])
+                w.writerows(rows)
+        for tmp, target in zip(staged, targets, strict=True):
+            os.replace(tmp, target)
+    finally:
+        for tmp in staged:
+            tmp.unlink(missing_ok=True)
     return {k: len(v) for k, v in splits.items()}
 
 

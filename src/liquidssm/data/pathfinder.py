@@ -33,6 +33,9 @@ from liquidssm.data._common import (
     dataset_dir,
     log,
     random_split_indices,
+    read_text_lines,
+    require_rows,
+    require_split,
     split_lengths_like_s4,
 )
 from liquidssm.data.pathfinder_gen import PARAMS, generate_pathfinder
@@ -54,32 +57,44 @@ def dataset_name(resolution: int) -> str:
 
 
 def read_metadata(meta_dir: Path) -> list[tuple[str, int, Path, int]]:
-    """``(relative image path, label, metadata file, line)`` over ``metadata/<k>.npy`` (as text)."""
+    """``(relative image path, label, metadata file, line)`` over ``metadata/<k>.npy`` (as text).
+
+    Every metadata file must hold at least one line: an empty one is a partial copy of the
+    release and is refused, naming the file.
+    """
+    if not meta_dir.is_dir():
+        raise DatasetMissingError(f"{meta_dir}: expected the metadata folder (metadata/<k>.npy text files)")
     files = []
     for p in meta_dir.iterdir():
-        if p.suffix == ".npy" and p.stem.isdigit():
+        if p.suffix == ".npy" and p.stem.isdigit() and p.is_file():
             files.append((int(p.stem), p))
     if not files:
         raise DatasetMissingError(f"no metadata/<k>.npy files in {meta_dir}")
     rows = []
     for _, p in sorted(files):
-        with open(p, encoding="ascii", errors="strict") as f:
-            try:
-                lines = f.read().splitlines()
-            except UnicodeDecodeError:
-                raise CorruptDataError(
-                    f"{p}: not a text metadata file (the LRA release stores text despite the "
-                    f".npy extension)") from None
-        for lineno, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            fields = line.split()
-            if len(fields) != 11:
-                raise CorruptDataError(f"{p}:{lineno}: expected 11 space-separated fields, got {len(fields)}")
-            if fields[3] not in ("0", "1"):
-                raise CorruptDataError(f"{p}:{lineno}: label field {fields[3]!r} is not 0 or 1")
-            rows.append((f"{fields[0]}/{fields[1]}", int(fields[3]), p, lineno))
+        n_before = len(rows)
+        try:
+            for lineno, line in read_text_lines(p, "ascii"):
+                if not line.strip():
+                    continue
+                rows.append(_metadata_row(line, p, lineno))
+        except CorruptDataError as e:
+            if "not valid ascii" in str(e):
+                raise CorruptDataError(f"{p}: not a text metadata file (the LRA release stores text despite "
+                                       f"the .npy extension): {e}") from None
+            raise
+        require_rows(rows[n_before:], p, "metadata lines")
     return rows
+
+
+def _metadata_row(line: str, path: Path, lineno: int) -> tuple[str, int, Path, int]:
+    """One metadata line ``imgs/<k> sample_<i>.png <i> <label> ...`` (11 fields) -> a row."""
+    fields = line.split()
+    if len(fields) != 11:
+        raise CorruptDataError(f"{path}:{lineno}: expected 11 space-separated fields, got {len(fields)}")
+    if fields[3] not in ("0", "1"):
+        raise CorruptDataError(f"{path}:{lineno}: label field {fields[3]!r} is not 0 or 1")
+    return f"{fields[0]}/{fields[1]}", int(fields[3]), path, lineno
 
 
 class PathFinder(Dataset):
@@ -94,6 +109,9 @@ class PathFinder(Dataset):
         check_choice(split, "split", ("train", "val", "test", "all"))
         if resolution not in RESOLUTIONS:
             raise ValueError(f"resolution must be one of {sorted(RESOLUTIONS)}, got {resolution}")
+        if not isinstance(tokenize, bool):
+            raise TypeError(f"tokenize: expected True or False, got {tokenize!r}")
+        split_lengths_like_s4(0, val_frac, test_frac)  # check the fractions before any I/O
         self.resolution = resolution
         self.tokenize = tokenize
         base = dataset_dir(spec_for(resolution), root, DIFFICULTY)
@@ -111,6 +129,7 @@ class PathFinder(Dataset):
             lengths = split_lengths_like_s4(len(kept), val_frac, test_frac)
             idx = random_split_indices(lengths, seed)[("train", "val", "test").index(split)]
             self.rows = [kept[i] for i in idx.tolist()]
+            require_split(len(self.rows), split, len(kept), base)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from liquidssm._checks import check_int
+from liquidssm.data._common import fresh_dir_beside, refuse_existing, replace_path
 
 
 @dataclass(frozen=True)
@@ -278,20 +280,41 @@ def _write_one(job: tuple[PathfinderParams, int, int, str, int]) -> tuple[int, s
 def generate_pathfinder(out_dir: str | os.PathLike[str], n_images: int,
                         params: PathfinderParams | None = None, seed: int = 0,
                         images_per_batch: int = 1000, progress: bool = True,
-                        workers: int = 1) -> dict:
+                        workers: int = 1, overwrite: bool = False) -> dict:
     """Write ``n_images`` PNGs + text metadata under ``out_dir`` (``imgs/<k>``, ``metadata/<k>.npy``).
 
     Image ``i`` is drawn from ``numpy.random.default_rng([seed, i])``, so the output is
     deterministic and identical for any number of ``workers`` (processes). LRA's release has
     200000 images per difficulty in 200 batches of 1000. Returns
-    ``{"n_images", "n_batches", "labels_mean", "params"}``.
+    ``{"n_images", "n_batches", "labels_mean", "params"}``. Existing ``imgs/`` or ``metadata/``
+    folders with content raise ``FileExistsError`` unless ``overwrite``; the images are drawn
+    into a hidden sibling folder and renamed into place when all are written.
     """
     n_images = check_int(n_images, "n_images", minimum=1)
     images_per_batch = check_int(images_per_batch, "images_per_batch", minimum=1)
     workers = check_int(workers, "workers", minimum=1)
+    check_int(seed, "seed", minimum=0)
+    if params is not None and not isinstance(params, PathfinderParams):
+        raise TypeError(f"params: expected a PathfinderParams, got {type(params).__name__}")
     p = params or PARAMS[32]
-    out = Path(out_dir)
+    final = Path(out_dir)
+    refuse_existing([final / "imgs", final / "metadata"], overwrite, "generate_pathfinder",
+                    "--force (overwrite=True from Python)")
+    out = fresh_dir_beside(final)
+    try:
+        info = _generate_into(out, n_images, p, seed, images_per_batch, progress, workers)
+        for part in ("imgs", "metadata"):
+            replace_path(out / part, final / part)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return info
+
+
+def _generate_into(out: Path, n_images: int, p: PathfinderParams, seed: int, images_per_batch: int,
+                   progress: bool, workers: int) -> dict:
+    """Draw and write the images and metadata of :func:`generate_pathfinder` into ``out``."""
     (out / "metadata").mkdir(parents=True, exist_ok=True)
+    (out / "imgs").mkdir(parents=True, exist_ok=True)
     jobs = [(p, seed, i, str(out), images_per_batch) for i in range(n_images)]
     bar = tqdm(total=n_images, desc=f"Pathfinder{p.window_size}", disable=not progress)
     results: list[tuple[int, str, int]] = []

@@ -42,11 +42,12 @@ def ensure_fixtures(names: Iterable[str] | None = None,
 
     For smoke profiles of the reproduction chapters: ``root`` defaults to a fresh temporary
     directory; datasets already present there are left alone. Pass the result as ``root=`` to
-    the loaders (or set ``LIQUIDSSM_DATA``).
+    the loaders (or set ``LIQUIDSSM_DATA``). A dataset folder that exists but is incomplete is
+    not overwritten (:meth:`~liquidssm.data.spec.DatasetSpec.write_fixture` raises).
     """
     specs = [get(n) for n in (DATASETS if names is None else names)]
     out = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="liquidssm_fixtures_"))
     for spec in specs:
         if spec.missing(out) and spec.fixture is not None:
-            spec.fixture(out)
+            spec.write_fixture(out)
     return out

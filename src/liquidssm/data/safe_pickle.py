@@ -7,12 +7,15 @@ globals that rebuild a NumPy array; everything else is refused with
 :class:`UnsafePickleError`. A ``jax.Array`` pickles as
 ``jax._src.array._reconstruct_array(fun, args, arr_state, aval_state)`` where ``fun(*args)`` is
 NumPy's ``_reconstruct`` and ``arr_state`` the ndarray state; we map that reconstructor to a
-NumPy-only rebuild, so JAX is not needed.
+NumPy-only rebuild, so JAX is not needed. Array sizes are bounded by the file's own size and only
+numeric dtypes load, so a tiny file cannot make the loader allocate gigabytes.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 import os
 import pickle
 from pathlib import Path
@@ -25,17 +28,74 @@ _np_frombuffer = np._core.numeric._frombuffer  # type: ignore[attr-defined]
 
 
 class UnsafePickleError(pickle.UnpicklingError):
-    """The pickle names a global outside the NumPy-array allowlist."""
+    """The pickle names a global outside the NumPy-array allowlist, or asks for more than it holds."""
 
 
-def _rebuild_jax_array(fun: Any, args: tuple, arr_state: tuple, aval_state: dict | None = None
-                       ) -> np.ndarray:
+class _NdarrayClass:
+    """Stands for ``numpy.ndarray`` inside a pickle: usable as ``_reconstruct``'s subtype, never called.
+
+    A direct ``ndarray(shape)`` call would allocate any shape a tiny file asks for; NumPy's own
+    pickles never make one.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise UnsafePickleError("numpy.ndarray(...) called directly (it allocates any shape); NumPy array "
+                                "pickles never do this")
+
+
+_NDARRAY = _NdarrayClass()
+_NUMERIC_KINDS = "biufc"  # bool, signed, unsigned, float, complex
+
+
+def _numeric_dtype(*args: Any) -> np.dtype:
+    """``numpy.dtype(*args)`` restricted to plain numeric dtypes (no object, void or string types)."""
+    try:
+        dt = np.dtype(*args)
+    except (TypeError, ValueError) as e:
+        raise UnsafePickleError(f"numpy.dtype{args!r} is not a dtype ({e})") from None
+    if dt.kind not in _NUMERIC_KINDS or dt.hasobject or dt.fields is not None:
+        raise UnsafePickleError(f"numpy.dtype {dt} refused: only bool, integer, float and complex arrays load")
+    return dt
+
+
+def _nbytes(shape: Any, dtype: Any) -> int:
+    """Bytes of an array of ``shape`` and ``dtype`` (Python ints, never overflows); refuses odd shapes."""
+    dims = (shape,) if isinstance(shape, int) else shape
+    if not isinstance(dims, tuple) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                                for d in dims):
+        raise UnsafePickleError(f"array shape {shape!r} is not a tuple of non-negative ints")
+    return math.prod(dims) * _numeric_dtype(dtype).itemsize
+
+
+class _BoundedReconstruct:
+    """NumPy's ``_reconstruct(ndarray, shape, dtype)``, refusing shapes larger than the file allows."""
+
+    def __init__(self, max_bytes: int, source: str) -> None:
+        self.max_bytes, self.source = max_bytes, source
+
+    def __call__(self, subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+        if subtype is not _NDARRAY:
+            raise UnsafePickleError(f"{self.source}: _reconstruct of {subtype!r} refused (only numpy.ndarray)")
+        nbytes = _nbytes(shape, dtype)
+        if nbytes > self.max_bytes:
+            raise UnsafePickleError(f"{self.source}: the pickle asks for an array of {nbytes} bytes (shape "
+                                    f"{shape!r}) but the file holds only {self.max_bytes} bytes")
+        return _np_reconstruct(np.ndarray, shape, dtype)
+
+
+def _rebuild_jax_array(expected: _BoundedReconstruct, fun: Any, args: tuple, arr_state: tuple,
+                       aval_state: dict | None = None) -> np.ndarray:
     """NumPy stand-in for ``jax._src.array._reconstruct_array``: the wrapped ndarray itself."""
-    if fun is not _np_reconstruct:
+    if fun is not expected:
         raise UnsafePickleError("jax array reconstructor called with an unexpected constructor")
     arr = fun(*args)
-    arr.__setstate__(arr_state)
+    arr.__setstate__(arr_state)  # NumPy checks the data against the shape: no allocation beyond the file
     return arr
+
+
+def _frombuffer(buf: Any, dtype: Any, shape: Any, order: str, *rest: Any) -> np.ndarray:
+    """NumPy's ``_frombuffer`` (protocol-5 arrays), with the dtype restricted to numeric types."""
+    return _np_frombuffer(buf, _numeric_dtype(dtype), shape, order, *rest)
 
 
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
@@ -45,28 +105,48 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     return text.encode("latin1")
 
 
-_ALLOWED: dict[tuple[str, str], Any] = {
-    ("_codecs", "encode"): _latin1_encode,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
-    ("numpy.core.numeric", "_frombuffer"): _np_frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _np_frombuffer,
-    ("jax._src.array", "_reconstruct_array"): _rebuild_jax_array,
-}
+_RECONSTRUCT = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
+_FROMBUFFER = {("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}
+
+
+def _stream_size(file: Any) -> int:
+    """Bytes in the stream ``file`` (a file on disk, a ``BytesIO`` or any seekable stream)."""
+    try:
+        return os.fstat(file.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        pass
+    try:
+        here = file.tell()
+        end = file.seek(0, io.SEEK_END)
+        file.seek(here)
+        return int(end)
+    except (AttributeError, OSError):
+        return 0
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` whose ``find_class`` only returns NumPy-array builders."""
+    """``pickle.Unpickler`` whose ``find_class`` only returns NumPy-array builders.
 
-    def __init__(self, file: io.BufferedIOBase, source: str = "<bytes>") -> None:
+    Arrays are bounded by ``max_bytes`` (default: the size of ``file``): a pickle that asks for a
+    larger array than it could possibly hold the data of is refused before anything is allocated.
+    """
+
+    def __init__(self, file: io.BufferedIOBase, source: str = "<bytes>", max_bytes: int | None = None) -> None:
         super().__init__(file)
         self.source = source
+        self._reconstruct = _BoundedReconstruct(_stream_size(file) if max_bytes is None else max_bytes, source)
+        self._allowed: dict[tuple[str, str], Any] = {
+            ("_codecs", "encode"): _latin1_encode,
+            ("numpy", "ndarray"): _NDARRAY,
+            ("numpy", "dtype"): _numeric_dtype,
+            ("jax._src.array", "_reconstruct_array"): functools.partial(_rebuild_jax_array, self._reconstruct),
+            **{key: self._reconstruct for key in _RECONSTRUCT},
+            **{key: _frombuffer for key in _FROMBUFFER},
+        }
 
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return _ALLOWED[(module, name)]
+            return self._allowed[(module, name)]
         except KeyError:
             raise UnsafePickleError(
                 f"{self.source}: refusing to load global {module}.{name} (only NumPy arrays and "
@@ -77,17 +157,26 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def load_array_pickle(path: str | os.PathLike[str]) -> np.ndarray:
-    """Load one pickled (jax or NumPy) array from ``path`` without running foreign code."""
+    """Load one pickled (jax or NumPy) array of numbers from ``path`` without running foreign code.
+
+    Refuses every global outside the NumPy-array builders, arrays larger than the file, and
+    object, string or structured dtypes (:class:`UnsafePickleError`).
+    """
     path = Path(path)
     with open(path, "rb") as f:
         try:
             obj = NumpyOnlyUnpickler(f, str(path)).load()
-        except UnsafePickleError:
-            raise
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
-            raise pickle.UnpicklingError(f"{path}: corrupt or truncated pickle ({e})") from None
+        except UnsafePickleError as e:
+            if str(path) in str(e):
+                raise
+            raise UnsafePickleError(f"{path}: {e}") from None
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
+                AttributeError, MemoryError, RecursionError) as e:
+            raise pickle.UnpicklingError(f"{path}: corrupt or truncated pickle ({type(e).__name__}: {e})") from None
     if not isinstance(obj, np.ndarray):
         raise UnsafePickleError(f"{path}: expected an array, got {type(obj).__name__}")
+    if obj.dtype.kind not in _NUMERIC_KINDS or obj.dtype.hasobject:
+        raise UnsafePickleError(f"{path}: expected an array of numbers, got dtype {obj.dtype}")
     return obj
 
 

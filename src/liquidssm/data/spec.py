@@ -9,11 +9,13 @@ prepare|fixtures``. This module imports no loader, so the loaders can import it.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from liquidssm.data._common import Archive, data_root
+from liquidssm.data._common import Archive, data_root, refuse_existing, replace_path
 
 __all__ = ["DatasetSpec", "LRA_RELEASE"]
 
@@ -64,3 +66,25 @@ class DatasetSpec:
         """The ``required`` paths absent under the data root (empty list: present)."""
         base = data_root(root)
         return [base / r for r in self.required if not (base / r).exists()]
+
+    def write_fixture(self, root: str | os.PathLike[str], force: bool = False) -> Path:
+        """Write the tiny stand-in under ``<root>/<subdir>`` and return that folder, never over data.
+
+        If ``<root>/<subdir>`` already holds anything, raise ``FileExistsError`` unless ``force``;
+        with ``force`` the folder is replaced as a whole. The fixture is written into a hidden
+        folder of ``root`` first and renamed into place, so an interrupted call leaves nothing
+        half-written (used by ``liquidssm data fixtures`` and :func:`~liquidssm.data.registry.ensure_fixtures`).
+        """
+        if self.fixture is None:
+            raise ValueError(f"dataset {self.name!r} has no fixture writer")
+        out = Path(root)
+        target = out / self.subdir
+        refuse_existing([target], force, f"fixtures {self.name}", "--force (force=True from Python)")
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".fixture-{self.name}-", dir=out))
+        try:
+            self.fixture(tmp)
+            replace_path(tmp / self.subdir, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return target

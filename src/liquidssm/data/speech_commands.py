@@ -28,6 +28,7 @@ from liquidssm.data._common import (
     CorruptDataError,
     DatasetMissingError,
     dataset_dir,
+    read_text_lines,
     require_file,
 )
 from liquidssm.data.spec import DatasetSpec
@@ -69,7 +70,8 @@ def read_wav(path: Path) -> np.ndarray:
 
 
 def _read_list(path: Path) -> set[str]:
-    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+    """The ``<word>/<file>.wav`` entries of a split list (errors name the file and line)."""
+    return {line.strip() for _, line in read_text_lines(path) if line.strip()}
 
 
 class SpeechCommands(Dataset):
@@ -99,13 +101,17 @@ class SpeechCommands(Dataset):
                     f"dataset 'speech_commands': missing class folder {d} (expected "
                     f"{SUBDIR}/<word>/*.wav for the {len(self.classes)} words); run "
                     "`liquidssm data download speech_commands`")
-            for p in sorted(d.glob("*.wav")):
+            clips = sorted(p for p in d.glob("*.wav") if p.is_file())
+            if not clips:
+                raise CorruptDataError(f"dataset 'speech_commands': class folder {d} holds no .wav clips; an "
+                                       "interrupted download or copy? Fetch the dataset again")
+            for p in clips:
                 rel = f"{word}/{p.name}"
                 which = "val" if rel in val else "test" if rel in test else "train"
                 if which == split:
                     self.items.append((p, lab))
         self.resolution = resolution
-        self.normalize = normalize
+        self.normalize = _check_normalize(normalize)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -126,6 +132,24 @@ class SpeechCommands(Dataset):
             mean, std = self.normalize
             x = (x - mean) / std
         return x[:: self.resolution].unsqueeze(-1), self.items[i][1]
+
+
+def _check_normalize(normalize: object) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``None`` or ``(mean, std)``: finite tensors of shape ``(16000,)`` with ``std > 0``."""
+    if normalize is None:
+        return None
+    if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
+        raise TypeError(f"normalize: expected None or a pair (mean, std), got {type(normalize).__name__}")
+    out = []
+    for name, t in zip(("mean", "std"), normalize, strict=True):
+        t = torch.as_tensor(t, dtype=torch.float32)
+        if t.shape != (SAMPLE_RATE,) or not bool(torch.isfinite(t).all()):
+            raise ValueError(f"normalize {name}: expected {SAMPLE_RATE} finite values (one per time index), got "
+                             f"shape {tuple(t.shape)}")
+        out.append(t)
+    if bool((out[1] <= 0).any()):
+        raise ValueError("normalize std: expected values > 0 (per_time_statistics clamps them at 1e-8)")
+    return out[0], out[1]
 
 
 def per_time_statistics(ds: SpeechCommands) -> tuple[torch.Tensor, torch.Tensor]:

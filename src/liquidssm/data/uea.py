@@ -7,6 +7,11 @@ LrcSSM): merge TRAIN and TEST, label-encode the sorted class names, drop duplica
 also sorts the cases), no normalisation, split 70/15/15 at ``int(0.7 N)`` and ``int(0.85 N)`` of a
 random permutation, seeds 2345, 3456, 4567, 5678, 6789.
 
+**Lengths and missing values** (:mod:`liquidssm.data.series`): the six datasets have equal
+lengths and no missing values. For other ``.ts`` files, series shorter than the longest are
+zero-padded at the end and their lengths kept (``UEA.lengths``; ``return_lengths=True`` returns
+``(x, y, length)`` items); a missing value ``?`` raises unless ``missing="ffill"`` or ``"zero"``.
+
 **Exact split reproduction needs JAX's threefry PRNG** (``jax.random.permutation`` with a key
 derived from the seed); we do not depend on JAX, so :class:`UEA` draws its permutation with
 ``numpy.random.default_rng(seed)`` -- deterministic, same sizes, different membership. To use the
@@ -24,9 +29,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from liquidssm._checks import check_choice
-from liquidssm.data._common import Archive, CorruptDataError, dataset_dir, log, require_file
+from liquidssm._checks import check_choice, check_int
+from liquidssm.data._common import (
+    Archive,
+    CorruptDataError,
+    dataset_dir,
+    log,
+    require_file,
+    require_split,
+)
 from liquidssm.data.safe_pickle import dumps_like_jax, load_array_pickle
+from liquidssm.data.series import fill_missing, merge_ts
 from liquidssm.data.spec import DatasetSpec
 from liquidssm.data.tsfile import read_ts, write_ts
 
@@ -58,23 +71,33 @@ def _resolve(name: str) -> str:
     return name
 
 
-def load_merged(name: str, root: str | os.PathLike[str] | None = None
+def load_merged(name: str, root: str | os.PathLike[str] | None = None, missing: str = "raise"
                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Merged, de-duplicated ``(X (N, T, C) float64, y (N,) int64, classes)`` (Log-NCDE step 2)."""
+    """Merged, de-duplicated ``(X (N, T, C) float64, y (N,) int64, classes)`` (Log-NCDE step 2).
+
+    ``missing``: the missing-value policy of :func:`liquidssm.data.series.fill_missing`; shorter
+    series are zero-padded (their lengths: :func:`load_cases`).
+    """
+    X, y, classes, _ = load_cases(name, root, missing)
+    return X, y, classes
+
+
+def load_cases(name: str, root: str | os.PathLike[str] | None = None, missing: str = "raise"
+               ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """:func:`load_merged` plus the length ``(N,)`` int64 of every series (equal-length: all ``T``)."""
     name = _resolve(name)
     d = dataset_dir(SPEC, root) / name
     parts = [read_ts(require_file(d / f"{name}_{s}.ts", NAME)) for s in ("TRAIN", "TEST")]
-    X = np.concatenate([p.X for p in parts])
-    labels = [lab for p in parts for lab in p.y]
+    merged = fill_missing(merge_ts(parts), missing, f"uea {name}")
+    X, lengths, labels = merged.X, merged.lengths, merged.labels
     classes = sorted(set(labels))
     y = np.array([classes.index(lab) for lab in labels])
-    flat = X.reshape(len(X), -1)
-    _, first = np.unique(flat, axis=0, return_index=True)
+    key = np.concatenate([X.reshape(len(X), -1), lengths[:, None].astype(X.dtype)], axis=1)
+    _, first = np.unique(key, axis=0, return_index=True)
     if len(first) < len(X):
         log.info("uea %s: dropped %d duplicate series of %d", name, len(X) - len(first), len(X))
     # np.unique returns the unique rows sorted; index of the first occurrence of each
-    X, y = X[first], y[first]
-    return X, y, classes
+    return X[first], y[first], classes, lengths[first]
 
 
 def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -88,13 +111,24 @@ class UEA(Dataset):
     """One UEA dataset split: item ``(x (T, C) float32, y int)``; ``C + 1`` with ``include_time``.
 
     ``include_time`` prepends the channel ``t_k = k / T`` (Log-NCDE, LrcSSM Table 5 uses False).
+    ``lengths`` ``(n,)`` int64 holds each series' length (all ``T`` when ``equal_length``; shorter
+    ones are zero-padded); ``return_lengths=True`` makes items ``(x, y, length)``. ``missing``:
+    ``"raise"`` (default), ``"ffill"`` or ``"zero"`` (:mod:`liquidssm.data.series`).
     """
 
     def __init__(self, name: str, split: str = "train", seed: int = 2345,
-                 root: str | os.PathLike[str] | None = None, include_time: bool = False) -> None:
+                 root: str | os.PathLike[str] | None = None, include_time: bool = False,
+                 missing: str = "raise", return_lengths: bool = False) -> None:
         check_choice(split, "split", ("train", "val", "test"))
-        X, y, self.classes = load_merged(name, root)
+        check_int(seed, "seed", minimum=0)
+        for flag, value in (("include_time", include_time), ("return_lengths", return_lengths)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag}: expected True or False, got {value!r}")
+        X, y, self.classes, lengths = load_cases(name, root, missing)
         idx = split_indices(len(y), seed)[split]
+        require_split(len(idx), split, len(y), f"uea {name}")
+        self.lengths = torch.from_numpy(lengths[idx])
+        self.return_lengths = return_lengths
         x = torch.from_numpy(X[idx].astype(np.float32))
         if include_time:
             T = x.shape[1]
@@ -102,10 +136,17 @@ class UEA(Dataset):
             x = torch.cat([t, x], dim=-1)
         self.x, self.y = x, torch.from_numpy(y[idx])
 
+    @property
+    def equal_length(self) -> bool:
+        """True when every series of the split has the full length ``T`` (no padding)."""
+        return bool((self.lengths == self.x.shape[1]).all())
+
     def __len__(self) -> int:
         return len(self.y)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int] | tuple[torch.Tensor, int, int]:
+        if self.return_lengths:
+            return self.x[i], int(self.y[i]), int(self.lengths[i])
         return self.x[i], int(self.y[i])
 
 
@@ -127,6 +168,9 @@ def load_lrcssm_split(name: str, seed: int, root: str | os.PathLike[str] | None 
         if X.ndim != 3 or Y.ndim != 2 or len(X) != len(Y):
             raise CorruptDataError(f"{base}: X_{split} {X.shape} / y_{split} {Y.shape} are not "
                                    "(N, T, C) and one-hot (N, K) with the same N")
+        if len(X) == 0 or not np.isfinite(X).all():
+            raise CorruptDataError(f"{base}/X_{split}.pkl: expected a non-empty array of finite values, got shape "
+                                   f"{X.shape} with {int(np.size(X) - np.isfinite(X).sum())} NaN/inf entries")
         x = torch.from_numpy(np.array(X, dtype=np.float32))
         if drop_first_channel:
             x = x[..., 1:]
