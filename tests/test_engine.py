@@ -153,7 +153,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_results_and_checkpoint(tmp_path)
 def test_unknown_id_and_unwritable_results_fail_before_training(tmp_path):
     out = subprocess.run([sys.executable, "-m", "liquidssm.cli", "train", "lrcssm-t1-scp"],
                          capture_output=True, text=True)
-    assert out.returncode == 2 and "did you mean lrcssm-t1-scp1" in out.stderr
+    assert out.returncode == 2 and "did you mean" in out.stderr and "lrcssm-t1-scp1" in out.stderr
     blocker = tmp_path / "blocked"
     blocker.write_text("a file, not a folder")
     out = subprocess.run([sys.executable, "-m", "liquidssm.cli", "train", EXP, "--results-dir",

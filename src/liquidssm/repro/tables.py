@@ -40,12 +40,14 @@ _NUMERIC = ("mean", "std")
 _AVERAGE_TASKS = ("Avg.", "Average")
 _DISCREPANCY_FILE = "known-discrepancies.csv"
 _INDEX_FILE = "index.csv"
+_ERRATA_FILE = "errata.csv"
 
 
 def list_paper_tables() -> list[str]:
     """Names accepted by :func:`paper_table`, e.g. ``"ls4-table1"``, ``"lrcssm-table11"``."""
     return sorted(
-        p.stem for p in paths.paper_dir().glob("*.csv") if p.name not in (_DISCREPANCY_FILE, _INDEX_FILE)
+        p.stem for p in paths.paper_dir().glob("*.csv")
+        if p.name not in (_DISCREPANCY_FILE, _INDEX_FILE, _ERRATA_FILE)
     )
 
 
