@@ -16,6 +16,7 @@ from liquidssm.data import (
     pad_collate,
     pad_pair_collate,
     pathfinder,
+    ppg_dalia,
     speech_commands,
     uea,
 )
@@ -26,7 +27,7 @@ from liquidssm.data.registry import DATASETS, get
 OWNERS = {"listops": listops.SPEC, "imdb": imdb.SPEC, "aan": aan.SPEC, "cifar10": cifar.SPEC,
           "pathfinder32": pathfinder.SPEC, "pathx": pathfinder.PATHX_SPEC,
           "speech_commands": speech_commands.SPEC, "bidmc": bidmc.SPEC, "uea": uea.SPEC,
-          "lrcssm_splits": uea.LRCSSM_SPLITS_SPEC}
+          "lrcssm_splits": uea.LRCSSM_SPLITS_SPEC, "ppg_dalia": ppg_dalia.SPEC}
 
 
 def test_registry_only_collects_the_loaders_specs():

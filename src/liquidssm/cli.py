@@ -189,4 +189,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # run the package's module, not this __main__ copy: sub-commands raise liquidssm.cli.UsageError,
+    # which must be the class `main` catches
+    from liquidssm.cli import main as _package_main
+
+    raise SystemExit(_package_main())

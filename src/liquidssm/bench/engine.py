@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from liquidssm.bench._util import machine_summary
+from liquidssm.cli import int_at_least
 
 __all__ = ["benchmark", "main"]
 
@@ -85,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="liquidssm bench engine", description=__doc__.splitlines()[0])
     p.add_argument("--experiment", default="ls4-t1-listops")
     p.add_argument("--profile", default="smoke", choices=("smoke", "full"))
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (1 = steadiest on a shared CPU)")
+    p.add_argument("--steps", type=int_at_least(1), default=20)
+    p.add_argument("--rounds", type=int_at_least(1), default=5)
+    p.add_argument("--threads", type=int_at_least(1), default=None,
+                   help="torch threads (1 = steadiest on a shared CPU)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -272,8 +272,13 @@ def write_fixture(root: str | os.PathLike[str], n_subjects: int = 4, minutes: fl
     return out
 
 
+def write_release_fixture(root: str | os.PathLike[str], seed: int = 0) -> Path:
+    """All 15 subjects of the release layout, two minutes each (``liquidssm data fixtures ppg_dalia``)."""
+    return write_fixture(root, n_subjects=len(SUBJECTS), minutes=2.0, seed=seed)
+
+
 SPEC = DatasetSpec(
     name=NAME, subdir=SUBDIR, layout=LAYOUT, papers="LrcSSM Table 7",
     required=tuple(f"{SUBDIR}/{s}/{s}.pkl" for s in SUBJECTS),
-    archives=(ARCHIVE,), marker="PPG_FieldStudy", target=SUBDIR, fixture=write_fixture,
+    archives=(ARCHIVE,), marker="PPG_FieldStudy", target=SUBDIR, fixture=write_release_fixture,
 )

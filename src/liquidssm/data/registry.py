@@ -17,7 +17,17 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from liquidssm.data import aan, bidmc, cifar, imdb, listops, pathfinder, speech_commands, uea
+from liquidssm.data import (
+    aan,
+    bidmc,
+    cifar,
+    imdb,
+    listops,
+    pathfinder,
+    ppg_dalia,
+    speech_commands,
+    uea,
+)
 from liquidssm.data.spec import DatasetSpec
 
 __all__ = ["DATASETS", "DatasetSpec", "get", "ensure_fixtures"]
@@ -25,7 +35,7 @@ __all__ = ["DATASETS", "DatasetSpec", "get", "ensure_fixtures"]
 #: Every dataset by name, in the order ``liquidssm data status`` lists them.
 DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
     listops.SPEC, imdb.SPEC, aan.SPEC, cifar.SPEC, pathfinder.SPEC, pathfinder.PATHX_SPEC,
-    speech_commands.SPEC, bidmc.SPEC, uea.SPEC, uea.LRCSSM_SPLITS_SPEC,
+    speech_commands.SPEC, bidmc.SPEC, uea.SPEC, uea.LRCSSM_SPLITS_SPEC, ppg_dalia.SPEC,
 )}
 
 

@@ -17,6 +17,7 @@ import sys
 
 import pandas as pd
 
+from liquidssm.cli import UsageError
 from liquidssm.repro.experiments import PROFILES, get_experiment, list_experiments
 
 __all__ = ["train_main", "experiments_main", "results_main"]
@@ -29,7 +30,7 @@ def _parse_set(items: list[str]) -> dict[str, dict[str, object]]:
         key, sep, raw = item.partition("=")
         section, dot, name = key.partition(".")
         if not sep or not dot or section not in ("model", "optim", "train", "task"):
-            raise SystemExit(f"--set: expected SECTION.FIELD=VALUE with SECTION in model, optim, "
+            raise UsageError(f"--set: expected SECTION.FIELD=VALUE with SECTION in model, optim, "
                              f"train, task; got {item!r}")
         try:
             value: object = json.loads(raw)
@@ -37,6 +38,14 @@ def _parse_set(items: list[str]) -> dict[str, dict[str, object]]:
             value = raw
         out.setdefault(section, {})[name] = value
     return out
+
+
+def _known(experiment_id: str) -> None:
+    """Refuse an unknown id as a usage error (status 2) that names the nearest ids."""
+    try:
+        get_experiment(experiment_id)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
 
 
 def train_main(argv: list[str] | None = None) -> int:
@@ -67,27 +76,19 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--tensorboard", action="store_true",
                    help="also log per-step metrics to TensorBoard (needs the tensorboard extra)")
     args = p.parse_args(argv)
-    try:
-        get_experiment(args.experiment)
-    except KeyError as exc:
-        print(f"liquidssm train: {exc.args[0]}", file=sys.stderr)
-        return 2
-    from liquidssm.data import DatasetMissingError
-    from liquidssm.repro.checkpoint import CheckpointError
-    from liquidssm.repro.results import ResultsError
-    from liquidssm.repro.train import NonFiniteLossError, RunInterrupted, fit
+    _known(args.experiment)
+    overrides = _parse_set(args.set)
+    from liquidssm.repro.train import RunInterrupted, fit
 
     device = "cuda" if args.device == "gpu" else args.device
+    # library errors (missing data, unwritable results, a changed configuration, a NaN loss)
+    # propagate to `liquidssm.cli`, which prints them as one line and exits with status 1
     try:
         rec = fit(args.experiment, args.profile, args.seed, device=device, devices=args.devices,
                   num_nodes=args.num_nodes, precision=args.precision, max_minutes=args.max_minutes,
                   restart=args.restart, results_dir=args.results_dir, run_dir=args.run_dir,
-                  data_root=args.data_root, cache_dir=args.cache_dir,
-                  overrides=_parse_set(args.set), progress=args.progress,
-                  tensorboard=args.tensorboard)
-    except (DatasetMissingError, ResultsError, CheckpointError, NonFiniteLossError, ValueError) as exc:
-        print(f"liquidssm train: {exc}", file=sys.stderr)
-        return 1
+                  data_root=args.data_root, cache_dir=args.cache_dir, overrides=overrides,
+                  progress=args.progress, tensorboard=args.tensorboard)
     except RunInterrupted as exc:
         print(f"liquidssm train: {exc}", file=sys.stderr)
         return 130
@@ -111,11 +112,8 @@ def experiments_main(argv: list[str] | None = None) -> int:
     p.add_argument("--show", default=None, metavar="ID", help="print one entry in full")
     args = p.parse_args(argv)
     if args.show:
-        try:
-            print(get_experiment(args.show))
-        except KeyError as exc:
-            print(f"liquidssm experiments: {exc.args[0]}", file=sys.stderr)
-            return 2
+        _known(args.show)
+        print(get_experiment(args.show))
         return 0
     rows = [{"id": e.id, "paper": e.paper, "table": e.table, "row": e.row, "column": e.column,
              "task": e.task, "model": e.model.model, "paper_value": e.paper_value,
