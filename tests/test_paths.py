@@ -54,9 +54,10 @@ def test_root_override(clean_env, tmp_path):
         paths.paper_dir()
 
 
-def test_root_override_that_is_not_a_directory_falls_back(clean_env, tmp_path):
+def test_root_override_that_is_not_a_directory_is_refused(clean_env, tmp_path):
     clean_env.setenv("LIQUIDSSM_ROOT", str(tmp_path / "nowhere"))
-    assert paths.repo_root() == ROOT
+    with pytest.raises(paths.RepositoryNotFoundError, match="LIQUIDSSM_ROOT=.*nowhere is not a directory"):
+        paths.repo_root()
 
 
 def test_data_and_results_overrides(clean_env, tmp_path):

@@ -121,7 +121,12 @@ def test_compare_side_by_side():
     ours = pd.DataFrame({"model": ["Liquid-S4", "S4-LegS", "NewModel"], "task": ["sCIFAR"] * 3,
                          "mean": [50.0, 91.0, 10.0], "std": [1.0, 0.5, 0.0],
                          "profile": ["smoke"] * 3, "n_seeds": [1, 2, 1]})
-    out = tables.compare(paper, ours)
+    with pytest.raises(ValueError, match=r"not in the paper's table: \('NewModel', 'sCIFAR'\)"):
+        tables.compare(paper, ours)  # a misspelt or new row is refused unless asked for
+    misspelt = ours.replace({"S4-LegS": "S4-Legs"}).iloc[:2]
+    with pytest.raises(ValueError, match="did you mean 'S4-LegS'"):
+        tables.compare(paper, misspelt)
+    out = tables.compare(paper, ours, allow_extra=True)
     assert list(out.columns) == ["model", "task", "paper", "paper_std", "ours", "ours_std",
                                  "difference", "profile", "n_seeds"]
     assert len(out) == len(paper) + 1 and out.iloc[-1]["model"] == "NewModel"
@@ -145,4 +150,7 @@ def test_root_override(tmp_path, monkeypatch):
     assert tables.list_paper_tables() == ["x-table1"]
     assert tables.paper_table("x-table1")["mean"].tolist() == [1.5]
     monkeypatch.setenv("LIQUIDSSM_ROOT", str(tmp_path / "nowhere"))
-    assert "ls4-table1" in tables.list_paper_tables()  # falls back to the checkout
+    with pytest.raises(FileNotFoundError, match="is not a directory"):  # never a silent fallback
+        tables.list_paper_tables()
+    monkeypatch.delenv("LIQUIDSSM_ROOT")
+    assert "ls4-table1" in tables.list_paper_tables()  # unset: the checkout

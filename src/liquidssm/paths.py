@@ -98,9 +98,13 @@ def _locate(start: PathLike | None = None) -> tuple[Path, str]:
     """``(root, rule that found it)`` in the documented order; raises with what was tried."""
     tried = []
     env = _env_path(ROOT_ENV)
-    if env is not None and env.is_dir():
+    if env is not None:
+        if not env.is_dir():  # a set variable is a request: never fall back silently
+            raise RepositoryNotFoundError(
+                f"{ROOT_ENV}={env} is not a directory; point it at a clone of the repository "
+                "or unset it to use the checkout the package was imported from")
         return env.resolve(), f"${ROOT_ENV}"
-    tried.append(f"${ROOT_ENV}: " + ("not set" if env is None else f"{env} is not a directory"))
+    tried.append(f"${ROOT_ENV}: not set")
     found = _package_checkout()
     if found is not None:
         return found, "the checkout the package was imported from"

@@ -14,6 +14,7 @@ checkout this package was imported from, else the current directory or a parent)
 
 from __future__ import annotations
 
+import difflib
 import math
 
 import numpy as np
@@ -88,14 +89,32 @@ def paper_table(name: str) -> pd.DataFrame:
     return df
 
 
-def compare(paper_df: pd.DataFrame, ours_df: pd.DataFrame) -> pd.DataFrame:
+def _unmatched(paper_df: pd.DataFrame, ours_df: pd.DataFrame) -> list[str]:
+    """Our rows whose (model, task) is not a cell of the paper's table, with the nearest names."""
+    cells = set(zip(paper_df["model"], paper_df["task"], strict=True))
+    models, tasks = sorted(set(paper_df["model"])), sorted(set(paper_df["task"]))
+    out = []
+    for model, task in zip(ours_df["model"], ours_df["task"], strict=True):
+        if (model, task) in cells:
+            continue
+        hints = []
+        for name, known in ((model, models), (task, tasks)):
+            if name not in known:
+                near = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+                hints.append(f"did you mean {near[0]!r}" if near else f"{name!r} is unknown")
+        out.append(f"({model!r}, {task!r})" + (f": {'; '.join(hints)}" if hints else ""))
+    return out
+
+
+def compare(paper_df: pd.DataFrame, ours_df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFrame:
     """Side-by-side frame rendered by reproduction chapters: paper value, ours, difference.
 
     ``paper_df`` is a result table from :func:`paper_table` (columns ``model``, ``task``,
     ``mean``, ``std``). ``ours_df`` has ``model``, ``task``, ``mean`` and, optionally, ``std``,
     ``profile`` (``"smoke"``/``"full"``) and ``n_seeds``. Every paper row is kept (our columns
-    are NaN where we have no run); rows of ours with no paper counterpart are appended with a
-    NaN paper value. Returns columns ``model, task, paper, paper_std, ours, ours_std,
+    are NaN where we have no run); a row of ours that is not a cell of the paper's table raises
+    ``ValueError`` naming it and the nearest paper names, unless ``allow_extra=True`` appends it
+    with a NaN paper value (a row added on purpose). Returns columns ``model, task, paper, paper_std, ours, ours_std,
     difference, profile, n_seeds`` where ``difference = ours - paper``.
     """
     for arg, df, need in (("paper_df", paper_df, ("model", "task", "mean")),
@@ -108,6 +127,10 @@ def compare(paper_df: pd.DataFrame, ours_df: pd.DataFrame) -> pd.DataFrame:
     if ours_df.duplicated(["model", "task"]).any():
         dup = ours_df[ours_df.duplicated(["model", "task"], keep=False)][["model", "task"]]
         raise ValueError(f"ours_df has duplicate (model, task) rows: {dup.values.tolist()}")
+    extra = _unmatched(paper_df, ours_df)
+    if extra and not allow_extra:
+        raise ValueError(f"ours_df: {len(extra)} row(s) not in the paper's table: {'; '.join(extra)} "
+                         "(pass allow_extra=True to append rows on purpose)")
     p = paper_df[["model", "task", "mean"]].copy()
     p["paper_std"] = paper_df["std"] if "std" in paper_df.columns else np.nan
     p = p.rename(columns={"mean": "paper"})
