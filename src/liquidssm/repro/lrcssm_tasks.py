@@ -97,6 +97,9 @@ def uea_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str] 
         files: dict[str, str] = {}
     elif splits == "ours":
         sets = [uea.UEA(name, s, seed=seed, root=root) for s in ("train", "val", "test")]
+        if not all(ds.equal_length for ds in sets):
+            raise ValueError(f"task 'uea': {name} has series of unequal length; LrcSSM models take "
+                             "equal-length series (the UEA datasets of the paper are all equal-length)")
         n_classes = len(sets[0].classes)
         folder = Path(root) / uea.SUBDIR / name
         location = str(folder)
