@@ -4,9 +4,9 @@ myst-nb caches an executed chapter under a key made of its code cells, kernelspe
 (jupyter-cache), so a new results file would leave a reproduction chapter's table stale. Before
 ``jupyter-book build`` (``make book`` runs ``python -m liquidssm.repro.bookcache``), this module
 computes a digest of every results file; when it differs from the digest of the previous build,
-it removes the cached execution of every chapter that reads results (its source calls
-``ensure_results``, ``load_results``, ``reproduction_table`` or ``run_status``), so exactly those
-chapters execute again. Chapter ``reproductions/02_how_reproductions_run``.
+it removes the cached execution of every chapter that reads results (its source calls one of
+:data:`RESULT_READERS`; the errata file counts as a result), so exactly those chapters execute
+again. Chapter ``reproductions/02_how_reproductions_run``.
 """
 
 from __future__ import annotations
@@ -20,17 +20,21 @@ from liquidssm import paths
 __all__ = ["results_digest", "reads_results", "invalidate", "main"]
 
 #: calls that make a chapter depend on the results files
-RESULT_READERS = ("ensure_results", "load_results", "reproduction_table", "run_status")
+RESULT_READERS = ("ensure_results", "load_results", "reproduction_table", "run_status",
+                  "errata.load", "errata.markdown_table", "errata.note")
 _STAMP = ".results-digest"
 
 
 def results_digest(results_dir: Path | None = None) -> str:
-    """SHA-256 over the names and bytes of every ``*.json`` under the results folder."""
+    """SHA-256 over the names and bytes of every results ``*.json`` and of ``data/paper/errata.csv``."""
     base = results_dir if results_dir is not None else paths.results_dir()
     h = hashlib.sha256()
     for path in sorted(base.rglob("*.json")) if base.is_dir() else []:
         h.update(str(path.relative_to(base)).encode())
         h.update(path.read_bytes())
+    errata = paths.paper_dir() / "errata.csv"
+    if errata.is_file():  # the errata page and the chapters' notes read it
+        h.update(errata.read_bytes())
     return h.hexdigest()
 
 
