@@ -1,6 +1,6 @@
 """Gated RNNs rewritten as diagonal-Jacobian state-space cells: MguSSM, GruSSM, LstmSSM.
 
-LrcSSM App. D (reference §1.6); chapter lrcssm/05_gated_cells.
+LrcSSM App. D; chapter lrcssm/05_gated_cells.
 
 A gated RNN updates its state as ``x_t = q_t ⊙ x_{t-1} + s_t`` with gates ``q, s`` that depend
 on the previous state and the input. App. D reads this as one explicit Euler step (``Δt = 1``)

@@ -1,7 +1,7 @@
 """S4 and Liquid-S4 layers, the residual block and the sequence model; optimizer parameter groups.
 
 Liquid-S4 paper §4 and Appendix S2 (architecture), Algorithm 1 (kernels); derived in chapter
-``book/liquid/05_liquid_s4_layer``. Released-code behaviour: reference §1.6 and §4.
+``book/liquid/05_liquid_s4_layer``. Released-code behaviour: class ``S4`` in ``src/models/sequence/ss/s4.py`` and ``src/models/sequence/model.py`` of raminmh/liquid-s4@06031dc.
 
 Shapes: ``(B, L, H)`` at every public ``forward`` (batch, length, features); ``(B, H, L)``
 inside the convolution. ``lengths`` (``(B,)`` ints) marks the valid prefix of each sequence.
@@ -275,9 +275,9 @@ class LiquidS4Layer(S4Layer):
     Args (in addition to :class:`S4Layer`, whose keywords ``**s4_options`` are passed on):
         kind: ``"pb"`` (Eq. 16, the paper's choice in every experiment) or ``"kb"`` (Prop. 1).
         order: highest liquid order (the paper's 𝒫) ``>= 2``.
-        variant: ``"paper"`` (default) or ``"official"`` (the released code, reference §1).
+        variant: ``"paper"`` (default) or ``"official"`` (the released code, chapter ``appendix/10_paper_vs_code_liquid_s4``).
         L_tilde: paper variant only: liquid kernel length ``L̃`` (``None`` = the input length).
-        allcombs, lcontract, fft_bug: official variant only (reference §1.3-1.5).
+        allcombs, lcontract, fft_bug: official variant only (``S4.forward`` in ``src/models/sequence/ss/s4.py`` of raminmh/liquid-s4@06031dc).
 
     The official variant keeps *frozen copies* of the initial ``Λ, B, C, Δ`` as buffers (the
     released code keeps them as plain attributes that are not saved; here they are saved).
@@ -356,7 +356,7 @@ class LiquidS4Layer(S4Layer):
         return [(torch.fft.rfft(c, n=n) * torch.fft.rfft(K[d], n=n)).sum(-2) for d, c in enumerate(corr)], None
 
     def official_terms(self, u: torch.Tensor) -> torch.Tensor:
-        """Released code's liquid term of ``u (B, H, L)``, added pointwise; reference §1.3-1.5.
+        """Released code's liquid term of ``u (B, H, L)``, added pointwise; ``S4.forward`` in ``src/models/sequence/ss/s4.py`` of raminmh/liquid-s4@06031dc.
 
         Chapter ``appendix/10_paper_vs_code_liquid_s4``. Frozen initial ``B̄``, ``C``
         (:meth:`official_frozen`); PB: ``Σ_p κ_p ū^(p)`` (the backward channel on the un-flipped
@@ -538,7 +538,7 @@ class SequenceModel(nn.Module):
 def ssm_param_groups(model: nn.Module, lr: float, ssm_lr: float | None, weight_decay: float) -> list[dict]:
     """AdamW parameter groups: SSM parameters (Λ, P, B, Δ) with ``ssm_lr`` and no weight decay.
 
-    Chapter ``liquid/05_liquid_s4_layer`` (reference §4.4). ``ssm_lr=None`` means ``lr``.
+    Chapter ``liquid/05_liquid_s4_layer`` (``SequenceLightningModule.configure_optimizers`` in ``train.py`` of raminmh/liquid-s4@06031dc). ``ssm_lr=None`` means ``lr``.
     Everything else (C, D, linear, norm, embedding) gets ``lr`` and ``weight_decay``, like the
     released code. Returns ``[{"params", "lr", "weight_decay"}, ...]`` (empty groups omitted).
     """

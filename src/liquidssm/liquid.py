@@ -592,7 +592,7 @@ def _min_L(p: int) -> int:
 
 
 def official_subsets(L: int, p: int) -> torch.Tensor:
-    """Index sets of the released code's "all combinations" features, reference §1.3.
+    """Index sets of the released code's "all combinations" features (``get_combs_cache`` in ``src/models/sequence/ss/s4.py`` of raminmh/liquid-s4@06031dc).
 
     The ``p``-subsets of the last ``L̃_p`` positions in lexicographic order, keeping the last
     ``L`` of them. Returns an int64 tensor ``(min(L, C(L̃_p, p)), p)``.
@@ -612,7 +612,7 @@ def _lcontract(x: torch.Tensor, lcontract: str | None) -> torch.Tensor:
 def official_correlations(
     u: object, order: int, *, allcombs: bool = True, lcontract: str | None = None, flip: bool = True
 ) -> torch.Tensor:
-    r"""Released code's correlation sequences ``ū^(p)``, ``p = 2..order`` (reference §1.3).
+    r"""Released code's correlation sequences ``ū^(p)``, ``p = 2..order`` (``upgrade_degree`` in ``src/models/sequence/ss/s4.py`` of raminmh/liquid-s4@06031dc).
 
     ``allcombs=True``: feature ``t`` is the product over the ``t``-th of the last ``L``
     lexicographic ``p``-subsets of the last ``L̃_p`` positions (zero-padded to ``L``).
@@ -658,7 +658,7 @@ def official_B_bar(Lambda: torch.Tensor, B: torch.Tensor, dt: torch.Tensor) -> t
 
 
 def official_pb_coefficients(B_bar_full: torch.Tensor, C0_full: torch.Tensor, order: int) -> torch.Tensor:
-    r"""Released code's PB coefficients ``κ_p``, ``p = 2..order``, by its compounding loop (reference §1.4).
+    r"""Released code's PB coefficients ``κ_p``, ``p = 2..order``, by its compounding loop (``S4.forward``, ``src/models/sequence/ss/s4.py`` of raminmh/liquid-s4@06031dc).
 
     ``coeff ← coeff · Σ_n coeff`` starting from ``B̄``; ``κ_p = Re Σ_n C⁰_n coeff_n``. Closed form
     ``κ_p = Re(Σ_n C⁰_n B̄_n) · S^{2^{p-1}-1}``, ``S = Σ_n B̄_n`` (tested).
@@ -680,7 +680,7 @@ def official_pb_coefficients(B_bar_full: torch.Tensor, C0_full: torch.Tensor, or
 
 
 def official_pb_term(corr: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
-    r"""Released code's PB output ``Σ_p κ_p ū^(p)_t``, added pointwise (reference §1.4).
+    r"""Released code's PB output ``Σ_p κ_p ū^(p)_t``, added pointwise (``S4.forward``, PB mode, raminmh/liquid-s4@06031dc).
 
     ``corr``: ``(B, H, order - 1, L)`` from :func:`official_correlations`; ``kappa``: ``(H, order - 1)``.
     Returns ``(B, H, L)``.
@@ -689,7 +689,7 @@ def official_pb_term(corr: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
 
 
 def official_kb_term(corr: torch.Tensor, K: torch.Tensor, S: torch.Tensor, *, fft_bug: bool = False) -> torch.Tensor:
-    r"""Released code's KB output ``Σ_p (S^{p-1} K) * ū^(p)`` (reference §1.5).
+    r"""Released code's KB output ``Σ_p (S^{p-1} K) * ū^(p)`` (``S4.forward``, KB mode, raminmh/liquid-s4@06031dc).
 
     ``corr``: ``(B, H, order - 1, L)`` (flipped products); ``K``: the S4 kernel ``(H, L)``; ``S``:
     ``(H,)`` real, ``Σ_n B̄_n`` of the frozen initial values. With ``fft_bug=False`` a proper causal

@@ -11,7 +11,7 @@ Shapes at the model boundary: inputs ``(B, T, d_input)``, logits ``(B, d_output)
 ``(B, T, d_output)`` with ``pool="none"``). Inside: encoded sequences ``(B, T, H)``, LRC states
 ``(B, T, D)``.
 
-Block ``i`` (reference §4.2)::
+Block ``i`` (``SingleScaleGRU`` in ``experiments/lrc_ssm/run_train.py`` of MoniFarsang/LrcSSM@5581972)::
 
     u <- LayerNorm(u)                 (no affine parameters, eps 1e-5)
     x <- LrcSSM(u)                    (B, T, D), solved by Newton (or the sequential loop)
@@ -124,7 +124,7 @@ class MLP(nn.Module):
 
 
 class OutputMapping(nn.Module):
-    """``y = Re(C x) + d`` mapping a complex state (..., D) to (..., H); C, d ~ N(0, 1) (reference §1.5)."""
+    """``y = Re(C x) + d`` mapping a complex state (..., D) to (..., H); C, d ~ N(0, 1) (``experiments/lrc_ssm/LRC_diagmat_complex.py``, MoniFarsang/LrcSSM@5581972)."""
 
     def __init__(self, D: int, H: int, *, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
@@ -204,7 +204,7 @@ class LrcSSMLayer(nn.Module):
 
 
 class LrcSSMBlock(nn.Module):
-    """One LrcSSM block (reference §4.2): pre-LayerNorm, LrcSSM, MLP/mapping, residual LayerNorm, MLP.
+    """One LrcSSM block (as ``SingleScaleGRU`` builds it, ``run_train.py`` of MoniFarsang/LrcSSM@5581972): pre-LayerNorm, LrcSSM, MLP/mapping, residual LayerNorm, MLP.
 
     Shapes: (B, T, H) -> (B, T, H). ``lrc`` is the block's :class:`LrcSSMLayer` (a default
     ``LrcSSMLayer(H, D, dtype=dtype)`` when None); ``output_mapping`` maps a complex state back

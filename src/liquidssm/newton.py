@@ -241,7 +241,7 @@ def newton_iterate(
 
 def implicit_gradient_step(cell: DiagonalCell, x_star: torch.Tensor, pre: tuple[torch.Tensor, ...],
                            x0: torch.Tensor, *, scan_method: str = "blelloch") -> torch.Tensor:
-    """``x*`` carrying the implicit-function gradient ``(I - J S)^{-1} ∂f``, LrcSSM §2.2 (reference §2.3).
+    """``x*`` carrying the implicit-function gradient ``(I - J S)^{-1} ∂f``, LrcSSM §2.2 (as ``elk/algs/deer.py`` of MoniFarsang/LrcSSM@5581972 differentiates at the fixed point).
 
     Chapter lrcssm/03_newton_solver, Eq. (eq-lrc-newton-3). One :func:`newton_step` from the
     fixed point ``x*`` (iterate and Jacobian constant): its derivative is ``(I - J S)^{-1}``

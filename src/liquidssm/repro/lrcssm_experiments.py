@@ -218,7 +218,7 @@ def ablation_experiment(table: str, row: str, column: str) -> Experiment:
 def table7_experiment() -> Experiment:
     """LrcSSM Table 7 (App. C): PPG-DaLiA heart-rate regression, MSE x 1e-2 on the scaled target.
 
-    Log-NCDE's processing (reference §5.3): six wrist channels at 64 Hz, windows of 49,920 steps
+    Log-NCDE's processing (its PPG-DaLiA data preparation, as documented in ``liquidssm.data.ppg_dalia``): six wrist channels at 64 Hz, windows of 49,920 steps
     (stride 4,992) with one target per 128 steps, 70/15/15 per-subject blocks. The paper gives no
     hyperparameters for this task; ``full`` uses Table 5's most common tuned setting (64 hidden,
     16 states, 4 blocks, lr 1e-4), the Table 1 loop, batch 4 and patience 1000 epochs, monitoring

@@ -27,7 +27,7 @@ from liquidssm.repro.tasks import (
 __all__ = ["TASKS", "uea_task", "ppg_dalia_task", "NO_TIME_COLUMN"]
 
 #: UEA datasets whose column 0 in the LrcSSM split pickles is a real channel, not the time channel
-#: (reference §5.2: the released datamodule drops column 0 anyway, so Ethanol loses 3 -> 2 and
+#: (``datamodule.py`` of MoniFarsang/LrcSSM@5581972: the released datamodule drops column 0 anyway, so Ethanol loses 3 -> 2 and
 #: MotorImagery 64 -> 63 channels, the "input size" row of LrcSSM Table 1)
 NO_TIME_COLUMN = ("EthanolConcentration", "MotorImagery")
 

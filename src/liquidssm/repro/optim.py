@@ -1,9 +1,9 @@
 """Optimisers and learning-rate schedules as pure functions of the step.
 
-Chapter ``reproductions/02_how_reproductions_run``. Liquid-S4 (reference §4.4): AdamW, the SSM
+Chapter ``reproductions/02_how_reproductions_run``. Liquid-S4 (``SequenceLightningModule.configure_optimizers`` in ``train.py`` of raminmh/liquid-s4@06031dc): AdamW, the SSM
 parameters (Λ, P, B, Δ) in their own group with ``ssm_lr`` and no weight decay, and the
 ``cosine_warmup`` schedule stepped per optimiser step (the multi-step schedule per epoch for
-BIDMC). LrcSSM (reference §4.3): Adam with a constant learning rate after clipping the global
+BIDMC). LrcSSM (``experiments/lrc_ssm/run_train.py`` of MoniFarsang/LrcSSM@5581972): Adam with a constant learning rate after clipping the global
 gradient norm at 1.0.
 
 A schedule is a multiplier ``factor(step, epoch)`` of every group's base learning rate; the
