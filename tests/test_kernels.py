@@ -296,3 +296,48 @@ def test_keops_kernel_equals_torch_kernel():
     gt = torch.autograd.grad(Kt.square().sum(), args)
     for a, b in zip(gk, gt):
         assert torch.allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+def test_dplr_kernel_gradients_equal_dense_float64():
+    """Values and gradients of the DPLR kernel (one-division Cauchy, analytic backward) == dense."""
+    Lam, P, B, C, dt = random_dplr(3, 5, rank=2, channels=2)
+    args = [t.clone().requires_grad_() for t in (Lam, P, B, C, dt)]
+    Kf = s4_kernel(*args, 37, method="dplr", backend="torch")
+    Kd = s4_kernel(*args, 37, method="dense")
+    assert rel(Kf, Kd) < 1e-9
+    W = torch.randn_like(Kd)
+    gf = torch.autograd.grad((Kf * W).sum(), args)
+    gd = torch.autograd.grad((Kd * W).sum(), args)
+    for a, b in zip(gf, gd):
+        assert rel(a, b) < 1e-8
+
+
+def test_dplr_kernel_float32_gradients_unchanged_by_one_division_cauchy(monkeypatch):
+    """float32 kernel and gradients: new torch Cauchy vs the previous checkpointed one vs float64 dense."""
+    from liquidssm import cauchy as cauchy_mod
+
+    d = nplr_legs(32, torch.complex64)
+    H = 4
+    C = torch.randn(H, 16, dtype=torch.complex64)
+    dt = torch.logspace(-3, -1, H)
+    args32 = [t.clone().requires_grad_() for t in (d.Lambda.expand(H, 16), d.P.expand(H, 16),
+                                                     d.B.expand(H, 16), C, dt)]
+    args64 = [t.detach().to(torch.complex128 if t.is_complex() else torch.float64).requires_grad_()
+              for t in args32]
+    L = 256
+    K64 = s4_kernel(*args64, L, method="dense")
+    W = torch.randn_like(K64)
+    g64 = torch.autograd.grad((K64 * W).sum(), args64)
+
+    def run():
+        K = s4_dplr_kernel(*args32, L, backend="torch")
+        return K, torch.autograd.grad((K * W.float()).sum(), args32)
+
+    K_new, g_new = run()
+    monkeypatch.setattr(cauchy_mod, "cauchy_torch", cauchy_mod._cauchy_torch_checkpointed)
+    K_old, g_old = run()
+    assert rel(K_new.double(), K64) < 1e-4 and rel(K_old.double(), K64) < 1e-4
+    assert rel(K_new, K_old) < 1e-5
+    for a, b, ref in zip(g_new, g_old, g64):
+        err_new, err_old = rel(a.to(ref.dtype), ref), rel(b.to(ref.dtype), ref)
+        assert err_new < max(1e-4, 3 * err_old), (err_new, err_old)

@@ -352,3 +352,85 @@ def test_cell_flags_must_be_bool():
         LrcSSMCell(3, 2, elastance="no")
     with pytest.raises(TypeError, match="complex_params"):
         LrcSSMCell(3, 2, complex_params=1)
+
+
+_FUSED_CASES = _CASES + [{"rho": 0.9, "clamp": "tanh"}, {"rho": 0.7, "ablation": "A(u),b(u)"},
+                         {"rho": 0.8, "clamp": "tanh", "elastance": False, "variant": "official"},
+                         {"complex_params": True, "ablation": "A(u),b(u)"},
+                         {"complex_params": True, "variant": "official", "ablation": "A(u)"}]
+
+
+def _pieces(cell, x, pre):
+    t = cell.transition(x, pre)
+    return t.lam * x + t.offset, t.lam + x * t.lam_x + t.offset_x
+
+
+@pytest.mark.parametrize("kw", _FUSED_CASES)
+def test_fused_step_and_jacobian_equal_the_pieces(kw):
+    """The fused fast paths against the readable pieces (the oracle), every variant, float64.
+
+    With autograd: the same operations, bit for bit, and the same gradients. Without autograd
+    (the Newton iterations): in-place and regrouped, equal to rounding.
+    """
+    cell = _cell(**kw).scaled(3.0)
+    x = (torch.randn(2, 6, 4, dtype=F64).to(cell.state_dtype) * 2).requires_grad_()
+    pre = cell.input_terms(torch.randn(2, 6, 5, dtype=F64))
+    want_x, want_J = _pieces(cell, x, pre)
+    got_x, got_J = cell.step_and_jacobian(x, pre)
+    for got, want in ((got_x, want_x), (cell._fused(x, pre, True)[1], want_J), (cell.step(x, pre), want_x)):
+        assert got.dtype == want.dtype and got.shape == want.shape and torch.equal(got, want)
+    assert not got_J.requires_grad  # the solvers' constant Jacobian
+    assert got_J.dtype == want_J.dtype and got_J.shape == want_J.shape
+    torch.testing.assert_close(got_J, want_J.detach(), rtol=1e-14, atol=1e-14)
+    params = [p for p in cell.parameters()]
+    leaves = [x, *params]
+    g_out = torch.randn_like(want_x)
+    g_want = torch.autograd.grad((want_x * g_out.conj()).real.sum(), leaves, allow_unused=True,
+                                 retain_graph=True)
+    g_got = torch.autograd.grad((cell.step(x, pre) * g_out.conj()).real.sum(), leaves, allow_unused=True)
+    for a, b in zip(g_got, g_want):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-14)
+    with torch.no_grad():
+        ng_x, ng_J = cell.step_and_jacobian(x, pre)
+        ng_step = cell.step(x, pre)
+    for got, want in ((ng_x, want_x), (ng_J, want_J), (ng_step, want_x)):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        torch.testing.assert_close(got, want.detach(), rtol=1e-14, atol=1e-14)
+    assert not ng_x.requires_grad and not ng_J.requires_grad
+
+
+def test_fused_no_grad_path_does_not_touch_its_inputs():
+    cell = _cell(rho=0.9, clamp="tanh").scaled(2.0)
+    x = torch.randn(3, 4, dtype=F64)
+    pre = cell.input_terms(torch.randn(3, 5, dtype=F64))
+    pre = InputTerms(*(p.detach() for p in pre))
+    copies = [t.clone() for t in (x, *pre)]
+    with torch.no_grad():
+        cell.step_and_jacobian(x, pre)
+        cell.step(x, pre)
+    for a, b in zip((x, *pre), copies):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kw", [{}, {"elastance": False}, {"variant": "official"}])
+def test_closed_form_step_backward_gradcheck(kw):
+    """The plain real cell's step has a hand-written backward: gradcheck it in float64."""
+    cell = _cell(**kw).scaled(2.0)
+    x = torch.randn(2, 3, 4, dtype=F64, requires_grad=True)
+    pre = cell.input_terms(torch.randn(2, 3, 5, dtype=F64))
+    pre = [p.detach().requires_grad_() for p in pre]
+    assert torch.autograd.gradcheck(lambda x, f, z, e: cell.step(x, InputTerms(f, z, e)), (x, *pre))
+
+
+@pytest.mark.parametrize("kw", [{}, {"ablation": "A(u)", "rho": 0.9}])
+def test_fast_paths_step_aside_under_torch_func(kw):
+    """torch.func.jvp / forward AD see plain autograd ops: one JVP of the step = the diagonal."""
+    cell = _cell(**kw)
+    x = torch.randn(3, 4, dtype=F64)
+    pre = cell.input_terms(torch.randn(3, 5, dtype=F64))
+    _, jvp = torch.func.jvp(lambda z: cell.step(z, pre), (x,), (torch.ones_like(x),))
+    torch.testing.assert_close(jvp, cell.jacobian_diag(x, pre).detach(), rtol=1e-12, atol=1e-14)
+    _, jvp2 = torch.func.jvp(lambda z: cell.step_and_jacobian(z, pre)[0], (x,), (torch.ones_like(x),))
+    torch.testing.assert_close(jvp2, jvp)

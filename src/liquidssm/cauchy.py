@@ -10,12 +10,21 @@ complex conjugate of the first (the conjugates are implicit: only ``N2`` modes a
 Backends:
 
 * :func:`cauchy_naive` -- the oracle: one broadcast ``(..., N2, Lz)`` tensor, then a sum.
-* :func:`cauchy_torch` -- pure torch, **chunked over the nodes** so memory stays bounded: a chunk
-  holds ``Lc = max(1, chunk_elems // (M * N2))`` nodes, where ``M`` is the number of batch rows
-  and ``chunk_elems = 2**20`` by default (8 MiB per complex64 temporary, 16 MiB in
-  complex128; forward+backward of one chunk holds about ten such temporaries). With gradients enabled and more than one chunk, each chunk runs under
-  :func:`torch.utils.checkpoint.checkpoint`, so the backward pass recomputes the chunk instead
-  of storing all ``M x N2 x Lz`` intermediates.
+* :func:`cauchy_torch` -- pure torch, one division per (row, mode, node) and an analytic
+  backward (:class:`_CauchyPairs`). Each conjugate pair is merged,
+  ``v/(z-w) + conj(v)/(z-conj w) = (a z + b) q`` with real ``a = 2 Re v``,
+  ``b = -2 Re(v conj w)`` and ``q = 1/((z - w)(z - conj w))``, so ``r = z (a^T q) + b^T q`` is two
+  real matrix products over the modes. The gradients are closed forms in ``q`` and ``q^2``
+  (``c = -2 Re w``, ``S = (a z + b) q^2``, ``gbar = conj(grad_r)``, sums over nodes ``j``):
+  ``grad_v = 2 Re(sum gbar z q) - 2 w Re(sum gbar q)``;
+  ``grad_w = -2 v Re(sum gbar q) + 2 Re(sum gbar z S) - 2 w Re(sum gbar S)``;
+  ``grad_z = grad_r conj(sum_n a q - (2 z + c) S)``. The nodes are **chunked** so memory stays
+  bounded: a chunk holds ``Lc = max(1, chunk_elems // (R * max(N2, K)))`` nodes, where ``R`` is
+  the number of rows of ``w``/``z`` and ``K`` the right-hand sides of ``v`` that share them;
+  ``chunk_elems = 2**20`` by default (8 MiB per complex64 temporary, 16 MiB in complex128;
+  about three such temporaries live at once). The backward recomputes ``q`` chunk by chunk
+  (nothing is stored, nothing re-run under checkpoint). The previous two-division,
+  checkpointed version is kept as ``_cauchy_torch_checkpointed`` for benchmarks.
 * :func:`cauchy_keops` -- pykeops ``Genred`` on ``view_as_real`` pairs with the merged
   conjugate-pair formula ``2 (z Re v - Re(v conj w)) / ((z - w)(z - conj w))``; never builds the
   ``N2 x Lz`` matrix. Each formula/dtype/gradient compiles once (~6-15 s on a busy CPU) and is
@@ -36,6 +45,7 @@ import warnings
 from typing import Any
 
 import torch
+from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
 from liquidssm._checks import (
@@ -115,14 +125,151 @@ def cauchy_naive(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Ten
     return _cauchy_block(v, z, w)
 
 
+def _real_rows(q: torch.Tensor) -> torch.Tensor:
+    """View a contiguous complex (R, N2, Lc) block as real (R, N2, 2 Lc) (re, im interleaved)."""
+    return torch.view_as_real(q).reshape(*q.shape[:-1], 2 * q.shape[-1])
+
+
+def _real_cols(u: torch.Tensor) -> torch.Tensor:
+    """Complex (R, Lc, m) -> real (R, 2 Lc, m) with ``_real_rows(q) @ _real_cols(u) = Re(q @ u)``."""
+    return torch.stack([u.real, -u.imag], dim=-2).reshape(u.shape[0], 2 * u.shape[1], u.shape[2])
+
+
+def _inv_den(zc: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``q = 1 / ((z - w)(z - conj w))``: (R, N2, Lc) from zc (R, Lc), w (R, N2); one division."""
+    zz, ww = zc[:, None, :], w[:, :, None]
+    den = zz - ww
+    den.mul_(zz - ww.conj())
+    return den.reciprocal_()
+
+
+class _CauchyPairs(torch.autograd.Function):
+    """One-division conjugate-pair Cauchy sum with an analytic, chunked backward.
+
+    Inputs ``v`` (R, K, N2), ``z`` (R, Lz), ``w`` (R, N2) complex; output (R, K, Lz). With
+    ``a = 2 Re v``, ``b = -2 Re(v conj w)`` (real) and ``q = 1/((z - w)(z - conj w))`` each term is
+    ``(a z + b) q``, so ``r = z (a^T q) + b^T q``: the node-dependent work is one reciprocal per
+    (row, mode, node), shared by the ``K`` right-hand sides, and the sums are real matrix products.
+    The backward recomputes ``q`` chunk by chunk (never stored) and forms every gradient from the
+    products of ``q`` and ``q^2`` with a few vectors (closed form derived in the module docstring).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, v: torch.Tensor, z: torch.Tensor, w: torch.Tensor,  # noqa: D102
+                Lc: int) -> torch.Tensor:
+        R, K, _ = v.shape
+        Lz = z.shape[-1]
+        a = 2 * v.real
+        b = -2 * (v * w[:, None, :].conj()).real
+        ab = torch.cat([a, b], dim=1)  # (R, 2K, N2) real
+        out = torch.empty(R, K, Lz, dtype=v.dtype, device=v.device)
+        for s in range(0, Lz, Lc):
+            zc = z[:, s:s + Lc]
+            lc = zc.shape[-1]
+            p = torch.view_as_complex((ab @ _real_rows(_inv_den(zc, w))).reshape(R, 2 * K, lc, 2))
+            out[:, :, s:s + lc] = torch.addcmul(p[:, K:], zc[:, None, :], p[:, :K])
+        ctx.save_for_backward(v, z, w)
+        ctx.Lc = Lc
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # noqa: D102
+        v, z, w = ctx.saved_tensors
+        Lc = ctx.Lc
+        need_v, need_z, need_w = ctx.needs_input_grad[:3]
+        R, K, N2 = v.shape
+        Lz = z.shape[-1]
+        a = 2 * v.real
+        b = -2 * (v * w[:, None, :].conj()).real
+        c = -2 * w.real
+        rdtype = a.dtype
+        need_vw = need_v or need_w
+        if need_vw:
+            re_a = torch.zeros(R, N2, 2 * K, dtype=rdtype, device=v.device)  # Re q @ [cg z, cg]
+            re_t = torch.zeros(R, N2, 3 * K, dtype=rdtype, device=v.device)  # Re q^2 @ [cg z^2, cg z, cg]
+        if need_z:
+            gz = torch.empty(R, Lz, dtype=z.dtype, device=z.device)
+            a_rows = a  # (R, K, N2)
+            q2_rows = torch.cat([a, b, a * c[:, None, :], b * c[:, None, :]], dim=1)  # (R, 4K, N2)
+        g = g.resolve_conj()
+        for s in range(0, Lz, Lc):
+            zc = z[:, s:s + Lc]
+            lc = zc.shape[-1]
+            q = _inv_den(zc, w)
+            zb = zc[:, None, :]
+            if need_vw:
+                cg = g[:, :, s:s + lc].conj()  # (R, K, lc)
+                u1 = (cg * zb)
+                re_a += _real_rows(q) @ _real_cols(torch.cat([u1, cg], dim=1).transpose(1, 2))
+            if need_z:
+                aq = torch.view_as_complex((a_rows @ _real_rows(q)).reshape(R, K, lc, 2))
+            q.mul_(q)
+            if need_vw:
+                u2 = u1 * zb
+                re_t += _real_rows(q) @ _real_cols(torch.cat([u2, u1, cg], dim=1).transpose(1, 2))
+            if need_z:
+                m = torch.view_as_complex((q2_rows @ _real_rows(q)).reshape(R, 4 * K, lc, 2))
+                al, be, ga, de = m[:, :K], m[:, K:2 * K], m[:, 2 * K:3 * K], m[:, 3 * K:]
+                # d r_k / d z = a^T q - (2z + c)^T S,  S = (a z + b) q^2
+                dr = aq - 2 * zb * (zb * al + be) - (zb * ga + de)
+                gz[:, s:s + lc] = (g[:, :, s:s + lc] * dr.conj()).sum(dim=1)
+        grad_v = grad_w = None
+        if need_vw:
+            ga_, gb_ = re_a[..., :K].transpose(1, 2), re_a[..., K:].transpose(1, 2)  # (R, K, N2)
+            t2, t1, t0 = (re_t[..., i * K:(i + 1) * K].transpose(1, 2) for i in range(3))
+            wb = w[:, None, :]
+            if need_v:
+                grad_v = 2 * ga_ - 2 * gb_ * wb
+            if need_w:
+                re_u1 = a * t2 + b * t1
+                re_u0 = a * t1 + b * t0
+                grad_w = (-2 * gb_ * v + 2 * re_u1 - 2 * re_u0 * wb).sum(dim=1)
+        return grad_v, (gz if need_z else None), grad_w, None
+
+
 def cauchy_torch(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, *,
                  chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> torch.Tensor:
-    """Conjugate-pair Cauchy sum, pure torch, chunked over nodes; Alg. 1 line 2; chapter s4/03_s4_kernel.
+    """Conjugate-pair Cauchy sum, pure torch, one division, chunked; Alg. 1 line 2; chapter s4/03_s4_kernel.
 
     Same inputs/outputs as :func:`cauchy_naive` (``v``, ``w`` (..., N2); ``z`` (..., Lz) ->
-    (..., Lz)). Nodes are processed ``Lc = max(1, chunk_elems // (M * N2))`` at a time (``M`` =
-    number of broadcast batch rows), so no temporary exceeds ``max(chunk_elems, M * N2)``
-    complex entries; with autograd each chunk is checkpointed (recomputed in backward).
+    (..., Lz)). Each conjugate pair is merged, ``(a z + b) / ((z - w)(z - conj w))`` with
+    ``a = 2 Re v``, ``b = -2 Re(v conj w)``; the reciprocal depends only on the rows of ``w`` and
+    ``z``, so leading axes of ``v`` beyond them (the kernel's 2x2 blocks) share it. Nodes are
+    processed ``Lc = max(1, chunk_elems // (R * max(N2, K)))`` at a time (``R`` rows of
+    ``w``/``z``, ``K`` right-hand sides of ``v`` per row); the backward is analytic
+    (:class:`_CauchyPairs`), recomputing only the reciprocals chunk by chunk, so memory stays
+    bounded for any ``Lz`` and nothing is re-run under checkpoint.
+    """
+    from torch.autograd import forward_ad
+
+    functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
+    if functorch_active() or getattr(forward_ad, "_current_level", -1) >= 0:
+        # torch.func / forward-mode AD: the custom backward has no jvp; use plain autograd ops
+        return _cauchy_torch_checkpointed(v, z, w, chunk_elems=chunk_elems)
+    v, z, w, batch = _validate(v, z, w)
+    chunk_elems = check_int(chunk_elems, "chunk_elems", minimum=1)
+    N2, Lz = v.shape[-1], z.shape[-1]
+    nd = len(torch.broadcast_shapes(w.shape[:-1], z.shape[:-1]))
+    rows = tuple(batch[len(batch) - nd:])
+    rhs = tuple(batch[:len(batch) - nd])
+    R, K = math.prod(rows), math.prod(rhs)
+    if R * K == 0 or N2 == 0:
+        return _cauchy_block(v, z, w)  # empty problem: the broadcast formula handles it
+    ww = w.expand(*rows, N2).reshape(R, N2)
+    zz = z.expand(*rows, Lz).reshape(R, Lz)
+    vv = v.expand(*batch, N2).reshape(K, R, N2).transpose(0, 1)
+    Lc = max(1, chunk_elems // (R * max(N2, K)))
+    out = _CauchyPairs.apply(vv, zz, ww, Lc)  # (R, K, Lz)
+    return out.transpose(0, 1).reshape(*batch, Lz)
+
+
+def _cauchy_torch_checkpointed(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, *,
+                               chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> torch.Tensor:
+    """The previous torch backend (two divisions per term, chunks checkpointed); kept for benchmarks.
+
+    Same contract as :func:`cauchy_torch`; autograd through :func:`_cauchy_block`, each chunk
+    recomputed in the backward by :func:`torch.utils.checkpoint.checkpoint`.
     """
     v, z, w, batch = _validate(v, z, w)
     chunk_elems = check_int(chunk_elems, "chunk_elems", minimum=1)

@@ -28,6 +28,13 @@ piece                                       returns                     equation
 :meth:`LrcSSMCell.rho_clamp`                :class:`Transition`         Theorem 1's premise
 :meth:`LrcSSMCell.transition`               :class:`Transition`         all of the above
 ==========================================  ==========================  ====================
+
+The pieces are the readable oracle. What the solvers call goes through fused fast paths that
+compute only what the caller needs: :meth:`LrcSSMCell.step` (values; with autograd on the plain
+real cell a closed-form backward, :class:`_LrcStep`) and :meth:`LrcSSMCell.step_and_jacobian`
+(values and a constant Jacobian diagonal, in place without autograd), skipping the derivatives,
+the ones/zeros of disabled branches and the temporaries. ``tests/test_lrc.py`` checks them against
+the pieces in float64 for every variant (bit for bit where the operations are the same).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from liquidssm._checks import as_tensor, check_choice, check_finite, check_int, check_positive
 
@@ -183,6 +191,85 @@ class Transition(NamedTuple):
     lam_x: torch.Tensor
     offset: torch.Tensor
     offset_x: torch.Tensor
+
+
+def _transforms_active() -> bool:
+    """True inside ``torch.func`` transforms or a forward-AD level: the hand-written fast paths
+    (in place, or a custom backward without ``jvp``) step aside for the plain autograd ops."""
+    from torch.autograd import forward_ad
+
+    functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
+    return bool(functorch_active()) or getattr(forward_ad, "_current_level", -1) >= 0
+
+
+def _sum_to(g: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return g if g.shape == like.shape else g.sum_to_size(like.shape)
+
+
+class _LrcStep(torch.autograd.Function):
+    """``x_t`` of the plain real LrcSSM cell (no ablation, no rho) with a closed-form backward.
+
+    Forward: the operations of :meth:`LrcSSMCell.transition` (bit for bit), in place; saves
+    ``s_x, sigma(f*), tanh(z*), sigma(eps*)``. Backward, with ``G`` the incoming gradient and
+    ``x_t = x + Δt e (e_leak tanh z* - x sigma(f*))`` (``e = sigma(eps*)``, 1 without elastance)::
+
+        g_f = -G Δt e x sigma'(f*),  g_z = G Δt e e_leak (1 - tanh^2 z*),
+        g_e = G Δt (e_leak tanh z* - x sigma(f*)) e (1 - e),
+        g_s = (g_f g_max_x + g_z k_max_x) s_x (1 - s_x),
+        dx = G lam + g_e kappa + g_s sigma_x.
+    """
+
+    @staticmethod
+    def forward(ctx, x, f_u, z_u, e_u, sigma_x, mu_x, g_max_x, k_max_x, kappa, e_leak,  # noqa: D102
+                h, elastance):
+        s_x = torch.sub(x, mu_x).mul_(sigma_x).sigmoid_()
+        s_f = torch.mul(g_max_x, s_x).add_(f_u).sigmoid_()
+        t_z = torch.mul(k_max_x, s_x).add_(z_u).tanh_()
+        e = torch.mul(kappa, x).add_(e_u).sigmoid_() if elastance else None
+        lam = (torch.mul(s_f, e) if e is not None else s_f.clone()).mul_(-h).add_(1)
+        offset = torch.mul(e_leak, t_z)
+        if e is not None:
+            offset.mul_(e)
+        x_next = lam.mul_(x).add_(offset.mul_(h))
+        ctx.h, ctx.elastance = h, elastance
+        ctx.save_for_backward(x, f_u, z_u, e_u, sigma_x, mu_x, g_max_x, k_max_x, kappa, e_leak,
+                              s_x, s_f, t_z, *((e,) if e is not None else ()))
+        return x_next
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, G):  # noqa: D102
+        x, f_u, z_u, e_u, sigma_x, mu_x, g_max_x, k_max_x, kappa, e_leak, s_x, s_f, t_z, *rest = \
+            ctx.saved_tensors
+        h = ctx.h
+        e = rest[0] if rest else None
+        need = ctx.needs_input_grad
+        Ge = G * e if e is not None else G                               # G e
+        g_f = torch.rsub(s_f, 1).mul_(s_f).mul_(x).mul_(Ge).mul_(-h)       # dL/df*
+        g_z = torch.mul(t_z, t_z).neg_().add_(1).mul_(Ge).mul_(e_leak).mul_(h)   # dL/dz*
+        g_e = None
+        if e is not None:
+            q = torch.mul(e_leak, t_z).sub_(torch.mul(x, s_f))          # e_leak tanh z* - x sigma(f*)
+            g_e = q.mul_(G).mul_(h).mul_(torch.rsub(e, 1).mul_(e))        # dL/deps*
+        g_s = torch.mul(g_f, g_max_x).add_(torch.mul(g_z, k_max_x)).mul_(torch.rsub(s_x, 1).mul_(s_x))
+        gx = None
+        if need[0]:
+            lam = (torch.mul(s_f, e) if e is not None else s_f.clone()).mul_(-h).add_(1)
+            gx = lam.mul_(G).add_(torch.mul(g_s, sigma_x))
+            if g_e is not None:
+                gx.add_(torch.mul(g_e, kappa))
+        out = [gx,
+               _sum_to(g_f, f_u) if need[1] else None,
+               _sum_to(g_z, z_u) if need[2] else None,
+               _sum_to(g_e, e_u) if need[3] and g_e is not None else None,
+               _sum_to(g_s * (x - mu_x), sigma_x) if need[4] else None,
+               _sum_to(-(g_s * sigma_x), mu_x) if need[5] else None,
+               _sum_to(g_f * s_x, g_max_x) if need[6] else None,
+               _sum_to(g_z * s_x, k_max_x) if need[7] else None,
+               _sum_to(g_e * x, kappa) if need[8] and g_e is not None else None,
+               _sum_to(Ge * t_z * h, e_leak) if need[9] else None,
+               None, None]
+        return tuple(out)
 
 
 class LrcSSMCell(nn.Module):
@@ -386,10 +473,144 @@ class LrcSSMCell(nn.Module):
         t = self.transition(x, pre)
         return t.lam, t.offset
 
+    def _fused(self, x: torch.Tensor, pre: InputTerms,
+               want_jac: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Fast path of :meth:`transition`: ``(x_t, diag J or None)`` computing only what is needed.
+
+        The same operations, in the same order, as :meth:`conductances` -> :meth:`ablate` ->
+        :meth:`drift` -> :meth:`euler_transition` -> :meth:`rho_clamp` (the readable oracle), but
+        no derivatives unless ``want_jac``, no ones/zeros tensors for a disabled elastance or an
+        ablated self-loop, and the elastance sigmoid shared by ``A`` and ``b``. Values equal the
+        pieces bit for bit; the Jacobian differs at most by the sign of a zero.
+        Shapes: ``x``, ``pre`` (..., D).
+        """
+        if not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *pre, *self.parameters()))
+                or _transforms_active()):  # under torch.func / forward AD: the out-of-place ops below
+            return self._fused_no_grad(x, pre, want_jac)
+        h = self.euler_step
+        x_in_A = self.ablation == "none"             # A sees the self-loop
+        x_in_b = self.ablation != "A(u),b(u)"        # b sees the self-loop
+        s_x = ds_x = None
+        if x_in_A or x_in_b:
+            s_x = torch.sigmoid(self.sigma_x * (x - self.mu_x))
+            if want_jac:
+                ds_x = self.sigma_x * _dsigmoid(s_x)
+        s_e_x = s_e_u = None                          # sigma(eps*) with / without the state
+        if self.elastance:
+            if x_in_A or x_in_b:
+                s_e_x = torch.sigmoid(pre.e_u + self.kappa * x)
+            if not (x_in_A and x_in_b):
+                s_e_u = torch.sigmoid(pre.e_u)
+        e_A = s_e_x if x_in_A else s_e_u
+        e_b = s_e_x if x_in_b else s_e_u
+        s_f = torch.sigmoid(pre.f_u + self.g_max_x * s_x if x_in_A else pre.f_u)
+        t_z = torch.tanh(pre.z_u + self.k_max_x * s_x if x_in_b else pre.z_u)
+        A = -s_f * e_A if e_A is not None else -s_f
+        b = self.e_leak * t_z * e_b if e_b is not None else self.e_leak * t_z
+        lam, offset = 1 + h * A, h * b
+        lam_x = offset_x = None
+        if want_jac:
+            de_x = _dsigmoid(s_e_x) * self.kappa if s_e_x is not None else None
+            if x_in_A:
+                A_x = _dsigmoid(s_f) * (self.g_max_x * ds_x)
+                if e_A is not None:
+                    A_x = -(A_x * e_A + s_f * de_x)
+                else:
+                    A_x = -A_x
+                lam_x = h * A_x
+            if x_in_b:
+                b_x = (1 - t_z * t_z) * (self.k_max_x * ds_x)
+                b_x = self.e_leak * (b_x * e_b + t_z * de_x if e_b is not None else b_x)
+                offset_x = h * b_x
+        if self.rho is not None:
+            if self.clamp == "softplus":
+                lam = self.rho * lam
+                lam_x = self.rho * lam_x if lam_x is not None else None
+            else:
+                th = torch.tanh(lam)
+                lam = self.rho * th
+                lam_x = self.rho * (1 - th * th) * lam_x if lam_x is not None else None
+        x_next = lam * x + offset
+        if not want_jac:
+            return x_next, None
+        J = lam + x * lam_x if lam_x is not None else lam
+        J = J + offset_x if offset_x is not None else J
+        return x_next, (J if J.shape == x_next.shape and J.dtype == x_next.dtype
+                        else torch.broadcast_to(J, x_next.shape).to(x_next.dtype))
+
+    def _fused_no_grad(self, x: torch.Tensor, pre: InputTerms,
+                       want_jac: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`_fused` without autograd: in-place updates of a few fresh buffers (no temporaries).
+
+        Same formulas, regrouped (``-A_x = sigma'(f*) g_max_x s_x' e_A + sigma(f*) e'``,
+        ``b_x / e_leak = (1 - tanh^2 z*) k_max_x s_x' e_b + tanh(z*) e'``), so values agree with the
+        pieces to rounding (a few ulp), not bit for bit. Used when no gradient is needed
+        (the Newton iterations). Shapes: ``x``, ``pre`` (..., D).
+        """
+        h = self.euler_step
+        x_in_A = self.ablation == "none"
+        x_in_b = self.ablation != "A(u),b(u)"
+        s_x = ds_x = s_e_x = s_e_u = de_x = None
+        if x_in_A or x_in_b:
+            s_x = torch.sub(x, self.mu_x).mul_(self.sigma_x).sigmoid_()
+            if want_jac:
+                ds_x = torch.rsub(s_x, 1).mul_(s_x).mul_(self.sigma_x)
+            if self.elastance:
+                s_e_x = torch.mul(x, self.kappa).add_(pre.e_u).sigmoid_()
+                if want_jac:
+                    de_x = torch.rsub(s_e_x, 1).mul_(s_e_x).mul_(self.kappa)
+        if self.elastance and not (x_in_A and x_in_b):
+            s_e_u = torch.sigmoid(pre.e_u)
+        e_A = s_e_x if x_in_A else s_e_u
+        e_b = s_e_x if x_in_b else s_e_u
+        s_f = (torch.mul(s_x, self.g_max_x).add_(pre.f_u) if x_in_A else pre.f_u.clone()).sigmoid_()
+        t_z = (torch.mul(s_x, self.k_max_x).add_(pre.z_u) if x_in_b else pre.z_u.clone()).tanh_()
+        lam = (torch.mul(s_f, e_A) if e_A is not None else s_f.clone()).mul_(-h).add_(1)
+        offset = torch.mul(t_z, self.e_leak)
+        if e_b is not None:
+            offset.mul_(e_b)
+        offset.mul_(h)
+        th = None
+        if self.rho is not None:
+            if self.clamp == "tanh":
+                th = lam.tanh_()
+                lam = torch.mul(th, self.rho)
+            else:
+                lam.mul_(self.rho)
+        x_next = torch.mul(lam, x).add_(offset)
+        if not want_jac:
+            return x_next, None
+        J = torch.broadcast_to(lam, x_next.shape).to(x_next.dtype, copy=True)
+        if x_in_A:
+            ax = torch.rsub(s_f, 1).mul_(s_f).mul_(ds_x).mul_(self.g_max_x)  # -A_x (no elastance)
+            if e_A is not None:
+                ax.mul_(e_A).addcmul_(s_f, de_x)
+            ax.mul_(x).mul_(-h)                                         # x * h A_x
+            if th is not None:
+                ax.mul_(th.mul_(th).neg_().add_(1))
+            if self.rho is not None:
+                ax.mul_(self.rho)
+            J.add_(ax)
+        if x_in_b:
+            bx = torch.mul(t_z, t_z).neg_().add_(1).mul_(ds_x).mul_(self.k_max_x)
+            if e_b is not None:
+                bx.mul_(e_b).addcmul_(t_z, de_x)
+            J.add_(bx.mul_(self.e_leak).mul_(h))
+        return x_next, J
+
     def step(self, x: torch.Tensor, pre: InputTerms) -> torch.Tensor:
-        """One Euler step of Eq. (11): ``x + Δt (A(x,u) x + b(x,u)) = lam x + Δt b``. ``x``, ``pre`` (..., D) -> (..., D)."""
-        t = self.transition(x, pre)
-        return t.lam * x + t.offset
+        """One Euler step of Eq. (11): ``x + Δt (A(x,u) x + b(x,u)) = lam x + Δt b``. ``x``, ``pre`` (..., D) -> (..., D).
+
+        Values only, through the fused path: equal to ``t.lam * x + t.offset`` with
+        ``t =`` :meth:`transition` (bit for bit under autograd, to a few ulp in the in-place
+        no-autograd path); with autograd on the plain real cell (no ablation, no rho)
+        the backward is the closed form of :class:`_LrcStep` instead of ~30 recorded operations.
+        """
+        if (self.ablation == "none" and self.rho is None and not self.complex_params
+                and torch.is_grad_enabled() and x.shape == pre.f_u.shape and not _transforms_active()):
+            return _LrcStep.apply(x, pre.f_u, pre.z_u, pre.e_u, self.sigma_x, self.mu_x, self.g_max_x,
+                                  self.k_max_x, self.kappa, self.e_leak, self.euler_step, self.elastance)
+        return self._fused(x, pre, False)[0]
 
     def jacobian_diag(self, x: torch.Tensor, pre: InputTerms) -> torch.Tensor:
         """Diagonal of ``∂x_t/∂x_{t-1}`` in closed form (reference §1.4): ``lam + x dlam/dx + Δt db/dx``.
@@ -401,9 +622,23 @@ class LrcSSMCell(nn.Module):
         return t.lam + x * t.lam_x + t.offset_x
 
     def step_and_jacobian(self, x: torch.Tensor, pre: InputTerms) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`step` and :meth:`jacobian_diag` from one :meth:`transition` (what Newton needs)."""
-        t = self.transition(x, pre)
-        return t.lam * x + t.offset, t.lam + x * t.lam_x + t.offset_x
+        """:meth:`step` and :meth:`jacobian_diag` in one fused pass (what Newton needs); :meth:`transition` is its oracle.
+
+        The step carries autograd history when gradients are on; the Jacobian diagonal is
+        returned **as a constant** (no history: the solvers detach it), computed by the
+        no-autograd fast path. Use :meth:`jacobian_diag` for a differentiable diagonal.
+        Shapes: ``x``, ``pre`` (..., D) -> two (..., D).
+        """
+        if _transforms_active():
+            x_next, J = self._fused(x, pre, True)
+        elif torch.is_grad_enabled():
+            x_next = self.step(x, pre)
+            with torch.no_grad():
+                J = self._fused_no_grad(x, pre, True)[1]
+        else:
+            x_next, J = self._fused_no_grad(x, pre, True)
+        assert J is not None
+        return x_next, J
 
     def forward(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """One step from raw input: ``x`` (..., D), ``u`` (..., H) -> next state (..., D)."""
