@@ -196,8 +196,10 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="L_tilde"):
         layers.LiquidS4Layer(4, 4, L_tilde=5, variant="official")
     m = layers.LiquidS4Layer(4, 4, L_tilde=20)
-    with pytest.raises(ValueError, match="exceeds the input length"):
-        m(torch.randn(1, 10, 4))
+    u10 = torch.randn(1, 10, 4)
+    whole = layers.LiquidS4Layer(4, 4, L_tilde=10)  # a window as long as the input
+    whole.load_state_dict(m.state_dict())
+    assert torch.allclose(m(u10), whole(u10), atol=1e-6)  # a longer window is clipped: same output
     with pytest.raises(ValueError, match="u: expected last axis H = 4"):
         m(torch.randn(1, 10, 5))
     with pytest.raises(ValueError, match="lengths"):

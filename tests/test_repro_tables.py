@@ -15,12 +15,12 @@ from liquidssm.repro.tables import reproduction_table, table_key, to_markdown
 
 
 def _write(base, exp, row, column, seed, value, *, paper="liquid-s4", table="1", profile="smoke",
-           commit="abcdef1234", dirty=False):
+           commit="abcdef1234", dirty=False, config_hash="h"):
     rec = {"schema": res.SCHEMA_VERSION, "experiment": exp, "paper": paper, "table": table,
            "row": row, "column": column, "profile": profile, "seed": seed, "metric": "accuracy_pct",
            "metric_key": "accuracy", "value": value, "best": {"epoch": 0, "step": 1},
            "training": {"steps": 1, "wall_s": 60.0}, "data": {"source": "generated"}, "config": {},
-           "config_hash": "h", "provenance": {"device": "cpu", "commit": commit, "dirty": dirty,
+           "config_hash": config_hash, "provenance": {"device": "cpu", "commit": commit, "dirty": dirty,
                                               "finished_at": "2026-11-30T00:00:00+00:00"}}
     res.write_result(rec, res.result_path(exp, profile, seed, base))
 
@@ -46,6 +46,8 @@ def test_reproduction_table_aggregates_ours_beside_the_paper(tmp_path):
     assert t.loc[("S4-LegS", "ListOps"), "status"] == "not run yet"  # registry entry, no results
     assert t.loc[("Transformer", "ListOps"), "status"] == "not re-run"  # another paper's baseline
     assert math.isnan(t.loc[("Transformer", "ListOps"), "ours"])
+    with pytest.raises(ValueError, match="averaged together"):
+        reproduction_table("ls4-table1", df)  # smoke and full are never mixed
     full = reproduction_table("ls4-table1", df, profile="full").set_index(["model", "task"])
     assert full.loc[("Liquid-S4", "ListOps"), "ours"] == 99.0
     md = to_markdown(reproduction_table("ls4-table1", df, profile="smoke").head(3))
@@ -53,7 +55,12 @@ def test_reproduction_table_aggregates_ours_beside_the_paper(tmp_path):
 
 
 def test_runner_plans_missing_all_none(tmp_path):
-    _write(tmp_path, "ls4-t1-listops", "Liquid-S4", "ListOps", 2222, 40.0)
+    from liquidssm.repro.experiments import get_experiment, resolve
+
+    today = resolve(get_experiment("ls4-t1-listops"), "smoke").config_hash()
+    _write(tmp_path, "ls4-t1-listops", "Liquid-S4", "ListOps", 2222, 40.0, config_hash=today)
+    # a result made with other settings is stale: it counts as missing
+    _write(tmp_path, "lrcssm-t1-scp1", "LrcSSM", "SCP1", 2345, 90.0, paper="lrcssm", config_hash="old")
     ids = ["ls4-t1-listops", "lrcssm-t1-scp1"]
     assert planned_runs(ids, "smoke", run="missing", results_dir=tmp_path) == [("lrcssm-t1-scp1", 2345)]
     assert planned_runs(ids, "smoke", run="all", results_dir=tmp_path) == [
@@ -64,7 +71,7 @@ def test_runner_plans_missing_all_none(tmp_path):
     with pytest.raises(ValueError, match="run: expected one of"):
         planned_runs(ids, "smoke", run="some")
     got = ensure_results(ids, "smoke", run="none", results_dir=tmp_path)
-    assert list(got["experiment"]) == ["ls4-t1-listops"]
+    assert sorted(got["experiment"]) == ["lrcssm-t1-scp1", "ls4-t1-listops"]
 
 
 def test_run_status_lists_every_entry_and_profile(tmp_path):

@@ -320,9 +320,12 @@ class LiquidS4Layer(S4Layer):
             self.register_buffer("dt0", dt)
 
     def _L_tilde(self, L: int) -> int:
-        if self.L_tilde is not None and self.L_tilde > L:
-            raise ValueError(f"L_tilde: the liquid kernel length {self.L_tilde} exceeds the input length L = {L}")
-        return liquid.check_L_tilde(self.L_tilde, L)
+        """The window for an input of length ``L``: ``min(L̃, L)``.
+
+        A window longer than the input already covers its whole causal past, so clipping changes
+        nothing numerically; it lets batches of variable-length sequences be shorter than L̃.
+        """
+        return liquid.check_L_tilde(None if self.L_tilde is None else min(self.L_tilde, L), L)
 
     def official_frozen(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Official variant: ``(B̄0 (H, N) conj-doubled, C0 (ch, H, N) conj-doubled, S (H,) real)``."""

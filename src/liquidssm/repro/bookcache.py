@@ -21,12 +21,13 @@ __all__ = ["results_digest", "reads_results", "invalidate", "main"]
 
 #: calls that make a chapter depend on the results files
 RESULT_READERS = ("ensure_results", "load_results", "reproduction_table", "run_status",
-                  "errata.load", "errata.markdown_table", "errata.note")
+                  "errata.load", "errata.markdown_table", "errata.note", "ls4_report.",
+                  "list_experiments(")
 _STAMP = ".results-digest"
 
 
 def results_digest(results_dir: Path | None = None) -> str:
-    """SHA-256 over the names and bytes of every results ``*.json`` and of ``data/paper/errata.csv``."""
+    """SHA-256 over every results ``*.json``, ``data/paper/errata.csv`` and the registry modules."""
     base = results_dir if results_dir is not None else paths.results_dir()
     h = hashlib.sha256()
     for path in sorted(base.rglob("*.json")) if base.is_dir() else []:
@@ -35,6 +36,8 @@ def results_digest(results_dir: Path | None = None) -> str:
     errata = paths.paper_dir() / "errata.csv"
     if errata.is_file():  # the errata page and the chapters' notes read it
         h.update(errata.read_bytes())
+    for module in sorted(Path(__file__).parent.glob("*_experiments.py")):  # the registry itself
+        h.update(module.read_bytes())
     return h.hexdigest()
 
 

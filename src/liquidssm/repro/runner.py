@@ -3,7 +3,8 @@
 Chapter ``reproductions/02_how_reproductions_run``; used by every table chapter. A chapter's
 ``parameters`` cell sets ``run``:
 
-* ``"missing"`` (default): train only the (experiment, seed) pairs whose results file is absent;
+* ``"missing"`` (default): train only the (experiment, seed) pairs whose results file is absent
+  or was made with other settings (its configuration hash differs from the entry's today);
 * ``"all"``: train every pair again (``restart``: old checkpoints of those runs are discarded;
   each results file is replaced atomically only when its new run completes);
 * ``"none"``: train nothing, show whatever results exist.
@@ -36,16 +37,28 @@ def planned_runs(experiment_ids: list[str] | tuple[str, ...], profile: str, *,
     """The (experiment, seed) pairs ``run`` asks to train (seeds default to each profile's)."""
     if run not in RUN_MODES:
         raise ValueError(f"run: expected one of {RUN_MODES}, got {run!r}")
-    pairs = []
+    pairs, hashes = [], {}
     for exp_id in experiment_ids:
         spec = resolve(get_experiment(exp_id), profile)
+        hashes[exp_id] = spec.config_hash()
         for seed in (seeds if seeds is not None else spec.seeds):
             pairs.append((exp_id, int(seed)))
     if run == "none":
         return []
     if run == "all":
         return pairs
-    return [(e, s) for e, s in pairs if not res.result_path(e, profile, s, results_dir).exists()]
+    return [(e, s) for e, s in pairs
+            if not _current(res.result_path(e, profile, s, results_dir), hashes[e])]
+
+
+def _current(path: Path, config_hash: str) -> bool:
+    """A results file exists and was made with today's settings (a changed entry makes it stale)."""
+    if not path.exists():
+        return False
+    try:
+        return res.read_result(path)["config_hash"] == config_hash
+    except res.ResultsError:
+        return False
 
 
 def _train_subprocess(exp_id: str, profile: str, seed: int, *, device: str, devices: int,

@@ -1,6 +1,6 @@
 """The run-status page: every registry entry with what ran, where, when and from which commit.
 
-Appendix chapter ``appendix/85_run_status`` (like QuantEcon's status page for its lectures). One
+Chapter ``reproductions/99_run_status`` (like QuantEcon's status page for its lectures). One
 row per experiment and profile: seeds with results out of seeds planned, device(s), the latest
 finish date, commit(s) (marked when a tree was dirty), total wall time and the reported value
 (mean over seeds). Entries that never ran appear with zero seeds, so nothing is hidden.

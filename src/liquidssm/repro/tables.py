@@ -245,7 +245,8 @@ def reproduction_table(name: str, results_df: pd.DataFrame | None = None, *,
     the population standard deviation (``ddof=0``); ``commit`` the short commit(s) of the runs,
     marked "(dirty)" when any ran from a modified tree. ``status`` is "re-run" (results exist),
     "not run yet" (a registry entry exists, no results for this profile) or "not re-run" (another
-    paper's baseline, kept at its paper value). ``profile`` filters the results (default: all).
+    paper's baseline, kept at its paper value). ``profile`` filters the results; without it, results
+    of more than one profile are refused (smoke and full numbers are never averaged together).
     """
     from liquidssm.repro.experiments import list_experiments
 
@@ -257,6 +258,9 @@ def reproduction_table(name: str, results_df: pd.DataFrame | None = None, *,
         df = df[(df["paper"] == paper_name) & (df["table"].astype(str) == table)]
         if profile is not None:
             df = df[df["profile"] == profile]
+        elif df["profile"].nunique() > 1:
+            raise ValueError(f"profile: results of {sorted(set(df['profile']))} would be averaged "
+                             "together; pass profile='smoke' or 'full'")
     rows = []
     for r in paper.itertuples():
         key = (r.model, r.task)

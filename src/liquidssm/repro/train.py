@@ -81,6 +81,7 @@ class State:
     train_seconds: float = 0.0
     stopped_early: bool = False
     newton_sums: list[float] = field(default_factory=list)  # per block, summed over steps
+    wall_seconds: float = 0.0  # wall time of every process of this run, up to the last save
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Run:
     precision: str
     device_name: str
     tensorboard: Any = None  # a Fabric TensorBoardLogger when asked for (optional extra)
+    segment_start: float = field(default_factory=time.perf_counter)  # this process's share
 
 
 # ------------------------------------------------------------------------------------------------
@@ -173,7 +175,7 @@ def setup(experiment: str | Experiment, profile: str, seed: int | None, *, devic
         saved, path = found
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])  # after setup: states follow the parameters
-        state = State(**{k: saved[k] for k in State.__dataclass_fields__})
+        state = State(**{k: saved[k] for k in State.__dataclass_fields__ if k in saved})
         ckpt.set_rng_state(saved["rng"])
         if fabric.global_rank == 0:
             _truncate_metrics(metrics_file, state.step)
@@ -309,6 +311,9 @@ def param_digest(model: Any) -> str:
 
 def _save(run: Run) -> Path | None:
     st = run.state
+    now = time.perf_counter()
+    st.wall_seconds += now - run.segment_start  # accumulated across resumed processes
+    run.segment_start = now
     path = None
     if run.fabric.global_rank == 0:
         state = {"config_hash": run.spec.config_hash(), "experiment": run.spec.experiment,
@@ -494,7 +499,6 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
     total = min(x for x in (tr.max_steps, None if tr.epochs is None else tr.epochs * steps_per_epoch)
                 if x is not None)
     show = rank0 and (progress if progress is not None else sys.stderr.isatty())
-    wall0 = time.perf_counter()
     with _Signals() as signals, tqdm(total=total, initial=st.step, disable=not show, unit="step",
                                      desc=f"{run.spec.experiment} [{profile}]") as bar:
         while _budget_left(run):
@@ -514,7 +518,7 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
     if not st.history or st.history[-1]["step"] != st.step:  # a step budget ended mid-epoch
         evaluate_and_select(run)
     _save(run)
-    record = _record(run, time.perf_counter() - wall0)
+    record = _record(run, st.wall_seconds)
     record["training"]["param_digest_ranks"] = _digests_of_all_ranks(fabric, record["param_digest"])
     if rank0:
         res.write_result(record, run.results_file)
