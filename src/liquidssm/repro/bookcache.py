@@ -5,13 +5,15 @@ myst-nb caches an executed chapter under a key made of its code cells, kernelspe
 ``jupyter-book build`` (``make book`` runs ``python -m liquidssm.repro.bookcache``), this module
 computes a digest of every results file; when it differs from the digest of the previous build,
 it removes the cached execution of every chapter that reads results (its source calls one of
-:data:`RESULT_READERS`; the errata file counts as a result), so exactly those chapters execute
-again. Chapter ``reproductions/02_how_reproductions_run``.
+:data:`RESULT_READERS`; the errata file counts as a result) and touches its source, because
+Sphinx re-reads only sources newer than its last build; so exactly those chapters execute again
+(their contents are never changed). Chapter ``reproductions/02_how_reproductions_run``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -63,6 +65,7 @@ def invalidate(build: Path | None = None, results_dir: Path | None = None) -> li
             chapter = Path(record.uri)
             if chapter.exists() and reads_results(chapter):
                 cache.remove_cache(record.pk)
+                os.utime(chapter)  # Sphinx re-reads (and myst-nb re-executes) only newer sources
                 removed.append(str(chapter))
     build.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest + "\n")
