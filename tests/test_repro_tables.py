@@ -105,13 +105,13 @@ def test_bookcache_invalidates_only_result_reading_chapters_when_results_change(
 
     cache_chapter(reader, 0)
     cache_chapter(other, 1)
-    assert bookcache.invalidate(build, results) == [str(reader)]  # first build: no stamp yet
+    assert bookcache.invalidate(build, results, [reader, other]) == [str(reader)]  # first build: no stamp yet
     cache_chapter(reader, 2)
-    assert bookcache.invalidate(build, results) == []               # unchanged results: keep
+    assert bookcache.invalidate(build, results, [reader, other]) == []               # unchanged results: keep
     assert sorted(r.uri for r in cache.list_cache_records()) == sorted([str(reader), str(other)])
     _write(results, "ls4-t1-listops", "Liquid-S4", "ListOps", 1, 40.0)
     os.utime(reader, (1_000_000, 1_000_000))
     text = reader.read_text()
-    assert bookcache.invalidate(build, results) == [str(reader)]  # a new results file
+    assert bookcache.invalidate(build, results, [reader, other]) == [str(reader)]  # a new results file
     assert reader.stat().st_mtime > 1_000_000 and reader.read_text() == text  # touched, unchanged
     assert [r.uri for r in cache.list_cache_records()] == [str(other)]

@@ -49,27 +49,35 @@ def reads_results(chapter: Path) -> bool:
     return any(f"{name}(" in text for name in RESULT_READERS)
 
 
-def invalidate(build: Path | None = None, results_dir: Path | None = None) -> list[str]:
-    """Drop cached executions of result-reading chapters if the results changed; return their paths."""
+def invalidate(build: Path | None = None, results_dir: Path | None = None,
+               chapters: list[Path] | None = None) -> list[str]:
+    """If the results changed, make every result-reading chapter execute again; return their paths.
+
+    ``chapters`` defaults to every ``*.md`` under ``book/``. Each reader is touched (so Sphinx
+    re-reads it) and its cached execution, if any, is dropped (so myst-nb re-executes it).
+    """
     build = build if build is not None else paths.build_dir()
     stamp = build / _STAMP
     digest = results_digest(results_dir)
     previous = stamp.read_text().strip() if stamp.exists() else None
-    removed: list[str] = []
-    cache_dir = build / ".jupyter_cache"
-    if previous != digest and cache_dir.is_dir():
-        from jupyter_cache import get_cache
+    touched: list[str] = []
+    if previous != digest:
+        pool = chapters if chapters is not None else sorted((paths.repo_root() / "book").rglob("*.md"))
+        readers = {c.resolve() for c in pool if c.exists() and reads_results(c)}
+        cache_dir = build / ".jupyter_cache"
+        if cache_dir.is_dir():
+            from jupyter_cache import get_cache
 
-        cache = get_cache(str(cache_dir))
-        for record in cache.list_cache_records():
-            chapter = Path(record.uri)
-            if chapter.exists() and reads_results(chapter):
-                cache.remove_cache(record.pk)
-                os.utime(chapter)  # Sphinx re-reads (and myst-nb re-executes) only newer sources
-                removed.append(str(chapter))
+            cache = get_cache(str(cache_dir))
+            for record in cache.list_cache_records():
+                if Path(record.uri).resolve() in readers:
+                    cache.remove_cache(record.pk)
+        for chapter in sorted(readers):
+            os.utime(chapter)  # Sphinx re-reads (and myst-nb re-executes) only newer sources
+            touched.append(str(chapter))
     build.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest + "\n")
-    return removed
+    return touched
 
 
 def main(argv: list[str] | None = None) -> int:
