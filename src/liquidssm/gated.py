@@ -37,6 +37,7 @@ All parameters start ~ U(-1/sqrt(D), 1/sqrt(D)) (the rule of the released LrcSSM
 
 from __future__ import annotations
 
+import abc
 import copy
 import math
 from typing import ClassVar, NamedTuple
@@ -44,8 +45,9 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import nn
 
-from liquidssm._checks import as_tensor, check_finite, check_int, check_positive
+from liquidssm._checks import as_tensor, check_int, check_positive
 from liquidssm.lrc import Drift, Transition
+from liquidssm.newton import checked_initial_state, sequential_rollout
 
 __all__ = [
     "GATED_CELLS",
@@ -135,7 +137,7 @@ class LstmGates(NamedTuple):
     g: Gate
 
 
-class GatedSSMCell(nn.Module):
+class GatedSSMCell(nn.Module, abc.ABC):
     """Base of the App. D cells: a gated RNN as ``x_t = x + Δt (A ⊙ x + b)`` with a diagonal Jacobian.
 
     LrcSSM App. D; chapter lrcssm/05_gated_cells. Subclasses name their gates in ``GATES``
@@ -205,13 +207,13 @@ class GatedSSMCell(nn.Module):
 
     # -- one step --------------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def gates(self, x: torch.Tensor, pre: tuple[torch.Tensor, ...]) -> tuple[Gate, ...]:
-        """The gates at state ``x`` with their derivatives along ``x_i`` (implemented by each cell)."""
-        raise NotImplementedError
+        """The gates at state ``x`` with their derivatives along ``x_i`` (each cell's own equations)."""
 
+    @abc.abstractmethod
     def drift(self, g: tuple[Gate, ...]) -> Drift:
-        """``A = q - 1`` and ``b = s`` of ``dx/dt = A x + b`` from the gates (implemented by each cell)."""
-        raise NotImplementedError
+        """``A = q - 1`` and ``b = s`` of ``dx/dt = A x + b`` from the gates (each cell's own equations)."""
 
     def euler_transition(self, d: Drift) -> Transition:
         """One explicit Euler step of ``dx/dt = A x + b``: ``lam = 1 + Δt A``, ``offset = Δt b``.
@@ -258,28 +260,11 @@ class GatedSSMCell(nn.Module):
 
     def initial_state(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
         """Validated ``x0`` (B, D) for inputs ``u`` (B, T, H); zeros when ``x0`` is None."""
-        batch = u.shape[:-2]
-        if x0 is None:
-            return torch.zeros(*batch, self.D, dtype=self.state_dtype, device=u.device)
-        x0 = as_tensor(x0, "x0")
-        if tuple(x0.shape) != (*batch, self.D):
-            raise ValueError(f"x0: expected shape {(*batch, self.D)} (batch, D), got {tuple(x0.shape)}")
-        check_finite(x0, "x0")
-        return x0.to(self.state_dtype)
+        return checked_initial_state(self, u, x0, allow_complex=False)
 
     def rollout(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
         """Sequential loop over time — the oracle. ``u`` (B, T, H), ``x0`` (B, D) -> states (B, T, D)."""
-        u = as_tensor(u, "u")
-        if u.ndim < 2:
-            raise ValueError(f"u: expected a (..., T, H) tensor, got shape {tuple(u.shape)}")
-        check_finite(u, "u")
-        x = self.initial_state(u, x0)
-        pre = self.input_terms(u)
-        xs = []
-        for pre_t in zip(*(p.unbind(-2) for p in pre)):
-            x = self.step(x, self.INPUT_TERMS(*pre_t))
-            xs.append(x)
-        return torch.stack(xs, dim=-2)
+        return sequential_rollout(self, u, x0, self.INPUT_TERMS)
 
 
 class MguSSMCell(GatedSSMCell):

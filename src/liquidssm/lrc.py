@@ -47,7 +47,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from liquidssm._checks import as_tensor, check_choice, check_finite, check_int, check_positive
+from liquidssm._checks import as_tensor, check_choice, check_int, check_positive
+from liquidssm.newton import checked_initial_state, sequential_rollout
 
 __all__ = [
     "LRCCell",
@@ -646,27 +647,8 @@ class LrcSSMCell(nn.Module):
 
     def initial_state(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
         """Validated ``x0`` (B, D) for inputs ``u`` (B, T, H); zeros when ``x0`` is None."""
-        batch = u.shape[:-2]
-        if x0 is None:
-            return torch.zeros(*batch, self.D, dtype=self.state_dtype, device=u.device)
-        x0 = as_tensor(x0, "x0", allow_complex=True)
-        if tuple(x0.shape) != (*batch, self.D):
-            raise ValueError(f"x0: expected shape {(*batch, self.D)} (batch, D), got {tuple(x0.shape)}")
-        check_finite(x0, "x0")
-        return x0.to(self.state_dtype)
+        return checked_initial_state(self, u, x0, allow_complex=True)
 
     def rollout(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
         """Sequential loop over time — the oracle. ``u`` (B, T, H), ``x0`` (B, D) -> states (B, T, D)."""
-        u = as_tensor(u, "u")
-        if u.ndim < 2:
-            raise ValueError(f"u: expected a (..., T, H) tensor, got shape {tuple(u.shape)}")
-        check_finite(u, "u")
-        x = self.initial_state(u, x0)
-        pre = self.input_terms(u)
-        xs = []
-        # unbind (not indexing) so that backward gathers the per-step gradients in one stack
-        # instead of materialising a full (B, T, D) gradient per step (quadratic in T)
-        for pre_t in zip(*(p.unbind(-2) for p in pre)):
-            x = self.step(x, InputTerms(*pre_t))
-            xs.append(x)
-        return torch.stack(xs, dim=-2)
+        return sequential_rollout(self, u, x0, InputTerms)

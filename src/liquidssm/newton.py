@@ -33,6 +33,8 @@ from liquidssm._checks import as_tensor, check_choice, check_finite, check_int
 from liquidssm.scan import SCAN_METHODS, linear_scan
 
 __all__ = [
+    "checked_initial_state",
+    "sequential_rollout",
     "DiagonalCell",
     "NewtonResult",
     "NewtonStep",
@@ -67,6 +69,42 @@ class DiagonalCell(Protocol):
     def initial_state(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def rollout(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+def checked_initial_state(cell: DiagonalCell, u: torch.Tensor, x0: object | None = None, *,
+                          allow_complex: bool = False) -> torch.Tensor:
+    """``x0`` (B, D) of a diagonal cell for inputs ``u`` (B, T, H), validated; zeros when ``None``.
+
+    Shared by every cell of the :class:`DiagonalCell` contract (LrcSSM and the App. D cells).
+    """
+    batch = u.shape[:-2]
+    if x0 is None:
+        return torch.zeros(*batch, cell.D, dtype=cell.state_dtype, device=u.device)
+    x0 = as_tensor(x0, "x0", allow_complex=allow_complex)
+    if tuple(x0.shape) != (*batch, cell.D):
+        raise ValueError(f"x0: expected shape {(*batch, cell.D)} (batch, D), got {tuple(x0.shape)}")
+    check_finite(x0, "x0")
+    return x0.to(cell.state_dtype)
+
+
+def sequential_rollout(cell: DiagonalCell, u: object, x0: object | None = None,
+                       terms: type = tuple) -> torch.Tensor:
+    """The oracle of every diagonal cell: ``cell.step`` in a loop over time; (B, T, H) -> (B, T, D).
+
+    ``terms`` rebuilds one step's input terms (the cell's NamedTuple) from the unbound tensors.
+    Iterating with ``unbind`` (not indexing) keeps the backward linear in ``T``: it gathers the
+    per-step gradients in one stack instead of materialising a (B, T, D) gradient per step.
+    """
+    u = as_tensor(u, "u")
+    if u.ndim < 2:
+        raise ValueError(f"u: expected a (..., T, H) tensor, got shape {tuple(u.shape)}")
+    check_finite(u, "u")
+    x = cell.initial_state(u, x0)
+    xs = []
+    for pre_t in zip(*(p.unbind(-2) for p in cell.input_terms(u))):
+        x = cell.step(x, terms(*pre_t))
+        xs.append(x)
+    return torch.stack(xs, dim=-2)
 
 
 class NonConvergenceWarning(RuntimeWarning):
