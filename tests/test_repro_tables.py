@@ -115,3 +115,23 @@ def test_bookcache_invalidates_only_result_reading_chapters_when_results_change(
     assert bookcache.invalidate(build, results, [reader, other]) == [str(reader)]  # a new results file
     assert reader.stat().st_mtime > 1_000_000 and reader.read_text() == text  # touched, unchanged
     assert [r.uri for r in cache.list_cache_records()] == [str(other)]
+
+
+def test_fill_averages_is_mean_of_dataset_means_plus_minus_standard_error(tmp_path):
+    from liquidssm.repro.tables import fill_averages
+
+    values = {"Heart": 70.0, "SCP1": 80.0, "SCP2": 50.0, "Ethanol": 30.0, "Motor": 60.0, "Worms": 90.0}
+    for i, (col, v) in enumerate(values.items()):
+        _write(tmp_path, f"lrcssm-t1-{col.lower()}", "LrcSSM", col, 2345 + i, v, paper="lrcssm")
+    t = fill_averages(reproduction_table("lrcssm-table1", res.load_results(tmp_path), profile="smoke"))
+    avg = t[(t["model"] == "LrcSSM") & (t["task"] == "Average")].iloc[0]
+    xs = list(values.values())
+    mu = sum(xs) / 6
+    se = (sum((x - mu) ** 2 for x in xs) / 5) ** 0.5 / 6 ** 0.5
+    assert avg["ours"] == pytest.approx(mu) and avg["ours_std"] == pytest.approx(se)
+    assert avg["status"] == "re-run (mean ± s.e.)"
+    base = t[(t["model"] == "Transformer") & (t["task"] == "Average")].iloc[0]
+    assert base["status"] == "not re-run" and math.isnan(base["ours"])
+    partial = fill_averages(reproduction_table(
+        "lrcssm-table1", res.load_results(tmp_path).iloc[:3], profile="smoke"))
+    assert partial[(partial["model"] == "LrcSSM") & (partial["task"] == "Average")]["status"].item() == "not run yet"

@@ -32,6 +32,7 @@ __all__ = [
     "average_discrepancies",
     "table_key",
     "reproduction_table",
+    "fill_averages",
     "render",
     "to_markdown",
 ]
@@ -281,6 +282,34 @@ def reproduction_table(name: str, results_df: pd.DataFrame | None = None, *,
             "n_seeds", "commit", "status"]
     out = out[cols]
     out.attrs.update(paper.attrs)
+    return out
+
+
+def fill_averages(table: pd.DataFrame) -> pd.DataFrame:
+    """LrcSSM's "Average" column for our rows: mean of the dataset cells ± their standard error.
+
+    For each model of a :func:`reproduction_table` frame whose dataset cells have all run, its
+    ``Average`` cell gets :func:`liquidssm.repro.results.cross_dataset_average` of our values
+    (as the LrcSSM paper computes it); a model with some cells missing is marked "not run yet";
+    other papers' baselines ("not re-run") are left as they are.
+    """
+    from liquidssm.repro.results import cross_dataset_average
+
+    out = table.copy()
+    for _, g in out.groupby("model", sort=False):
+        cells = g[g["task"] != "Average"]
+        avg = g.index[g["task"] == "Average"]
+        if len(avg) == 0 or (cells["status"] == "not re-run").all():
+            continue
+        if not (cells["status"] == "re-run").all():
+            out.loc[avg, "status"] = "not run yet"
+            continue
+        mu, se = cross_dataset_average(cells["ours"])
+        out.loc[avg, ["ours", "ours_std", "difference"]] = [mu, se, mu - float(out.loc[avg[0], "paper"])]
+        commits = sorted({c for text in cells["commit"] for c in str(text).split(", ") if c})
+        out.loc[avg, ["profile", "n_seeds", "commit", "status"]] = [
+            "+".join(sorted(set(cells["profile"]))), int(cells["n_seeds"].min()), ", ".join(commits),
+            "re-run (mean ± s.e.)"]
     return out
 
 
