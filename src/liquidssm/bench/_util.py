@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from liquidssm._checks import check_int
 
@@ -100,3 +101,33 @@ def machine_summary(device: torch.device | str | None = None) -> str:
     else:
         hw = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     return f"{hw}; torch {torch.__version__}; python {platform.python_version()}"
+
+
+class OperatorCounter(TorchDispatchMode):
+    """Counts the tensor operators (ATen calls) launched while active: a proxy for sequential depth.
+
+    ``with OperatorCounter() as ops: fn()`` then ``ops.n``. Chapter lrcssm/06_lrcssm_model uses it
+    where wall time on two cores cannot show parallel depth.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        self.n += 1
+        return func(*args, **(kwargs or {}))
+
+
+def saved_for_backward_mb(fn: Callable[[], object]) -> float:
+    """MiB of the tensors autograd keeps for the backward pass of ``fn()`` (the training memory)."""
+    total = [0]
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        total[0] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return total[0] / 2**20
+
