@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 
 from liquidssm import paths
 from liquidssm.data import pad_collate
+from liquidssm.data._common import sha256_file  # re-exported for the task builders
 
 __all__ = ["TaskData", "build_task", "task_builders", "loss_fn", "metrics_of", "cached_folder",
            "sha256_file", "check_task_args", "token_collate", "stack_collate"]
@@ -61,15 +62,6 @@ class TaskData:
     def chance(self) -> float | None:
         """Accuracy (%) of guessing uniformly at random (classification only)."""
         return 100.0 / self.n_classes if self.n_classes else None
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a data file (recorded in the results' provenance)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def cached_folder(kind: str, args: dict[str, Any], write: Callable[[Path], None],
