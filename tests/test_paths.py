@@ -39,6 +39,7 @@ def test_checkout_is_found_from_the_package(clean_env, tmp_path):
     assert paths.paper_dir() == ROOT / "data" / "paper"
     assert paths.results_dir() == ROOT / "data" / "results"
     assert paths.samples_dir() == ROOT / "data" / "samples"
+    assert paths.benchmarks_dir() == ROOT / "data" / "benchmarks"
     assert paths.build_dir() == ROOT / "_build"
 
 
@@ -101,7 +102,7 @@ def test_nothing_found_says_what_was_tried_and_how_to_fix(no_checkout):
     assert f"{no_checkout.resolve()} and its parents: none holds _toc.yml and book/" in msg
     assert re.search(r"fix: set LIQUIDSSM_ROOT=.*LIQUIDSSM_DATA or LIQUIDSSM_RESULTS", msg)
     for fn in (paths.paper_dir, paths.results_dir, paths.raw_data_dir, paths.build_dir,
-               paths.samples_dir):
+               paths.samples_dir, paths.benchmarks_dir):
         with pytest.raises(paths.RepositoryNotFoundError):
             fn()
 

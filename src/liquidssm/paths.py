@@ -174,6 +174,11 @@ def samples_dir() -> Path:
     return repo_root() / "data" / "samples"
 
 
+def benchmarks_dir() -> Path:
+    """``<repo>/data/benchmarks``: recorded side-by-side measurements (``liquidssm bench official --out``), in git."""
+    return repo_root() / "data" / "benchmarks"
+
+
 def build_dir() -> Path:
     """``<repo>/_build``: the site, converted notebooks and papermill outputs (may not exist)."""
     return repo_root() / "_build"
@@ -188,7 +193,7 @@ def describe() -> dict[str, str]:
     for label, fn in (("repository root", repo_root), ("root found by", root_source),
                       (f"raw data (${DATA_ENV})", raw_data_dir), ("paper tables", paper_dir),
                       (f"results (${RESULTS_ENV})", results_dir), ("samples", samples_dir),
-                      ("build outputs", build_dir)):
+                      ("recorded benchmarks", benchmarks_dir), ("build outputs", build_dir)):
         try:
             rows[label] = str(fn())
         except RepositoryNotFoundError as exc:
