@@ -55,20 +55,25 @@ from liquidssm.cauchy import BACKENDS, cauchy
 __all__ = [
     "KERNEL_METHODS",
     "bilinear_factor",
+    "bilinear_input",
+    "c_from_tilde",
     "c_tilde",
     "check_method",
     "conj_double",
     "discretize_dplr_bilinear",
+    "double_c_tilde",
     "dplr_dense_A",
     "dplr_to_dense",
     "generating_function_blocks",
     "irfft_kernel",
     "matrix_power_squaring",
     "node_distance",
+    "node_mean",
     "nyquist_value",
     "roots_of_unity",
     "s4_dense_kernel",
     "s4_dplr_kernel",
+    "s4_dplr_kernel_and_taps",
     "s4_kernel",
     "s4d_kernel",
     "woodbury",
@@ -330,6 +335,84 @@ def c_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Ten
     return C_tilde[0] if squeeze else C_tilde
 
 
+def _double_system(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                   dt: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(Lambda, P, B, C, dt)`` in complex128/float64 (the dense one-off conversions of C and C_tilde)."""
+    return tuple(t.to(torch.complex128) if t.is_complex() else t.to(torch.float64) for t in (Lambda, P, B, C, dt))
+
+
+def c_from_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
+                 dt: torch.Tensor, L: int) -> torch.Tensor:
+    """Inverse of line 1: ``C = C_tilde (I - A_bar^L)^{-1}``; chapter s4/03_s4_kernel (*Learning C̃ instead of C*).
+
+    The oracle way back from a learned ``C_tilde`` (defined for length ``L``) to the paper's ``C``:
+    one dense ``(N, N)`` solve per channel with ``A_bar^L`` by repeated squaring, always in
+    complex128 (``I - A_bar^L`` is ill-conditioned when an eigenvalue of ``A_bar`` is close to an
+    ``L``-th root of unity) and returned in the precision of the inputs. Differentiable. Inputs
+    as :func:`c_tilde`; returns ``C`` of the shape of ``C_tilde``. A singular ``I - A_bar^L`` (an
+    eigenvalue of ``A_bar`` *is* an ``L``-th root of unity) raises ``ValueError``.
+    """
+    L = _check_L(L)
+    Lambda, P, B, C_tilde, dt, squeeze = _prepare(Lambda, P, B, C_tilde, dt)
+    out_dtype, N2 = Lambda.dtype, Lambda.shape[-1]
+    Lambda, P, B, C_tilde, dt = _double_system(Lambda, P, B, C_tilde, dt)
+    A_bar, _ = discretize_dplr_bilinear(Lambda, P, B, dt)
+    M = torch.eye(A_bar.shape[-1], dtype=A_bar.dtype, device=A_bar.device) - matrix_power_squaring(A_bar, L)
+    rhs = conj_double(C_tilde).permute(1, 2, 0)  # (H, N, ch): the rows, transposed
+    C_full = _solve(M.transpose(-1, -2), rhs, "I - A_bar^L (an eigenvalue of A_bar is an L-th root of unity)")
+    C = C_full.permute(2, 0, 1)[..., :N2].to(out_dtype)
+    return C[0] if squeeze else C
+
+
+def double_c_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
+                   dt: torch.Tensor, L: int) -> torch.Tensor:
+    """``C_tilde`` for length ``2L`` from ``C_tilde`` for length ``L``: ``C_tilde (I + A_bar^L)``; chapter s4/03_s4_kernel.
+
+    Because ``I - A_bar^{2L} = (I - A_bar^L)(I + A_bar^L)`` and the two factors commute,
+    ``C (I - A_bar^{2L}) = C_tilde_L (I + A_bar^L)``: the kernel of the same system at twice the
+    length, without going back to ``C``. Computed in complex128 and returned in the inputs'
+    precision. Inputs and output as :func:`c_tilde`.
+    """
+    L = _check_L(L)
+    Lambda, P, B, C_tilde, dt, squeeze = _prepare(Lambda, P, B, C_tilde, dt)
+    out_dtype, N2 = Lambda.dtype, Lambda.shape[-1]
+    Lambda, P, B, C_tilde, dt = _double_system(Lambda, P, B, C_tilde, dt)
+    A_bar, _ = discretize_dplr_bilinear(Lambda, P, B, dt)
+    C_full = conj_double(C_tilde)
+    C_next = C_full + torch.einsum("chn,hnm->chm", C_full, matrix_power_squaring(A_bar, L))
+    C_next = C_next[..., :N2].to(out_dtype)
+    return C_next[0] if squeeze else C_next
+
+
+def bilinear_input(Lambda: torch.Tensor, P: torch.Tensor, v: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    """The continuous input vector whose bilinear ``B_bar`` is ``v``: ``(I - dt/2 A) v / dt``; chapter s4/03_s4_kernel.
+
+    Inverts ``B_bar = dt (I - dt/2 A)^{-1} B`` (Eq. 3) for the DPLR ``A = Lambda - P P^*`` of the
+    conjugate-doubled state, so any kernel ``C A_bar^l v`` is an S4 kernel (the KB kernels and
+    the PB coefficients use it). ``Lambda`` (H, N2), ``P`` (H, N2) or (r, H, N2), ``v`` (..., H, N2)
+    stored halves of a conjugate-symmetric vector, ``dt`` (H,). Returns (..., H, N2).
+    """
+    Pr = P if P.ndim == 3 else P[None]  # (r, H, N2)
+    Pv = 2 * (Pr.conj() * v[..., None, :, :]).sum(-1, keepdim=True).real  # full-state inner products
+    Av = Lambda * v - (Pr * Pv).sum(-3)
+    step = dt.to(Lambda.real.dtype)[:, None]
+    return (v - 0.5 * step * Av) / step
+
+
+def node_mean(K_hat: torch.Tensor, L: int) -> torch.Tensor:
+    """Tap 0 of a real kernel from its ``rfft`` half at the roots of unity: ``(1/L) sum_k K_hat(omega_k)``.
+
+    Chapter s4/03_s4_kernel. The same value as ``irfft(K_hat, n=L)[..., 0]`` without the
+    transform: the conjugate nodes ``omega_{L-k}`` count twice, DC and (even ``L``) Nyquist once.
+    ``K_hat`` (..., L//2 + 1) complex -> real (...).
+    """
+    weights = torch.full((K_hat.shape[-1],), 2.0 / L, dtype=K_hat.real.dtype, device=K_hat.device)
+    weights[0] = 1.0 / L
+    if L % 2 == 0 and L > 1:
+        weights[-1] = 1.0 / L
+    return (K_hat.real * weights).sum(-1)
+
+
 def node_distance(Lambda: torch.Tensor, dt: torch.Tensor, L: int) -> torch.Tensor:
     """Distance of every mode ``dt Lambda_n`` to the nearest node of Algorithm 1; chapter s4/03_s4_kernel.
 
@@ -457,29 +540,34 @@ def generating_function_blocks(Lambda: torch.Tensor, P: torch.Tensor, B: torch.T
     return r * dt[:, None].to(Lambda.dtype)
 
 
-def woodbury(k: torch.Tensor, channels: int) -> torch.Tensor:
+def woodbury(k: torch.Tensor, channels: int, inputs: int = 1) -> torch.Tensor:
     """Woodbury identity ``k00 - k01 (I + k11)^{-1} k10``, Algorithm 1 line 3; chapter s4/03_s4_kernel.
 
-    ``k`` (channels + r, 1 + r, H, Lz) from :func:`generating_function_blocks`. Returns
-    (channels, H, Lz): the resolvent ``C_tilde (g - Lambda + P P^*)^{-1} B`` of the DPLR matrix.
-    Rank 1 uses the scalar formula; higher rank a batched ``r x r`` solve.
+    ``k`` (channels + r, inputs + r, H, Lz) from :func:`generating_function_blocks` (``inputs = 1``)
+    or :func:`s4_dplr_kernel_and_taps` (several input vectors sharing ``k01`` and ``k11``).
+    Returns (channels, H, Lz) -- (channels, inputs, H, Lz) when ``inputs > 1`` -- the resolvent
+    ``C_tilde (g - Lambda + P P^*)^{-1} B`` of the DPLR matrix. Rank 1 uses the scalar formula;
+    higher rank a batched ``r x r`` solve.
     """
     check_int(channels, "channels", minimum=1)
+    check_int(inputs, "inputs", minimum=1)
     k = as_tensor(k, "k", allow_complex=True)
-    if k.ndim != 4 or k.shape[0] <= channels:
-        raise ValueError(f"k: expected shape (channels + r, 1 + r, H, Lz) with channels = {channels}, "
-                         f"got {tuple(k.shape)}")
-    k00 = k[:channels, 0]
-    k01 = k[:channels, 1:]  # (ch, r, H, Lz)
-    k10 = k[channels:, 0]  # (r, H, Lz)
-    k11 = k[channels:, 1:]  # (r, r, H, Lz)
+    if k.ndim != 4 or k.shape[0] <= channels or k.shape[1] <= inputs:
+        raise ValueError(f"k: expected shape (channels + r, inputs + r, H, Lz) with channels = {channels}, "
+                         f"inputs = {inputs}, got {tuple(k.shape)}")
+    k00 = k[:channels, :inputs]  # (ch, m, H, Lz)
+    k01 = k[:channels, inputs:]  # (ch, r, H, Lz)
+    k10 = k[channels:, :inputs]  # (r, m, H, Lz)
+    k11 = k[channels:, inputs:]  # (r, r, H, Lz)
     r = k11.shape[0]
     if r == 1:
-        return k00 - k01[:, 0] * k10[0] / (1 + k11[0, 0])
-    M = torch.eye(r, dtype=k.dtype, device=k.device)[:, :, None, None] + k11
-    sol = _solve(M.permute(2, 3, 0, 1), k10.permute(1, 2, 0)[..., None],
-                 "I + k11 (the Woodbury capacitance matrix)")[..., 0]  # (H, Lz, r)
-    return k00 - torch.einsum("crhl,hlr->chl", k01, sol)
+        out = k00 - k01 * k10 / (1 + k11[0, 0])
+    else:
+        M = torch.eye(r, dtype=k.dtype, device=k.device)[:, :, None, None] + k11
+        sol = _solve(M.permute(2, 3, 0, 1)[:, :, None], k10.permute(2, 3, 1, 0)[..., None],
+                     "I + k11 (the Woodbury capacitance matrix)")[..., 0]  # (H, Lz, m, r)
+        out = k00 - torch.einsum("crhl,hlmr->cmhl", k01, sol)
+    return out[:, 0] if inputs == 1 else out
 
 
 def irfft_kernel(K_hat: torch.Tensor, L: int) -> torch.Tensor:
@@ -532,6 +620,54 @@ def s4_dplr_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: to
         K_hat = torch.cat([K_hat, nyquist_value(B, C_tilde, dt)[..., None]], dim=-1)
     K = _finite_kernel(irfft_kernel(K_hat, L), "s4_dplr_kernel").to(out_dtype)  # line 5
     return K[0] if squeeze else K
+
+
+def s4_dplr_kernel_and_taps(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
+                            dt: torch.Tensor, L: int, V: torch.Tensor, *,
+                            backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """S4 kernel from ``C_tilde`` and, from the same Cauchy sums, ``C v`` for extra vectors ``v``; chapter s4/03_s4_kernel.
+
+    ``C_tilde = C (I - A_bar^L)`` is defined for length ``L``. For each stored half ``v = V[j]``
+    (a conjugate-symmetric discrete vector), the kernel ``C A_bar^l v`` of the continuous input
+    :func:`bilinear_input` has tap 0 ``C v`` (the truncation only touches taps ``l >= L``), and tap 0
+    is the mean of its generating function over the ``L`` roots of unity (:func:`node_mean`):
+    ``(1/L) sum_k (I - omega_k A_bar)^{-1} = (I - A_bar^L)^{-1}``. So ``C v`` comes out of
+    ``C_tilde`` exactly, with no dense solve: the extra input vectors only add columns to the
+    Cauchy numerators of line 2, whose denominators (the expensive part) are shared, and no
+    inverse FFT. The Liquid-S4 PB coefficients ``C B_bar^p`` use it
+    (:func:`liquidssm.liquid.pb_coefficients_tilde`).
+
+    Inputs as :func:`s4_dplr_kernel` with ``c_is_tilde=True``; ``V`` (k, H, N2) complex. Returns
+    ``(K, T)``: ``K`` (channels, H, L) (or (H, L)) equal to ``s4_dplr_kernel(..., c_is_tilde=True)``,
+    and real ``T`` (channels, k, H) (or (k, H)) with ``T[c, j] = C_full[c] . conj_double(V[j])``.
+    """
+    L = _check_L(L)
+    check_choice(backend, "backend", BACKENDS)
+    Lambda, P, B, C_tilde, dt, squeeze = _prepare(Lambda, P, B, C_tilde, dt)
+    V = check_ndim(as_tensor(V, "V", allow_complex=True), "V", 3, "(k, H, N2)")
+    if tuple(V.shape[1:]) != tuple(Lambda.shape) or V.dtype != Lambda.dtype:
+        raise ValueError(f"V: expected a {Lambda.dtype} tensor (k, H, N2) with (H, N2) = {tuple(Lambda.shape)}, "
+                         f"got {V.dtype} of shape {tuple(V.shape)}")
+    check_finite(V.detach(), "V")
+    ch, k = C_tilde.shape[0], V.shape[0]
+    _guard_dplr(Lambda, P, torch.cat([C_tilde, C_tilde[:1].expand(k, -1, -1)]), L, dense=False)
+    out_dtype = _C2R[Lambda.dtype]
+    Lambda, P, B, C_tilde, V, dt = _working_precision(L, Lambda, P, B, C_tilde, V, dt)
+    inputs = torch.cat([B[None], bilinear_input(Lambda, P, V, dt)], dim=0)  # (1 + k, H, N2)
+    omega = roots_of_unity(L, Lambda.dtype, Lambda.device)
+    nyquist = L % 2 == 0 and L > 1
+    om = omega[:-1] if nyquist else omega
+    rows = torch.cat([C_tilde, P.conj()], dim=0)  # (ch + r, H, N2)
+    cols = torch.cat([inputs, P], dim=0)  # (1 + k + r, H, N2)
+    z = (2 * (1 - om) / (1 + om)).to(Lambda.dtype)
+    w = Lambda * dt[:, None].to(Lambda.dtype)
+    blocks = cauchy(rows[:, None] * cols[None, :], z, w, backend=backend) * dt[:, None].to(Lambda.dtype)
+    K_hat = woodbury(blocks, ch, inputs=1 + k) * bilinear_factor(om)  # (ch, 1 + k, H, Lz)
+    if nyquist:
+        K_hat = torch.cat([K_hat, nyquist_value(inputs[None], C_tilde[:, None], dt)[..., None]], dim=-1)
+    K = _finite_kernel(irfft_kernel(K_hat[:, 0], L), "s4_dplr_kernel_and_taps").to(out_dtype)
+    T = _finite_kernel(node_mean(K_hat[:, 1:], L), "s4_dplr_kernel_and_taps").to(out_dtype)
+    return (K[0], T[0]) if squeeze else (K, T)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -595,16 +731,23 @@ def s4_dense_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: t
 
 
 def s4_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
-              dt: torch.Tensor, L: int, *, method: str = "dplr", backend: str = "auto") -> torch.Tensor:
+              dt: torch.Tensor, L: int, *, method: str = "dplr", backend: str = "auto",
+              c_is_tilde: bool = False) -> torch.Tensor:
     """S4 kernel of a DPLR SSM by a chosen algorithm, Algorithm 1 or Eq. (6); chapter s4/03_s4_kernel.
 
     ``method="dplr"`` (default): :func:`s4_dplr_kernel` with the Cauchy ``backend``
     (``"auto" | "torch" | "keops"``); ``method="dense"``: the oracle :func:`s4_dense_kernel`
     (``backend`` is validated and unused). Inputs: ``Lambda``, ``P``, ``B`` (H, N2) complex, ``C``
     (H, N2) or (channels, H, N2), ``dt`` (H,); returns real (H, L) or (channels, H, L).
+    ``c_is_tilde=True``: ``C`` is ``C_tilde`` for length ``L`` (the dense oracle first recovers
+    ``C`` with :func:`c_from_tilde`).
     """
     check_method(method)
     check_choice(backend, "backend", BACKENDS)
+    if not isinstance(c_is_tilde, bool):
+        raise TypeError(f"c_is_tilde: expected a bool, got {type(c_is_tilde).__name__}")
     if method == "dense":
+        if c_is_tilde:
+            C = c_from_tilde(Lambda, P, B, C, dt, L)
         return s4_dense_kernel(Lambda, P, B, C, dt, L)
-    return s4_dplr_kernel(Lambda, P, B, C, dt, L, backend=backend)
+    return s4_dplr_kernel(Lambda, P, B, C, dt, L, backend=backend, c_is_tilde=c_is_tilde)

@@ -54,6 +54,26 @@ __all__ = [
 #: names of the SSM parameters that get their own learning rate and no weight decay
 SSM_PARAM_NAMES = ("log_dt", "Lambda_log_neg_re", "Lambda_im", "P", "B")
 
+#: what the output parameter ``C`` of an S4 layer stores: ``C̃ = C(I − Ā^{l_max})`` or the paper's ``C``
+C_PARAMS = ("tilde", "c")
+
+
+def _complex_system(Lambda_log_neg_re: torch.Tensor, Lambda_im: torch.Tensor, P: torch.Tensor, B: torch.Tensor,
+                    log_dt: torch.Tensor, H: int) -> tuple[torch.Tensor, ...]:
+    """``(Lambda, P, B, dt)`` ``(H, N/2)`` ×3 complex and ``(H,)`` from the stored real parameters.
+
+    The ``n_ssm`` stored copies are repeated to the ``H`` features. Used by :meth:`S4Layer.ssm_parameters`
+    and by the state-dict conversion (which reads the tensors being loaded, not the layer's).
+    """
+    r = H // Lambda_im.shape[0]
+    Lambda = torch.complex(-torch.exp(Lambda_log_neg_re), Lambda_im).repeat(r, 1)
+    return (Lambda, torch.view_as_complex(P).repeat(r, 1), torch.view_as_complex(B).repeat(r, 1),
+            torch.exp(log_dt))
+
+
+def _as_double(*ts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(t.to(torch.complex128) if t.is_complex() else t.double() for t in ts)
+
 
 def _window_sum(c: torch.Tensor, L_tilde: int) -> torch.Tensor:
     """``Σ_{ℓ<L̃} c_{t-ℓ}`` along the last axis in O(L) (causal moving sum)."""
@@ -61,6 +81,29 @@ def _window_sum(c: torch.Tensor, L_tilde: int) -> torch.Tensor:
     if L_tilde >= c.shape[-1]:
         return cs
     return cs - F.pad(cs[..., :-L_tilde], (L_tilde, 0))
+
+
+def _pb_sum(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torch.Tensor:
+    """PB liquid term ``Σ_p coef_p Σ_{ℓ<L̃} c^(p)_{t-ℓ}`` of ``u (B, H, L)``, ``coef (H, order - 1)``; Eq. (16).
+
+    The consecutive products ``c^(p) = c^(p-1) ⊙ shift_{p-1}(u)`` are built incrementally (the
+    oracle is :func:`liquidssm.liquid.consecutive_products`); returns ``(B, H, L)``.
+    """
+    L = u.shape[-1]
+    c, z = u, None
+    for p in range(2, coef.shape[-1] + 2):
+        c = c * F.pad(u[..., : L - p + 1], (p - 1, 0)) if p <= L else torch.zeros_like(u)
+        term = coef[:, p - 2, None] * _window_sum(c, L_tilde)
+        z = term if z is None else z + term
+    return z  # type: ignore[return-value]
+
+
+def _anticausal_fold(z: torch.Tensor) -> torch.Tensor:
+    """``y_t = z_{L-2-t}`` (0 at ``t = L-1``): a causal result in reversed time made strictly anti-causal.
+
+    The released bidirectional fold (no lag-0 tap of the backward kernel); ``z (..., L)``.
+    """
+    return F.pad(z.flip(-1)[..., 1:], (0, 1))
 
 
 def _check_sequences(u: object, name: str, layout: str, last: tuple[str, int] | None = None, *,
@@ -149,8 +192,27 @@ class S4Layer(nn.Module):
         cauchy_backend: ``"auto" | "torch" | "keops"``, where the Cauchy sums of ``"dplr"`` run.
         n_ssm: number of independent ``(Λ, P, B)`` copies shared across the ``H`` features
             (default ``H``: one per feature, the Liquid-S4 configs; 1 = the S4 v4 LRA default).
+        c_param: what the trainable output vector ``C`` (parameter ``self.C``) stores.
+            ``"tilde"`` (default, the official S4 code and the S4 paper): ``C̃ = C(I − Ā^{l_max})``,
+            so a forward skips Algorithm 1 line 1 (a dense LU solve and ~2 log2 L complex matrix
+            products per feature). ``"c"``: the paper's ``C`` (Algorithm 1 literally; the oracle).
+            Both describe the same set of kernels (chapter ``s4/03_s4_kernel``, *Learning C̃
+            instead of C*); gradient steps differ.
+        l_max: ``c_param="tilde"`` only: the length at which ``C̃`` is defined, kept in the saved
+            buffer ``l_max`` (0 = not fixed yet). At init the random ``C`` is converted once with
+            :func:`liquidssm.kernels.c_tilde`. ``None``: ``C`` holds the un-truncated ``C`` until
+            the first forward, whose length ``L`` fixes ``l_max`` (converting ``C`` in place, once);
+            pass the task's sequence length instead when data-parallel ranks could see different
+            first lengths. An input of length ``L <= l_max`` uses the kernel at ``l_max`` cut to
+            its first ``L`` taps (exact). ``L > l_max`` **doubles** ``C̃`` in place
+            (``C̃_{2l} = C̃_l (I + Ā^l)``, :func:`liquidssm.kernels.double_c_tilde`, under
+            ``no_grad``) until ``l_max >= L``: the same system, a one-off cost; it must not
+            happen between a forward and its backward.
 
-    ``forward(u (B, L, H), lengths=None) -> (B, L, H)``.
+    ``forward(u (B, L, H), lengths=None) -> (B, L, H)``. Loading a state dict converts between the
+    parameterizations: a dict without ``l_max`` (saved by a ``c_param="c"`` layer) loads into a
+    ``"tilde"`` layer through ``C ↦ C(I − Ā^{l_max})``, and a ``"tilde"`` dict into a ``"c"``
+    layer through :func:`liquidssm.kernels.c_from_tilde` (both in float64, once).
     """
 
     def __init__(
@@ -166,8 +228,16 @@ class S4Layer(nn.Module):
         kernel_method: str = "dplr",
         cauchy_backend: str = "auto",
         n_ssm: int | None = None,
+        c_param: str = "tilde",
+        l_max: int | None = None,
     ) -> None:
         super().__init__()
+        self.c_param = check_choice(c_param, "c_param", C_PARAMS)
+        if l_max is not None:
+            check_int(l_max, "l_max", minimum=1)
+            if c_param == "c":
+                raise ValueError(f"l_max: the length at which C̃ is defined applies to c_param='tilde'; with "
+                                 f"c_param='c' pass l_max=None, got {l_max}")
         self.H = check_int(H, "H", minimum=1)
         self.N = check_int(N, "N", minimum=2)
         _check_steps(dt_min, dt_max)
@@ -190,6 +260,13 @@ class S4Layer(nn.Module):
         self.P = nn.Parameter(torch.view_as_real(d.P.to(torch.complex64)).repeat(S, 1, 1))
         self.B = nn.Parameter(torch.view_as_real(d.B.to(torch.complex64)).repeat(S, 1, 1))
         C = torch.randn(ch, H, N2, dtype=torch.complex64)  # real and imaginary parts of variance 1/2
+        if self.c_param == "tilde":
+            self.register_buffer("l_max", torch.tensor(l_max or 0, dtype=torch.int64))
+            if l_max:
+                Lambda, P, B, dt = _complex_system(self.Lambda_log_neg_re, self.Lambda_im, self.P, self.B,
+                                                   self.log_dt, H)
+                with torch.no_grad():
+                    C = kernels.c_tilde(*_as_double(Lambda, P, B, C, dt), l_max).to(torch.complex64)
         self.C = nn.Parameter(torch.view_as_real(C))
         self.D = nn.Parameter(torch.randn(H))
         self.dropout = _TiedDropout(dropout) if tie_dropout else nn.Dropout(dropout)
@@ -199,20 +276,97 @@ class S4Layer(nn.Module):
         self.check_inputs = True
 
     # -- the SSM in complex form ----------------------------------------------------------
+    def stored_parameters(self) -> tuple[torch.Tensor, ...]:
+        """``(Lambda, P, B, C_stored, dt)`` as trained: ``C̃`` (for ``l_max``) or ``C``, per ``c_param``.
+
+        ``(H, N/2)`` ×3 complex, ``C_stored`` ``(ch, H, N/2)``, ``dt`` ``(H,)``; the fast paths use it.
+        """
+        Lambda, P, B, dt = _complex_system(self.Lambda_log_neg_re, self.Lambda_im, self.P, self.B, self.log_dt,
+                                           self.H)
+        return Lambda, P, B, torch.view_as_complex(self.C), dt
+
+    @property
+    def c_is_tilde(self) -> bool:
+        """Whether ``self.C`` currently holds ``C̃`` (``c_param="tilde"`` with ``l_max`` fixed)."""
+        return self.c_param == "tilde" and int(self.l_max) > 0
+
     def ssm_parameters(self) -> tuple[torch.Tensor, ...]:
-        """``(Lambda, P, B, C, dt)``: ``(H, N/2)`` ×3 complex, ``C`` ``(ch, H, N/2)``, ``dt`` ``(H,)``."""
-        r = self.H // self.n_ssm
-        Lambda = torch.complex(-torch.exp(self.Lambda_log_neg_re), self.Lambda_im).repeat(r, 1)
-        P = torch.view_as_complex(self.P).repeat(r, 1)
-        B = torch.view_as_complex(self.B).repeat(r, 1)
-        return Lambda, P, B, torch.view_as_complex(self.C), torch.exp(self.log_dt)
+        """``(Lambda, P, B, C, dt)`` with the paper's ``C``: ``(H, N/2)`` ×3 complex, ``C`` ``(ch, H, N/2)``, ``dt`` ``(H,)``.
+
+        The oracle view of the system (chapter ``s4/03_s4_kernel``). With a learned ``C̃`` the
+        paper's ``C = C̃ (I − Ā^{l_max})^{-1}`` is recovered by a dense float64 solve
+        (:func:`liquidssm.kernels.c_from_tilde`, differentiable, O(N³) per feature).
+        """
+        Lambda, P, B, C, dt = self.stored_parameters()
+        if self.c_is_tilde:
+            C = kernels.c_from_tilde(Lambda, P, B, C, dt, int(self.l_max))
+        return Lambda, P, B, C, dt
+
+    def kernel_length(self, L: int) -> int:
+        """The length at which the kernel is computed for an input of length ``L``.
+
+        ``L`` for ``c_param="c"``; for ``"tilde"`` it is ``l_max``, fixed by this call when not yet
+        fixed (converting ``C`` to ``C̃`` at ``L``) and doubled (``C̃`` with it) until ``>= L``,
+        in place under ``no_grad`` (see the class docstring).
+        """
+        L = check_int(L, "L", minimum=1)
+        if self.c_param == "c":
+            return L
+        l_max = int(self.l_max)
+        if l_max >= L:
+            return l_max
+        with torch.no_grad():
+            Lambda, P, B, C, dt = _as_double(*self.stored_parameters())
+            if l_max == 0:
+                C, l_max = kernels.c_tilde(Lambda, P, B, C, dt, L), L
+            while l_max < L:
+                C, l_max = kernels.double_c_tilde(Lambda, P, B, C, dt, l_max), 2 * l_max
+            self.C.copy_(torch.view_as_real(C.to(torch.view_as_complex(self.C).dtype)))
+            self.l_max.fill_(l_max)
+        return l_max
 
     def kernel(self, L: int) -> torch.Tensor:
-        """S4 kernel ``(ch, H, L)`` (``ch = 2`` if bidirectional)."""
-        Lambda, P, B, C, dt = self.ssm_parameters()
-        return kernels.s4_kernel(Lambda, P, B, C, dt, L, method=self.kernel_method, backend=self.cauchy_backend)
+        """S4 kernel ``(ch, H, L)`` (``ch = 2`` if bidirectional); with ``C̃``, the first ``L`` taps at ``l_max``."""
+        Lk = self.kernel_length(L)
+        Lambda, P, B, C, dt = self.stored_parameters()
+        K = kernels.s4_kernel(Lambda, P, B, C, dt, Lk, method=self.kernel_method, backend=self.cauchy_backend,
+                              c_is_tilde=self.c_is_tilde)
+        return K[..., :L]
 
-    def liquid_terms(self, u: torch.Tensor) -> tuple[list[torch.Tensor] | None, torch.Tensor | None]:
+    def conv_kernel(self, L: int) -> tuple[torch.Tensor, Any]:
+        """``(kernel (ch, H, L), extra)`` for :meth:`conv`; ``extra`` goes to :meth:`liquid_terms` (None here)."""
+        return self.kernel(L), None
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        """Convert ``C`` between the parameterizations when the dict was saved with the other one.
+
+        A dict saved by a ``c_param="tilde"`` layer has the buffer ``l_max``; one saved by a ``"c"``
+        layer has not. The conversion uses the ``Λ, P, B, Δ`` being loaded (float64, once).
+        """
+        key_c, key_l = prefix + "C", prefix + "l_max"
+        if key_c in state_dict:
+            saved_tilde = key_l in state_dict
+            if self.c_param == "tilde" and not saved_tilde:
+                L = int(self.l_max)
+                if L > 0:
+                    state_dict[key_c] = self._converted(state_dict, prefix, kernels.c_tilde, L)
+                state_dict[key_l] = self.l_max.detach().clone()
+            elif self.c_param == "c" and saved_tilde:
+                L = int(state_dict.pop(key_l))
+                if L > 0:
+                    state_dict[key_c] = self._converted(state_dict, prefix, kernels.c_from_tilde, L)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+    def _converted(self, state_dict: dict, prefix: str, convert: Any, L: int) -> torch.Tensor:
+        """``view_as_real(convert(Λ, P, B, C, Δ, L))`` of the tensors in ``state_dict`` (float64 inside)."""
+        names = ("Lambda_log_neg_re", "Lambda_im", "P", "B", "log_dt")
+        raw = [state_dict.get(prefix + n, getattr(self, n)).detach() for n in names]
+        C = state_dict[prefix + "C"].detach()
+        system = _complex_system(*(t.double() for t in raw), self.H)
+        out = convert(*_as_double(*system[:3], torch.view_as_complex(C.double().contiguous()), system[3]), L)
+        return torch.view_as_real(out).to(C.dtype)
+
+    def liquid_terms(self, u: torch.Tensor, extra: Any = None) -> tuple[list[torch.Tensor] | None, torch.Tensor | None]:
         """Hook for :class:`LiquidS4Layer`: (extra spectra per direction, pointwise term); none for S4."""
         return None, None
 
@@ -222,8 +376,8 @@ class S4Layer(nn.Module):
         mask = _mask(lengths, Bsz, L, u.device)
         if mask is not None:
             u = u * mask[:, None, :].to(u.dtype)
-        K = self.kernel(L)  # (ch, H, L)
-        extra, pointwise = self.liquid_terms(u)
+        K, aux = self.conv_kernel(L)  # (ch, H, L)
+        extra, pointwise = self.liquid_terms(u, aux)
         n = 2 * L
         spec = torch.fft.rfft(u, n=n) * torch.fft.rfft(K[0], n=n)
         if extra is not None:
@@ -235,8 +389,7 @@ class S4Layer(nn.Module):
             if extra is not None:
                 spec_b = spec_b + extra[1]
             z = torch.fft.irfft(spec_b, n=n)[..., :L]  # causal in reversed time
-            # y_t += z_{L-2-t}: strictly anti-causal (no lag-0 tap), the released fold
-            y = y + F.pad(z.flip(-1)[..., 1:], (0, 1))
+            y = y + _anticausal_fold(z)
         y = y + self.D[:, None] * u
         if pointwise is not None:
             y = y + pointwise
@@ -261,7 +414,7 @@ class S4Layer(nn.Module):
         _check_sequences(u, "u", "(B, L, H)", ("H", self.H))
         if self.bidirectional:
             raise ValueError("step_forward: a bidirectional layer has no recurrent mode")
-        Lambda, P, B, C, dt = (t.to(torch.complex128) if t.is_complex() else t.double() for t in self.ssm_parameters())
+        Lambda, P, B, C, dt = _as_double(*self.ssm_parameters())  # C recovered from C̃ if needed (oracle)
         A_bar, B_bar = kernels.discretize_dplr_bilinear(Lambda, P, B, dt)
         x = u.transpose(1, 2).double()
         y = ssm.recurrence(A_bar, B_bar, kernels.conj_double(C[0]), x).real + self.D.double()[:, None] * x
@@ -332,30 +485,92 @@ class LiquidS4Layer(S4Layer):
         B_bar = liquid.official_B_bar(torch.view_as_complex(self.Lambda0), torch.view_as_complex(self.B0), self.dt0)
         return B_bar, kernels.conj_double(torch.view_as_complex(self.C0)), B_bar.sum(-1).real
 
-    def liquid_terms(self, u: torch.Tensor) -> tuple[list[torch.Tensor] | None, torch.Tensor | None]:
+    def conv_kernel(self, L: int) -> tuple[torch.Tensor, Any]:
+        """``(S4 kernel (ch, H, L), PB coefficients or None)``; with ``C̃`` both come from one Cauchy call.
+
+        Paper variant, ``kind="pb"``, ``kernel_method="dplr"`` and a learned ``C̃``: the PB
+        coefficients ``C B̄^p`` (which need the un-truncated ``C``) are tap 0 of S4 kernels of ``C̃``
+        (:func:`liquidssm.liquid.pb_coefficients_tilde`) and share the Cauchy denominators of the
+        S4 kernel. Otherwise ``(self.kernel(L), None)``.
+        """
+        if self.variant == "official" or self.kind != "pb" or self.kernel_method != "dplr" or self.c_param != "tilde":
+            return self.kernel(L), None
+        Lk = self.kernel_length(L)
+        Lambda, P, B, C, dt = self.stored_parameters()
+        K, coef = liquid.pb_coefficients_tilde(Lambda, P, B, C, dt, self.order, Lk, backend=self.cauchy_backend,
+                                               with_kernel=True)
+        return K[..., :L], coef
+
+    def pb_coefficients(self) -> torch.Tensor:
+        """PB coefficients ``C B̄^p`` ``(ch, H, order - 1)`` of the paper variant, Eq. (16).
+
+        From ``C`` (:func:`liquidssm.liquid.pb_coefficients`) or, with a learned ``C̃`` and
+        ``kernel_method="dplr"``, from ``C̃`` without a dense solve
+        (:func:`liquidssm.liquid.pb_coefficients_tilde`); ``kernel_method="dense"`` recovers ``C``
+        (the oracle).
+        """
+        if self.c_is_tilde and self.kernel_method == "dplr":
+            Lambda, P, B, C, dt = self.stored_parameters()
+            return liquid.pb_coefficients_tilde(Lambda, P, B, C, dt, self.order, int(self.l_max),
+                                                backend=self.cauchy_backend)
+        Lambda, P, B, C, dt = self.ssm_parameters()
+        return liquid.pb_coefficients(Lambda, P, B, C, dt, self.order, method=self.kernel_method)
+
+    def kb_kernels(self, L: int, L_tilde: int) -> torch.Tensor:
+        """KB kernels ``C Ā^ℓ B̄^p`` for ``ℓ < L̃`` (zero beyond), ``(ch, H, order - 1, L)``; Prop. 1.
+
+        With a learned ``C̃`` the kernels are computed at ``l_max`` from ``C̃`` and cut to ``L̃``
+        (``kernel_method="dense"``: from the recovered ``C``, the oracle).
+        """
+        if self.c_param == "tilde" and self.kernel_method == "dplr":
+            Lk = self.kernel_length(L)
+            Lambda, P, B, C, dt = self.stored_parameters()
+            K = liquid.kb_kernel_dplr(Lambda, P, B, C, dt, Lk, self.order, backend=self.cauchy_backend,
+                                      c_is_tilde=True)[..., :L_tilde]
+            return F.pad(K, (0, L - L_tilde))
+        self.kernel_length(L)
+        Lambda, P, B, C, dt = self.ssm_parameters()
+        return liquid.kb_kernel(Lambda, P, B, C, dt, L, self.order, L_tilde=L_tilde, method=self.kernel_method,
+                                backend=self.cauchy_backend)
+
+    def _guard_liquid(self, u: torch.Tensor) -> None:
+        """Memory guard of the paper variant's ``(B, H, order - 1, 2L)`` liquid terms of ``u (B, H, L)``."""
+        copies = 3 * (2 if self.bidirectional else 1)
+        liquid.guard_orders(tuple(u.shape[:-1]), self.order - 1, 2 * u.shape[-1], u.dtype, copies, "LiquidS4Layer",
+                            u.device)
+
+    def conv(self, u: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`S4Layer.conv` with the liquid terms; a too-large ``order`` is refused before any kernel is built."""
+        if self.variant == "paper":
+            self._guard_liquid(u)
+        return super().conv(u, lengths)
+
+    def liquid_terms(self, u: torch.Tensor, extra: Any = None) -> tuple[list[torch.Tensor] | None, torch.Tensor | None]:
         """Liquid terms of ``u (B, H, L)``: (spectra per direction, pointwise term); Prop. 1, Eq. (16).
 
-        Chapter ``liquid/05_liquid_s4_layer``. Paper variant: the ``2L``-point spectra of
-        ``Σ_p K^(p) * c^(p)`` per direction (KB, or PB as a moving sum), added to the S4 spectrum
-        by :meth:`S4Layer.conv`. Official variant: a pointwise ``(B, H, L)`` term
-        (:meth:`official_terms`).
+        Chapter ``liquid/05_liquid_s4_layer``. Paper variant, KB: the ``2L``-point spectra of
+        ``Σ_p K^(p) * c^(p)`` per direction, added to the S4 spectrum by :meth:`S4Layer.conv`; PB:
+        the same sum, a moving window sum in time, returned as the pointwise ``(B, H, L)`` term
+        (the backward direction folded like the S4 kernel's), so it costs no FFT; ``extra`` is the
+        PB coefficients from :meth:`conv_kernel` (else computed here). Official variant: a
+        pointwise ``(B, H, L)`` term (:meth:`official_terms`).
         """
         if self.variant == "official":
             return None, self.official_terms(u)
         L = u.shape[-1]
         n = 2 * L
-        Lambda, P, B, C, dt = self.ssm_parameters()
         Lt = self._L_tilde(L)
         dirs = [u, u.flip(-1)] if self.bidirectional else [u]
-        liquid.guard_orders(tuple(u.shape[:-1]), self.order - 1, n, u.dtype, 3 * len(dirs), "LiquidS4Layer",
-                            u.device)
-        corr = [torch.stack([liquid.consecutive_products(x, p) for p in range(2, self.order + 1)], -2) for x in dirs]
+        self._guard_liquid(u)
         if self.kind == "pb":
-            coef = liquid.pb_coefficients(Lambda, P, B, C, dt, self.order, method=self.kernel_method)  # (ch, H, order-1)
-            sums = [(coef[d][..., None] * _window_sum(c, Lt)).sum(-2) for d, c in enumerate(corr)]  # (B, H, L)
-            return [torch.fft.rfft(z, n=n) for z in sums], None
-        K = liquid.kb_kernel(Lambda, P, B, C, dt, L, self.order, L_tilde=Lt, method=self.kernel_method,
-                             backend=self.cauchy_backend)  # (ch, H, order-1, L)
+            # PB is a moving sum in time: added after the inverse FFT (no extra spectrum to transform)
+            coef = self.pb_coefficients() if extra is None else extra  # (ch, H, order-1)
+            sums = [_pb_sum(x, coef[d], Lt) for d, x in enumerate(dirs)]  # (B, H, L)
+            if self.bidirectional:  # the backward direction runs in reversed time: the S4 fold
+                sums[0] = sums[0] + _anticausal_fold(sums[1])
+            return None, sums[0]
+        corr = [torch.stack([liquid.consecutive_products(x, p) for p in range(2, self.order + 1)], -2) for x in dirs]
+        K = self.kb_kernels(L, Lt)  # (ch, H, order-1, L)
         return [(torch.fft.rfft(c, n=n) * torch.fft.rfft(K[d], n=n)).sum(-2) for d, c in enumerate(corr)], None
 
     def official_terms(self, u: torch.Tensor) -> torch.Tensor:
@@ -417,12 +632,12 @@ def _core_layer(config: SequenceModelConfig) -> S4Layer:
     Chapter ``liquid/05_liquid_s4_layer``. ``layer="s4"`` gives an :class:`S4Layer`,
     ``layer="liquid"`` a :class:`LiquidS4Layer` with ``liquid_kind``, ``liquid_order``,
     ``liquid_window`` as ``kind``, ``order``, ``L_tilde``; width ``d_model``, state size
-    ``d_state``. The layer's dropout is the model's ``dropout``.
+    ``d_state``; ``c_param`` and ``l_max`` as the layer's. The layer's dropout is the model's ``dropout``.
     """
     c = config
     s4_options = dict(dt_min=c.dt_min, dt_max=c.dt_max, bidirectional=c.bidirectional, dropout=c.dropout,
                       tie_dropout=c.tie_dropout, kernel_method=c.kernel_method,
-                      cauchy_backend=c.cauchy_backend, n_ssm=c.n_ssm)
+                      cauchy_backend=c.cauchy_backend, n_ssm=c.n_ssm, c_param=c.c_param, l_max=c.l_max)
     if c.layer == "s4":
         return S4Layer(c.d_model, c.d_state, **s4_options)
     return LiquidS4Layer(c.d_model, c.d_state, kind=c.liquid_kind, order=c.liquid_order, variant=c.variant,

@@ -70,6 +70,7 @@ __all__ = [
     "dplr_B_bar",
     "pb_kernel",
     "pb_coefficients",
+    "pb_coefficients_tilde",
     "liquid_output",
     "check_order",
     "check_L_tilde",
@@ -543,6 +544,36 @@ def pb_coefficients(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: t
     else:
         B_bar = dplr_B_bar(Lambda, P, B, dt)
     return torch.stack([2 * (C * B_bar**p).sum(-1).real for p in range(2, order + 1)], dim=-1)
+
+
+def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
+                          dt: torch.Tensor, order: int, L: int, *, backend: str = "auto",
+                          with_kernel: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    r"""PB coefficients ``C̄ B̄^p``, ``p = 2..order``, from a learned ``C̃ = C(I − Ā^L)``, Eq. (16).
+
+    Chapter ``liquid/05_liquid_s4_layer``. The coefficients need the un-truncated ``C``. Instead of
+    the dense solve ``C = C̃ (I − Ā^L)^{-1}``, they are tap 0 of the S4 kernels of ``C̃`` with the
+    input vectors ``B̄^p``, read off as the mean of the generating function over the ``L``-th roots
+    of unity (:func:`liquidssm.kernels.s4_dplr_kernel_and_taps`, one Cauchy call whose
+    denominators are shared with the S4 kernel). Equal to :func:`pb_coefficients` of
+    ``C = kernels.c_from_tilde(..., C̃, L)`` (the oracle) to rounding.
+
+    Args:
+        Lambda, P, B: ``(H, N/2)`` complex; C_tilde: ``(H, N/2)`` or ``(channels, H, N/2)``, defined
+            for length ``L``; dt: ``(H,)``; order: highest order >= 2; backend: Cauchy backend.
+        with_kernel: also return the S4 kernel of ``C̃`` at length ``L`` (computed by the same call).
+
+    Returns:
+        real ``(H, order - 1)`` or ``(channels, H, order - 1)``; with ``with_kernel`` the pair
+        ``(kernel (channels, H, L) or (H, L), coefficients)``.
+    """
+    order = check_order(order)
+    kernels.check_dplr(Lambda, P, B, C_tilde, dt)
+    B_bar = dplr_B_bar(Lambda, P, B, dt)
+    V = torch.stack([B_bar**p for p in range(2, order + 1)])  # (order - 1, H, N/2)
+    K, T = kernels.s4_dplr_kernel_and_taps(Lambda, P, B, C_tilde, dt, L, V, backend=backend)  # T (.., k, H)
+    coef = T.movedim(-2, -1)
+    return (K, coef) if with_kernel else coef
 
 
 def liquid_output(u: object, K_liquid: object, method: str = "fft") -> torch.Tensor:

@@ -8,7 +8,10 @@ time and the peak memory of
   :func:`liquidssm.kernels.s4_dplr_kernel` calls it (a ``(2, 2, H, N2)`` batch of numerators,
   ``L//2 + 1`` nodes), for each backend: ``naive`` (full broadcast oracle, skipped above
   ``--naive-max`` elements), ``torch`` (chunked), ``keops`` (if pykeops works);
-* the full kernel (lines 1-5) with the ``torch`` and ``keops`` Cauchy backends;
+* the full kernel with the ``torch`` and ``keops`` Cauchy backends: ``what="kernel"`` from a
+  learned ``C_tilde`` (lines 2-5, the layers' default ``c_param="tilde"``) and
+  ``what="kernel (C)"`` from the paper's ``C`` (lines 1-5: ``C_tilde = C(I - A_bar^L)`` by a dense
+  solve and repeated squaring in every call); ``--c-param`` picks them (default both);
 
 and the ratio torch/keops. Times are the best of ``--repeats`` runs after one warm-up call; the
 first call (which includes keops' one-off compile when the cache is cold) is reported separately.
@@ -24,7 +27,7 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 import torch
 
-from liquidssm._checks import check_int
+from liquidssm._checks import check_choice, check_int
 from liquidssm.bench._util import machine_summary, peak_memory_mb, time_fn
 from liquidssm.cauchy import (
     DEFAULT_CHUNK_ELEMS,
@@ -37,7 +40,7 @@ from liquidssm.cli import int_at_least
 from liquidssm.hippo import nplr_legs
 from liquidssm.kernels import roots_of_unity, s4_dplr_kernel
 
-__all__ = ["bench_kernels", "main"]
+__all__ = ["bench_kernels", "c_tilde_ratio", "main"]
 
 _CAUCHY = {"naive": cauchy_naive, "torch": cauchy_torch, "keops": cauchy_keops}
 
@@ -94,29 +97,34 @@ def bench_kernels(Ns: Sequence[int] = (64, 256), Ls: Sequence[int] = (1024, 4096
                   full_kernel: bool = True, dtype: torch.dtype = torch.complex64,
                   device: str = "cpu", repeats: int = 3, naive_max: int = 2**25,
                   chunk_elems: int = DEFAULT_CHUNK_ELEMS, threads: int | None = None,
-                  verbose: bool = False) -> pd.DataFrame:
+                  verbose: bool = False, c_params: Sequence[str] = ("tilde", "c")) -> pd.DataFrame:
     """Measure Cauchy backends and the full S4 kernel; one row per (what, backend, N, L).
 
-    Columns: ``what`` ("cauchy" | "kernel"), ``backend``, ``N``, ``L``, ``H``, ``first_call_ms``
+    ``c_params``: the full-kernel rows to time, ``"tilde"`` (``what="kernel"``: from ``C_tilde``,
+    lines 2-5) and/or ``"c"`` (``what="kernel (C)"``: from ``C``, lines 1-5).
+    Columns: ``what`` ("cauchy" | "kernel" | "kernel (C)"), ``backend``, ``N``, ``L``, ``H``, ``first_call_ms``
     (includes any keops compile), ``fwd_bwd_ms`` (best of ``repeats``), ``peak_mb`` (extra memory
     of one forward+backward). Backends that cannot run are skipped (keops without pykeops).
     ``chunk_elems`` is passed to the torch Cauchy rows (the full-kernel rows use the default).
     ``threads``: torch intra-op threads during the measurements (restored afterwards); on a
     shared, oversubscribed CPU one thread gives far steadier numbers than several.
     """
+    c_params = list(c_params)
+    for c in c_params:
+        check_choice(c, "c_params", ("tilde", "c"))
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(check_int(threads, "threads", minimum=1))
     try:
         return _bench(Ns, Ls, H, list(backends), full_kernel, dtype, device, repeats, naive_max,
-                      chunk_elems, verbose)
+                      chunk_elems, verbose, c_params)
     finally:
         torch.set_num_threads(old_threads)
 
 
 def _bench(Ns: Sequence[int], Ls: Sequence[int], H: int, backends: list[str], full_kernel: bool,
            dtype: torch.dtype, device: str, repeats: int, naive_max: int, chunk_elems: int,
-           verbose: bool) -> pd.DataFrame:
+           verbose: bool, c_params: list[str]) -> pd.DataFrame:
     if "keops" in backends and not keops_available()[0]:
         backends.remove("keops")
     rows = []
@@ -140,9 +148,13 @@ def _bench(Ns: Sequence[int], Ls: Sequence[int], H: int, backends: list[str], fu
                 jobs.append(("cauchy", be, _fwd_bwd(call, [v, w])))
             if full_kernel:
                 for be in [b for b in backends if b in ("torch", "keops")]:
-                    leaves = [case[k].clone().requires_grad_() for k in ("Lambda", "P", "B", "C", "dt")]
-                    jobs.append(("kernel", be, _fwd_bwd(
-                        lambda lv=leaves, be=be, L=L: s4_dplr_kernel(*lv, L, backend=be), leaves)))
+                    for c_param in c_params:
+                        leaves = [case[k].clone().requires_grad_() for k in ("Lambda", "P", "B", "C", "dt")]
+                        tilde = c_param == "tilde"
+                        jobs.append(("kernel" if tilde else "kernel (C)", be, _fwd_bwd(
+                            lambda lv=leaves, be=be, L=L, tilde=tilde: s4_dplr_kernel(*lv, L, backend=be,
+                                                                                      c_is_tilde=tilde),
+                            leaves)))
             for what, be, fn in jobs:
                 t0 = time.perf_counter()
                 fn()
@@ -156,7 +168,7 @@ def _bench(Ns: Sequence[int], Ls: Sequence[int], H: int, backends: list[str], fu
                 rows.append({"what": what, "backend": be, "N": N, "L": L, "H": H,
                              "first_call_ms": first, "fwd_bwd_ms": timing.best_ms, "peak_mb": peak})
                 if verbose:
-                    print(f"  {what:6s} {be:6s} N={N:4d} L={L:6d}: {timing.best_ms:9.2f} ms, "
+                    print(f"  {what:10s} {be:6s} N={N:4d} L={L:6d}: {timing.best_ms:9.2f} ms, "
                           f"{peak:8.1f} MiB", flush=True)
     return pd.DataFrame(rows)
 
@@ -174,6 +186,12 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def c_tilde_ratio(df: pd.DataFrame, backend: str = "torch") -> pd.Series:
+    """Time of the kernel from ``C`` over the kernel from ``C_tilde`` per (N, L), for one backend."""
+    t = df[df.backend == backend].pivot_table(index=["N", "L"], columns="what", values="fwd_bwd_ms")
+    return (t["kernel (C)"] / t["kernel"]).rename("C / C_tilde time")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: print the benchmark table (see module docstring)."""
     ap = argparse.ArgumentParser(prog="liquidssm bench kernels", description=__doc__.split("\n")[0])
@@ -188,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int_at_least(1), default=None, help="torch threads (default: torch's)")
     ap.add_argument("--chunk-elems", type=int_at_least(1), default=DEFAULT_CHUNK_ELEMS,
                     help="chunk budget of the torch Cauchy rows")
+    ap.add_argument("--c-param", choices=["tilde", "c", "both"], default="both",
+                    help="full-kernel rows from a learned C_tilde (default layer path), from C, or both")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (N=16, L=256,1024)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -201,10 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     df = bench_kernels(args.N, args.L, H=args.H, backends=args.backends,
                        full_kernel=not args.no_kernel, dtype=dtype, device=args.device,
                        repeats=args.repeats, chunk_elems=args.chunk_elems, threads=args.threads,
-                       verbose=True)
+                       verbose=True, c_params=("tilde", "c") if args.c_param == "both" else (args.c_param,))
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.2f}".format):
         print(summary_table(df))
+        if args.c_param == "both" and not args.no_kernel and "torch" in args.backends:
+            print("\nfull kernel, time from C over time from C_tilde (torch backend):")
+            print(c_tilde_ratio(df).to_string())
         first = df[df.backend == "keops"][["what", "N", "L", "first_call_ms"]]
         if len(first):
             print("\nkeops first-call times (ms; include compiles when the cache is cold):")

@@ -69,6 +69,7 @@ __all__ = [
     "regression_collate",
     "ZeroShotEntryError",
     "WRITER_VERSION",
+    "sequence_length",
 ]
 
 
@@ -139,6 +140,25 @@ class _Crop(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
         x, y = self.base[i]
         return x[: self.n], y
+
+
+def sequence_length(data: TaskData) -> int:
+    """The longest input sequence a task's batches can hold: the ``l_max`` a model learns ``C̃`` at.
+
+    Token tasks (ListOps, IMDB, AAN) truncate to their dataset's ``l_max``; the series tasks stack
+    equal-length items, so the first training item's length is every item's. Passed by the engine
+    to :func:`liquidssm.repro.models.build_model` (``SequenceModelConfig.l_max``).
+    """
+    if not isinstance(data, TaskData):
+        raise TypeError(f"data: expected a liquidssm.repro.tasks.TaskData, got {type(data).__name__}")
+    base = data.train
+    while not hasattr(base, "l_max") and hasattr(base, "base"):
+        base = base.base
+    if hasattr(base, "l_max"):
+        return int(base.l_max)
+    if len(data.train) == 0:  # type: ignore[arg-type]
+        raise ValueError("data: the training set is empty, so it has no sequence length")
+    return int(torch.as_tensor(data.train[0][0]).shape[0])
 
 
 def _check_vocab(vocab_size: int, max_tokens: int | None, task: str) -> None:

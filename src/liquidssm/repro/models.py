@@ -17,9 +17,19 @@ from liquidssm.lrcssm import LrcSSMModel
 __all__ = ["build_model", "model_output", "newton_iterations"]
 
 
-def build_model(config: ModelConfig) -> nn.Module:
-    """The model a configuration describes (parameters drawn from torch's global RNG)."""
+def build_model(config: ModelConfig, *, l_max: int | None = None) -> nn.Module:
+    """The model a configuration describes (parameters drawn from torch's global RNG).
+
+    ``l_max``: the task's sequence length (:func:`liquidssm.repro.liquid_s4_tasks.sequence_length`).
+    An S4 / Liquid-S4 model whose configuration learns ``C̃`` (``c_param="tilde"``) and leaves
+    ``l_max`` unset learns ``C̃`` at this length (chapter ``s4/03_s4_kernel``); a configured
+    ``l_max`` wins. Ignored by the other models.
+    """
+    if l_max is not None and (isinstance(l_max, bool) or not isinstance(l_max, int) or l_max < 1):
+        raise ValueError(f"l_max: expected the task's sequence length, an integer >= 1, got {l_max!r}")
     if isinstance(config, SequenceModelConfig):
+        if l_max is not None and config.c_param == "tilde" and config.l_max is None:
+            config = config.replace(l_max=l_max)  # type: ignore[assignment]
         return SequenceModel(config)
     if isinstance(config, LrcSSMConfig):
         return LrcSSMModel(config)
