@@ -17,7 +17,7 @@ from liquidssm.gated import (
     MguSSMCell,
     gated_cell,
 )
-from liquidssm.newton import newton_solve, sequential_solve
+from liquidssm.newton import newton_solve, sequential_solve_bptt
 
 F64 = torch.float64
 
@@ -134,7 +134,7 @@ def test_newton_equals_sequential_float64(name, scale):
     x0 = torch.randn(2, 4, dtype=F64)
     with torch.no_grad():
         res = newton_solve(c, u, x0)
-        ref = sequential_solve(c, u, x0)
+        ref = sequential_solve_bptt(c, u, x0)
     assert res.all_converged and res.x.dtype == F64
     assert float((res.x - ref).abs().max()) <= 1e-12
     assert int(res.iterations.max()) < 80
@@ -146,7 +146,7 @@ def test_newton_equals_sequential_float32_long(name):
     u = torch.randn(2, 2048, 8)
     with torch.no_grad():
         res = newton_solve(c, u)
-        ref = sequential_solve(c, u)
+        ref = sequential_solve_bptt(c, u)
     assert res.all_converged
     assert float((res.x - ref).abs().max()) <= 1e-5
 
@@ -159,7 +159,7 @@ def test_first_k_states_exact_after_k_iterations():
     c = _cell("gru", scale=6.0)
     u = torch.randn(1, 30, 5, dtype=F64)
     with torch.no_grad():
-        ref = sequential_solve(c, u)
+        ref = sequential_solve_bptt(c, u)
         for k in (1, 3, 7):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NonConvergenceWarning)
@@ -174,7 +174,7 @@ def test_implicit_gradient_equals_bptt(name):
     x0 = torch.randn(2, 4, dtype=F64, requires_grad=True)
     w = torch.randn(2, 60, 4, dtype=F64)
     leaves = [u, x0, *c.parameters()]
-    g_bptt = torch.autograd.grad((sequential_solve(c, u, x0) * w).sum(), leaves, allow_unused=True)
+    g_bptt = torch.autograd.grad((sequential_solve_bptt(c, u, x0) * w).sum(), leaves, allow_unused=True)
     g_ift = torch.autograd.grad((newton_solve(c, u, x0).x * w).sum(), leaves, allow_unused=True)
     for a, b in zip(g_ift, g_bptt, strict=True):
         if b is None:  # LstmSSM's output gate is read-out only: no gradient through the states
@@ -208,7 +208,7 @@ def test_parameter_count(name, n_gates):
 def test_lstm_readout_is_the_peephole_output_gate():
     c = _cell("lstm")
     u = torch.randn(2, 9, 5, dtype=F64)
-    x = sequential_solve(c, u)
+    x = sequential_solve_bptt(c, u)
     h = c.readout(x, u)
     o = torch.sigmoid(u @ c.W_o.T + c.v_o * x + c.b_o)
     torch.testing.assert_close(h, o * torch.tanh(x), rtol=0, atol=1e-15)
@@ -225,7 +225,7 @@ def test_bad_inputs_are_named():
     with pytest.raises(TypeError, match="u: expected a real floating dtype"):
         c.input_terms(torch.ones(2, 3, 5, dtype=torch.int64))
     with pytest.raises(ValueError, match="u: expected finite values"):
-        sequential_solve(c, torch.full((1, 3, 5), float("nan"), dtype=F64))
+        sequential_solve_bptt(c, torch.full((1, 3, 5), float("nan"), dtype=F64))
     with pytest.raises(ValueError, match="u: expected finite values"):
         newton_solve(c, torch.full((1, 3, 5), float("inf"), dtype=F64))
     with pytest.raises(ValueError, match=r"u: expected a \(B, T, H\) tensor"):
@@ -233,7 +233,7 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match=r"x0: expected shape \(2, 4\)"):
         newton_solve(c, torch.randn(2, 3, 5, dtype=F64), torch.zeros(2, 3, dtype=F64))
     with pytest.raises(ValueError, match="x0: expected finite values"):
-        sequential_solve(c, torch.randn(2, 3, 5, dtype=F64), torch.full((2, 4), float("nan"), dtype=F64))
+        sequential_solve_bptt(c, torch.randn(2, 3, 5, dtype=F64), torch.full((2, 4), float("nan"), dtype=F64))
     with pytest.raises(ValueError, match="euler_step: expected finite values > 0"):
         MguSSMCell(3, 2, euler_step=0.0)
     with pytest.raises(ValueError, match="H: expected an int >= 1"):

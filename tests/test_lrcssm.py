@@ -274,13 +274,13 @@ def test_partly_complex_cells_complexify_exactly_their_parameters(subset, comple
 
 def test_partly_complex_newton_equals_sequential():
     from liquidssm.lrcssm import PartlyComplexLrcSSMCell
-    from liquidssm.newton import newton_solve, sequential_solve
+    from liquidssm.newton import newton_solve, sequential_solve_bptt
 
     torch.manual_seed(0)
     cell = PartlyComplexLrcSSMCell(5, 4, complex_params="g,k", dtype=F64).scaled(2.0)
     u = torch.randn(2, 60, 5, dtype=F64)
     with torch.no_grad():
-        assert (newton_solve(cell, u).x - sequential_solve(cell, u)).abs().max() <= 1e-10
+        assert (newton_solve(cell, u).x - sequential_solve_bptt(cell, u)).abs().max() <= 1e-10
     with pytest.raises(ValueError, match="complex_params: expected one of"):
         PartlyComplexLrcSSMCell(5, 4, complex_params="g")
 

@@ -20,7 +20,7 @@ from liquidssm.newton import (
     newton_iterate,
     newton_solve,
     newton_step,
-    sequential_solve,
+    sequential_solve_bptt,
 )
 from liquidssm.scan import SCAN_METHODS
 
@@ -43,7 +43,7 @@ def test_newton_matches_sequential_float64(kw):
     x0 = torch.randn(2, 4, dtype=F64).to(cell.state_dtype)
     with torch.no_grad():
         res = newton_solve(cell, u, x0)
-        ref = sequential_solve(cell, u, x0)
+        ref = sequential_solve_bptt(cell, u, x0)
     assert res.all_converged and res.x.dtype == cell.state_dtype
     assert (res.x - ref).abs().max() <= 1e-10
     assert bool((res.iterations <= u.shape[-2]).all())
@@ -54,7 +54,7 @@ def test_newton_matches_sequential_float32_eigenworms_length():
     cell, u = _setup(H=4, D=4, B=1, T=17984, dtype=torch.float32)
     with torch.no_grad():
         res = newton_solve(cell, u)
-        ref = sequential_solve(cell, u)
+        ref = sequential_solve_bptt(cell, u)
     assert res.all_converged
     assert (res.x - ref).abs().max() <= 1e-5
 
@@ -63,7 +63,7 @@ def test_newton_matches_sequential_float32_eigenworms_length():
 def test_every_scan_method_gives_the_same_solution(method):
     cell, u = _setup(T=33)
     with torch.no_grad():
-        ref = sequential_solve(cell, u)
+        ref = sequential_solve_bptt(cell, u)
         res = newton_solve(cell, u, scan_method=method)
     assert (res.x - ref).abs().max() <= 1e-10
 
@@ -78,7 +78,7 @@ def test_linear_ablation_needs_one_newton_step():
 
 def test_first_k_states_exact_after_k_iterations():
     cell, u = _setup(T=12, scale=8.0)
-    ref = sequential_solve(cell, u).detach()
+    ref = sequential_solve_bptt(cell, u).detach()
     for k in (1, 3, 6):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NonConvergenceWarning)
@@ -92,7 +92,7 @@ def test_finite_termination_within_T():
     with torch.no_grad():
         res = newton_solve(cell, u, tol=1e-300)  # tolerance never met: T iterations finish it
     assert res.all_converged and res.iterations.tolist() == [6, 6]
-    assert (res.x - sequential_solve(cell, u)).abs().max() <= 1e-12
+    assert (res.x - sequential_solve_bptt(cell, u)).abs().max() <= 1e-12
 
 
 def test_iterations_are_recorded_per_sequence():
@@ -123,7 +123,7 @@ def test_implicit_gradient_equals_backprop_through_loop(kw):
     def loss(x):
         return (x.real * w).sum() + x.abs().square().sum()
 
-    g_ref = torch.autograd.grad(loss(sequential_solve(cell, u, x0)), leaves)
+    g_ref = torch.autograd.grad(loss(sequential_solve_bptt(cell, u, x0)), leaves)
     g_new = torch.autograd.grad(loss(newton_solve(cell, u, x0).x), leaves)
     for a, b in zip(g_new, g_ref):
         assert (a - b).abs().max() <= 1e-6 * max(1.0, float(b.abs().max()))
@@ -206,7 +206,7 @@ def test_newton_step_fixed_point_is_the_sequential_solution(kw):
     x0 = torch.randn(2, 4, dtype=F64).to(cell.state_dtype)
     pre = cell.input_terms(u)
     with torch.no_grad():
-        ref = sequential_solve(cell, u, x0)
+        ref = sequential_solve_bptt(cell, u, x0)
         step = newton_step(cell, ref, pre, x0)
     assert isinstance(step, NewtonStep) and step.sanitized is False
     assert (step.x - ref).abs().max() <= 1e-12  # the loop's states are a fixed point of the step
@@ -229,7 +229,7 @@ def test_newton_step_equation_and_finite_termination():
         # T steps from any guess give the loop (finite termination)
         for _ in range(9):
             x = newton_step(cell, x, pre, x0).x
-        assert (x - sequential_solve(cell, u, x0)).abs().max() <= 1e-12
+        assert (x - sequential_solve_bptt(cell, u, x0)).abs().max() <= 1e-12
 
 
 def test_newton_step_guard_reports_when_it_fires():
@@ -250,7 +250,7 @@ def test_newton_iterate_is_the_solver_loop():
     with torch.no_grad():
         it = newton_iterate(cell, cell.input_terms(u), x0, tol=1e-9, max_iter=40)
         solved = newton_solve(cell, u, x0, tol=1e-9)
-        ref = sequential_solve(cell, u, x0)
+        ref = sequential_solve_bptt(cell, u, x0)
     assert it.all_converged and torch.equal(it.x, solved.x) and torch.equal(it.errors, solved.errors)
     assert it.iterations.tolist() == solved.iterations.tolist()
     assert (it.x - ref).abs().max() <= 1e-10
@@ -262,11 +262,11 @@ def test_implicit_gradient_step_value_and_gradient():
     w = torch.randn(2, 30, 4, dtype=F64)
     params = list(cell.parameters())
     with torch.no_grad():
-        x_star = sequential_solve(cell, u, x0)
+        x_star = sequential_solve_bptt(cell, u, x0)
     y = implicit_gradient_step(cell, x_star, cell.input_terms(u), x0)
     assert torch.equal(y.detach(), x_star)  # the value is the fixed point, exactly
     g_ift = torch.autograd.grad((y * w).sum(), [x0, *params])
-    g_bptt = torch.autograd.grad((sequential_solve(cell, u, x0) * w).sum(), [x0, *params])
+    g_bptt = torch.autograd.grad((sequential_solve_bptt(cell, u, x0) * w).sum(), [x0, *params])
     for a, b in zip(g_ift, g_bptt):
         assert (a - b).abs().max() <= 1e-6 * max(1.0, float(b.abs().max()))
     with torch.no_grad():  # no graph: the fixed point comes back detached

@@ -48,6 +48,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from liquidssm._checks import as_tensor, check_choice, check_int, check_positive
+from liquidssm.compiled import transforms_active as _transforms_active
 from liquidssm.newton import checked_initial_state, sequential_rollout
 
 __all__ = [
@@ -192,15 +193,6 @@ class Transition(NamedTuple):
     lam_x: torch.Tensor
     offset: torch.Tensor
     offset_x: torch.Tensor
-
-
-def _transforms_active() -> bool:
-    """True inside ``torch.func`` transforms or a forward-AD level: the hand-written fast paths
-    (in place, or a custom backward without ``jvp``) step aside for the plain autograd ops."""
-    from torch.autograd import forward_ad
-
-    functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
-    return bool(functorch_active()) or getattr(forward_ad, "_current_level", -1) >= 0
 
 
 def _sum_to(g: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -146,7 +146,10 @@ class LrcSSMLayer(nn.Module):
     from its default is refused by name). The output is the cell's read-out of the solved states
     (the states themselves, except LstmSSM's ``h = o ⊙ tanh(c)``). ``solver="newton"``
     (parallel, implicit gradient; ``tol``, ``max_iter``, ``scan_method``, ``strict`` as in
-    :func:`~liquidssm.newton.newton_solve`) or ``"sequential"`` (the loop, backprop through time).
+    :func:`~liquidssm.newton.newton_solve`) or ``"sequential"`` (the fast loop with the exact
+    backprop-through-time gradient, :func:`~liquidssm.newton.sequential_solve`). ``compile=True``
+    lets either solver ``torch.compile`` its cell evaluations (opt-in; eager with one warning if
+    compiling fails).
     The last :class:`NewtonResult` (iterations per sequence, convergence flags) is kept in
     ``self.last_result``.
     """
@@ -155,7 +158,7 @@ class LrcSSMLayer(nn.Module):
                  variant: str = "paper", elastance: bool = True, ablation: str = "none",
                  complex_params: bool | str = False, rho: float | None = None, clamp: str = "softplus",
                  solver: str = "newton", tol: float | None = None, max_iter: int | None = None,
-                 scan_method: str = "blelloch", strict: bool = False,
+                 scan_method: str = "blelloch", strict: bool = False, compile: bool = False,
                  dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         check_choice(cell, "cell", CELLS)
@@ -184,7 +187,10 @@ class LrcSSMLayer(nn.Module):
             else:
                 self.cell = gated_cell(cell, H, D, euler_step=euler_step, dtype=dtype)
         self.solver = check_choice(solver, "solver", ("newton", "sequential"))
+        if not isinstance(compile, bool):
+            raise TypeError(f"compile: expected True or False, got {compile!r}")
         self.tol, self.max_iter, self.scan_method, self.strict = tol, max_iter, scan_method, strict
+        self.compile = compile
         self.last_result: NewtonResult | None = None
 
     def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
@@ -192,10 +198,10 @@ class LrcSSMLayer(nn.Module):
         with torch.autocast(u.device.type, enabled=False):
             u = u.to(_param_dtype(self.cell))
             if self.solver == "sequential":
-                x = sequential_solve(self.cell, u, x0)
+                x = sequential_solve(self.cell, u, x0, compile=self.compile)
             else:
                 res = newton_solve(self.cell, u, x0, tol=self.tol, max_iter=self.max_iter,
-                                   scan_method=self.scan_method, strict=self.strict)
+                                   scan_method=self.scan_method, strict=self.strict, compile=self.compile)
                 self.last_result = res
                 x = res.x
             if isinstance(self.cell, GatedSSMCell):
@@ -278,7 +284,7 @@ class LrcSSMModel(nn.Module):
                            elastance=c.elastance, ablation=c.ablation,
                            complex_params=c.complex_params, rho=c.rho, clamp=c.clamp,
                            solver=c.solver, tol=c.tol, max_iter=c.max_iter,
-                           scan_method=c.scan_method, strict=c.strict, dtype=DTYPES[c.dtype])
+                           scan_method=c.scan_method, strict=c.strict, compile=c.compile, dtype=DTYPES[c.dtype])
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits of ``inputs`` (B, T, d_input): (B, d_output), or (B, T, d_output) with ``pool="none"``.

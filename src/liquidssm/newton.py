@@ -15,8 +15,14 @@ guess, with per-sequence stopping and a convergence record). Gradients are impli
 fixed point): the iterations run without autograd and one extra :func:`newton_step` from the
 solution, whose iterate and Jacobian are constants, carries the graph
 (:func:`implicit_gradient_step`); its derivative is ``(I - J S)^{-1} ∂f``, the
-implicit-function-theorem gradient. :func:`newton_solve` validates, iterates and attaches that
-gradient.
+implicit-function-theorem gradient, whose backward is one reverse scan (the adjoint,
+:class:`_AdjointScan`). :func:`newton_solve` validates, iterates and attaches that gradient.
+
+The sequential solvers: :func:`sequential_solve_bptt` is the oracle (``cell.step`` in a loop,
+backprop through time); :func:`sequential_solve` is the fast one users get: the same loop
+without autograd (optionally ``torch.compile``-d in unrolled chunks, :mod:`liquidssm.compiled`),
+and the exact gradient of the loop attached by the same adjoint scan — at the exact solution the
+implicit gradient *is* backprop through time, without ``T`` recorded steps.
 
 Shapes: inputs ``u`` (B, T, H) (any leading batch axes), states (B, T, D), ``x0`` (B, D).
 """
@@ -28,9 +34,11 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from liquidssm._checks import as_tensor, check_choice, check_finite, check_int
-from liquidssm.scan import SCAN_METHODS, linear_scan
+from liquidssm.compiled import call_compiled, compile_enabled, transforms_active
+from liquidssm.scan import SCAN_METHODS, blelloch_core, linear_scan
 
 __all__ = [
     "checked_initial_state",
@@ -45,6 +53,8 @@ __all__ = [
     "implicit_gradient_step",
     "newton_solve",
     "sequential_solve",
+    "sequential_solve_bptt",
+    "sequential_states",
     "default_tol",
 ]
 
@@ -157,7 +167,10 @@ def _sanitize(x: torch.Tensor, clip: float) -> tuple[torch.Tensor, bool]:
         re, fired_re = _sanitize(x.real, clip)
         im, fired_im = _sanitize(x.imag, clip)
         return torch.complex(re, im), fired_re or fired_im
-    if x.numel() == 0 or bool(x.abs().amax() <= clip):  # one reduction; NaN compares False
+    if x.numel() == 0:
+        return x, False
+    lo, hi = torch.aminmax(x)  # one pass, no |x| temporary; NaN compares False
+    if bool(hi <= clip) and bool(lo >= -clip):
         return x, False
     return torch.nan_to_num(x, nan=0.0, posinf=clip, neginf=-clip).clamp(-clip, clip), True
 
@@ -172,9 +185,97 @@ def _check_u(cell: DiagonalCell, u: object) -> torch.Tensor:
     return u_t
 
 
-def sequential_solve(cell: DiagonalCell, u: object, x0: torch.Tensor | None = None) -> torch.Tensor:
-    """The oracle: evaluate the cell step by step. ``u`` (B, T, H), ``x0`` (B, D) -> (B, T, D)."""
+def sequential_solve_bptt(cell: DiagonalCell, u: object, x0: torch.Tensor | None = None) -> torch.Tensor:
+    """The oracle: ``cell.step`` in a loop, backprop through time. ``u`` (B, T, H), ``x0`` (B, D) -> (B, T, D).
+
+    LrcSSM Eq. (7)/(11) step by step; chapter lrcssm/03_newton_solver. Every fast solver
+    (:func:`sequential_solve`, :func:`newton_solve`) is tested against it in float64.
+    """
     return cell.rollout(_check_u(cell, u), x0)
+
+
+def _rollout_chunk(cell: DiagonalCell, x: torch.Tensor, pre: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """``k`` steps of the recurrence from ``x`` (B, D) over input terms ``pre`` (B, k, D) -> (B, k, D).
+
+    The unit :func:`sequential_states` compiles (the loop is unrolled; every op is element-wise
+    per ``(b, d)``, so inductor fuses the chunk into one kernel).
+    """
+    terms = type(pre)
+    xs = []
+    for t in range(pre[0].shape[-2]):
+        x = cell.step(x, terms(*(p[..., t, :] for p in pre)))
+        xs.append(x)
+    return torch.stack(xs, dim=-2)
+
+
+def sequential_states(cell: DiagonalCell, pre: tuple[torch.Tensor, ...], x0: torch.Tensor, *,
+                      compile: bool = False, chunk: int = 32) -> torch.Tensor:
+    """The states ``x_t = f(x_{t-1}, u_t)`` by the loop, without autograd: ``pre`` (B, T, D), ``x0`` (B, D) -> (B, T, D).
+
+    LrcSSM Eq. (11); chapter lrcssm/03_newton_solver. Runs under ``torch.no_grad`` (the cell's
+    in-place fused step). ``compile=True`` runs ``chunk`` unrolled steps per
+    ``torch.compile``-d call (:func:`liquidssm.compiled.call_compiled`; the input terms are
+    padded with zeros to a whole number of chunks, so one compilation serves every ``T``); if
+    compiling fails it warns once and runs eager. Values equal :func:`sequential_solve_bptt`'s
+    to rounding (compiled code may reassociate).
+    """
+    check_int(chunk, "chunk", minimum=1)
+    T = pre[0].shape[-2]
+    with torch.no_grad():
+        if compile_enabled(compile) and not transforms_active():
+            n = -(-T // chunk)
+            # chunk-major (n, ..., chunk, D), contiguous: every chunk has the same shape and strides
+            # (one compilation for every T); zero input terms pad the last chunk, its extra steps dropped
+            pre = type(pre)(*(torch.nn.functional.pad(p, (0, 0, 0, n * chunk - T))
+                              .unflatten(-2, (n, chunk)).movedim(-3, 0).contiguous() for p in pre))
+            x, outs = x0.contiguous(), []
+            for i in range(n):
+                out = call_compiled("sequential_states", _rollout_chunk, cell, x, type(pre)(*(p[i] for p in pre)))
+                x = out[..., -1, :].contiguous()
+                outs.append(out)
+            return torch.cat(outs, dim=-2)[..., :T, :]
+        terms, x, xs = type(pre), x0, []
+        for pre_t in zip(*(p.unbind(-2) for p in pre)):
+            x = cell.step(x, terms(*pre_t))
+            xs.append(x)
+        return torch.stack(xs, dim=-2)
+
+
+def sequential_solve(cell: DiagonalCell, u: object, x0: torch.Tensor | None = None, *,
+                     compile: bool = False, chunk: int = 32) -> torch.Tensor:
+    """The fast sequential solver: the loop without autograd, the exact BPTT gradient by one adjoint scan.
+
+    LrcSSM Eq. (11) and the implicit gradient of §2.2; chapter lrcssm/03_newton_solver.
+    ``u`` (B, T, H), ``x0`` (B, D) (zeros if None) -> states (B, T, D). The states come from
+    :func:`sequential_states` (``compile``, ``chunk`` as there); when autograd is on they carry
+    the gradient of :func:`implicit_gradient_step` at this exact solution, which equals backprop
+    through the loop (:func:`sequential_solve_bptt`, the oracle) up to rounding: both are
+    ``(I - J S)^{-1} ∂f`` with ``J`` the Jacobian diagonals along the true trajectory. A cell
+    without ``step_and_jacobian`` (the dense :class:`~liquidssm.lrc.LRCCell`), or a call inside
+    ``torch.func`` transforms, gets the oracle.
+    """
+    u_t = _check_u(cell, u)
+    if not hasattr(cell, "step_and_jacobian") or transforms_active():
+        return cell.rollout(u_t, x0)
+    x0_t = cell.initial_state(u_t, x0)
+    pre = cell.input_terms(u_t)
+    with torch.no_grad():
+        x = sequential_states(cell, type(pre)(*(p.detach() for p in pre)), x0_t.detach(),
+                              compile=compile, chunk=chunk)
+    if torch.is_grad_enabled():
+        x = implicit_gradient_step(cell, x, pre, x0_t, compile=compile)
+    return x
+
+
+def _linearization(cell: DiagonalCell, x_prev: torch.Tensor, pre: tuple[torch.Tensor, ...]
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(J, f(x_prev) - J x_prev)``: the coefficients of one Newton scan, Eq. (eq-lrc-newton-2); ``J`` constant.
+
+    The unit :func:`newton_step` compiles with ``compile=True``. Shapes (B, T, D).
+    """
+    fx, J = cell.step_and_jacobian(x_prev, pre)
+    J = J.detach()
+    return J, torch.addcmul(fx, J, x_prev, value=-1)  # f(S x) - J S x in one pass
 
 
 class NewtonStep(NamedTuple):
@@ -192,6 +293,7 @@ def newton_step(
     *,
     scan_method: str = "blelloch",
     clip: float | None = None,
+    compile: bool = False,
 ) -> NewtonStep:
     """One Newton step ``x^(k+1) = scan(J, f(S x^(k)) - J S x^(k), x0)``, LrcSSM Algorithm 1.
 
@@ -202,13 +304,16 @@ def newton_step(
     and ``x0``, which at the fixed point gives the implicit gradient (:func:`implicit_gradient_step`).
     ``clip``: if given, NaN is replaced by 0 and ``J``, the scan input and the new iterate are
     clipped to ``±clip`` (the released code's guard); ``sanitized`` says whether it fired.
+    ``compile=True`` (without autograd) evaluates ``J`` and the scan input by one
+    ``torch.compile``-d kernel (:func:`_linearization`; eager, with one warning, if compiling fails).
 
     Shapes: ``x`` (B, T, D), ``pre`` the cell's input terms (B, T, D), ``x0`` (B, D).
     """
     x_prev = _shift(x.detach(), x0.detach())
-    fx, J = cell.step_and_jacobian(x_prev, pre)
-    J = J.detach()
-    c = fx - J * x_prev
+    if compile_enabled(compile) and not torch.is_grad_enabled() and not transforms_active():
+        J, c = call_compiled("newton_linearization", _linearization, cell, x_prev, pre)
+    else:
+        J, c = _linearization(cell, x_prev, pre)
     if clip is None:
         return NewtonStep(linear_scan(J, c, x0, dim=-2, method=scan_method, check_inputs=False), False)
     J, fired_j = _sanitize(J, clip)
@@ -220,9 +325,9 @@ def newton_step(
 
 def _update_size(x_new: torch.Tensor, x: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
     """ℓ∞ size of the update per sequence, float64, ``inf`` if not finite, 0 once finished. -> (B,)."""
-    err = (x_new - x).abs().amax(dim=(-2, -1)).to(torch.float64)
-    err = torch.where(torch.isfinite(err), err, torch.full_like(err, float("inf")))
-    return torch.where(active, err, torch.zeros_like(err))
+    d = torch.sub(x_new, x)
+    err = (d.abs() if d.is_complex() else d.abs_()).amax(dim=(-2, -1)).to(torch.float64)  # (B,)
+    return err.nan_to_num_(nan=float("inf"), posinf=float("inf")).masked_fill_(~active, 0.0)
 
 
 def newton_iterate(
@@ -234,6 +339,7 @@ def newton_iterate(
     max_iter: int,
     scan_method: str = "blelloch",
     clip: float = 1e8,
+    compile: bool = False,
 ) -> NewtonResult:
     """The loop of LrcSSM Algorithm 1: :func:`newton_step` from the zero guess until each sequence has converged.
 
@@ -252,17 +358,20 @@ def newton_iterate(
     errors: list[torch.Tensor] = []
     sanitized = False
     for _ in range(max_iter):
-        x_new, fired = newton_step(cell, x, pre, x0, scan_method=scan_method, clip=clip)
+        x_new, fired = newton_step(cell, x, pre, x0, scan_method=scan_method, clip=clip, compile=compile)
         sanitized = sanitized or fired
         err = _update_size(x_new, x, active)
         errors.append(err)
-        x = torch.where(active[..., None, None], x_new, x)
+        all_active = bool(active.all())
+        x = x_new if all_active else torch.where(active[..., None, None], x_new, x)  # freeze finished ones
         iterations = iterations + active.long()
         active = active & ~(err <= tol)
         if not bool(active.any()):
             break
     # finite termination: T iterations from the zero guess reproduce the loop exactly (in exact arithmetic)
-    finished = (iterations >= T) & torch.isfinite(x.abs()).flatten(start_dim=-2).all(-1) & (not sanitized)
+    finished = iterations >= T
+    if bool(finished.any()):
+        finished = finished & torch.isfinite(x).flatten(start_dim=-2).all(-1) & (not sanitized)
     result = NewtonResult(
         x=x,
         iterations=iterations,
@@ -278,20 +387,60 @@ def newton_iterate(
 
 
 def implicit_gradient_step(cell: DiagonalCell, x_star: torch.Tensor, pre: tuple[torch.Tensor, ...],
-                           x0: torch.Tensor, *, scan_method: str = "blelloch") -> torch.Tensor:
+                           x0: torch.Tensor, *, scan_method: str = "blelloch",
+                           compile: bool = False) -> torch.Tensor:
     """``x*`` carrying the implicit-function gradient ``(I - J S)^{-1} ∂f``, LrcSSM §2.2 (as ``elk/algs/deer.py`` of MoniFarsang/LrcSSM@5581972 differentiates at the fixed point).
 
     Chapter lrcssm/03_newton_solver, Eq. (eq-lrc-newton-3). One :func:`newton_step` from the
     fixed point ``x*`` (iterate and Jacobian constant): its derivative is ``(I - J S)^{-1}``
     applied to ``∂f/∂θ`` (and ``J_0`` for ``x0``); backprop goes through one scan and one cell
-    evaluation, not the iterations. The returned value equals ``x*`` exactly; only the gradient
-    comes from the step. Shapes: ``x_star`` (B, T, D), ``pre`` (B, T, D), ``x0`` (B, D).
+    evaluation, not the iterations; that scan is the adjoint of :class:`_AdjointScan` (inside
+    ``torch.func`` transforms: autograd through :func:`newton_step` with ``scan_method``).
+    ``compile=True`` computes ``J`` by the compiled kernel of :func:`newton_step`. The returned
+    value equals ``x*`` exactly; only the gradient comes from the step. Shapes: ``x_star`` (B, T, D), ``pre`` (B, T, D), ``x0`` (B, D).
     """
-    y = newton_step(cell, x_star, pre, x0, scan_method=scan_method).x
     x_star = x_star.detach()
-    if not y.requires_grad:
+    if transforms_active():  # torch.func / forward AD: differentiate through the scan's own ops
+        y = newton_step(cell, x_star, pre, x0, scan_method=scan_method).x
+        return y - y.detach() + x_star if y.requires_grad else x_star
+    x_prev = _shift(x_star, x0.detach())
+    if compile_enabled(compile):
+        fx = cell.step(x_prev, pre)
+        with torch.no_grad():
+            J = call_compiled("newton_linearization", _linearization, cell, x_prev,
+                              type(pre)(*(p.detach() for p in pre)))[0]
+    else:
+        fx, J = cell.step_and_jacobian(x_prev, pre)
+    if not (fx.requires_grad or x0.requires_grad):
         return x_star
-    return y - y.detach() + x_star
+    return _AdjointScan.apply(fx, x0, J.detach(), x_star)
+
+
+class _AdjointScan(torch.autograd.Function):
+    """Value ``x*``; gradient of ``y = scan(J, f - J S x*, x0)`` at its fixed point ``y = x*``, LrcSSM §2.2.
+
+    Chapter lrcssm/03_newton_solver, Eq. (eq-lrc-newton-3). With ``G = ∂L/∂y`` the adjoint is the
+    *reverse* linear recurrence ``λ_t = G_t + conj(J_{t+1}) λ_t+1`` (``λ_{T-1} = G_{T-1}``), one
+    scan without autograd; then ``∂L/∂f_t = λ_t`` and ``∂L/∂x0 = conj(J_0) λ_0``. Equal to
+    backprop through :func:`newton_step`'s scan, without recording the scan.
+    Shapes: ``fx``, ``J``, ``x_star`` (B, T, D); ``x0`` (B, D).
+    """
+
+    @staticmethod
+    def forward(ctx, fx, x0, J, x_star):  # noqa: D102
+        ctx.save_for_backward(J)
+        return x_star.clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, G):  # noqa: D102
+        (J,) = ctx.saved_tensors
+        Jc = J.conj() if J.is_complex() else J
+        a = torch.cat([Jc[..., 1:, :], torch.zeros_like(Jc[..., :1, :])], dim=-2)  # J_{t+1}
+        lam = blelloch_core(a.flip(-2).movedim(-2, 0).contiguous(),
+                            G.flip(-2).movedim(-2, 0).contiguous(), 0).movedim(0, -2).flip(-2)
+        g_x0 = Jc[..., 0, :] * lam[..., 0, :] if ctx.needs_input_grad[1] else None
+        return lam, g_x0, None, None
 
 
 def _check_tol(tol: float | None, dtype: torch.dtype) -> float:
@@ -326,6 +475,7 @@ def newton_solve(
     strict: bool = False,
     clip: float = 1e8,
     implicit_grad: bool = True,
+    compile: bool = False,
 ) -> NewtonResult:
     """Solve the cell's recurrence in parallel by Newton iterations with the exact diagonal Jacobian.
 
@@ -339,7 +489,8 @@ def newton_solve(
     with finite values also counts as converged). Iterates are NaN-cleaned and clipped to
     ``±clip``; a sequence that did not converge is reported in ``converged`` and by a
     :class:`NonConvergenceWarning` (or :class:`NewtonConvergenceError` with ``strict=True``) —
-    never by a silent NaN.
+    never by a silent NaN. ``compile=True`` compiles each iteration's cell evaluation
+    (:func:`newton_step`; opt-in: the first call per shape compiles for seconds).
 
     Returns a :class:`NewtonResult` whose ``x`` (B, T, D) carries the implicit gradient when
     autograd is on (set ``implicit_grad=False`` to return a detached solution).
@@ -354,8 +505,8 @@ def newton_solve(
     with torch.no_grad():
         pre_d = type(pre)(*(p.detach() for p in pre))
         result = newton_iterate(cell, pre_d, x0_t.detach(), tol=tol, max_iter=max_iter,
-                                scan_method=scan_method, clip=clip)
+                                scan_method=scan_method, clip=clip, compile=compile)
     _report(result, T, strict)
     if implicit_grad and torch.is_grad_enabled():
-        result.x = implicit_gradient_step(cell, result.x, pre, x0_t, scan_method=scan_method)
+        result.x = implicit_gradient_step(cell, result.x, pre, x0_t, scan_method=scan_method, compile=compile)
     return result
