@@ -19,7 +19,8 @@ HELP = [
     ["data", "--help"], ["data", "status", "--help"], ["data", "download", "--help"],
     ["data", "prepare", "--help"], ["data", "fixtures", "--help"], ["data", "generate", "--help"],
     ["bench", "--help"], ["bench", "kernels", "--help"], ["bench", "liquid", "--help"],
-    ["bench", "lrcssm", "--help"], ["bench", "engine", "--help"], ["env", "--help"], ["--help"],
+    ["bench", "lrcssm", "--help"], ["bench", "engine", "--help"],
+    ["bench", "official", "--help"], ["bench", "--against", "official", "--help"], ["env", "--help"], ["--help"],
 ]
 
 #: (arguments, expected exit status, a phrase of the message)
@@ -49,6 +50,9 @@ BAD = [
     (["bench", "lrcssm", "--scan", "fast"], 2, "invalid choice: 'fast'"),
     (["bench", "lrcssm", "--T", "0"], 2, "--T: expected an integer >= 1"),
     (["bench", "engine", "--nope"], 2, "unrecognized arguments"),
+    (["bench", "official", "--repeats", "0"], 2, "--repeats: expected an integer >= 1, got 0"),
+    (["bench", "official", "--only", "s5"], 2, "invalid choice: 's5'"),
+    (["bench", "--against"], 2, "--against: expected 'official', got ''"),
     (["env", "--nope"], 2, "unrecognized arguments"),
     (["nope"], 2, "unknown command 'nope'"),
     (["--nope"], 2, "unknown option '--nope'"),

@@ -9,6 +9,9 @@ by the library (bad data, a missing dataset, a refused size, a read-only folder,
 line ``liquidssm <command>: error: <kind>: <message>`` (a message with a layout or a fix may
 continue on indented lines) and exits with status 1. ``liquidssm --debug <command> ...`` prints
 the traceback instead. ``liquidssm --version`` prints the version.
+
+Before a sub-command runs, glibc malloc is told to keep freed large blocks
+(:func:`liquidssm.allocator.apply_malloc_setting`; ``LIQUIDSSM_MALLOC=system`` opts out).
 """
 
 from __future__ import annotations
@@ -114,9 +117,28 @@ def _bench(rest: list[str]) -> int:
         print(f"usage: liquidssm bench {{{','.join(sorted(BENCHMARKS))}}} [options]\n\nbenchmarks:")
         for name in sorted(BENCHMARKS):
             print(f"  {name:10s} {describe(name)}")
-        print("\nrun `liquidssm bench NAME --help` for a benchmark's options")
+        print("\nrun `liquidssm bench NAME --help` for a benchmark's options; "
+              "`liquidssm bench --against official` = `liquidssm bench official`")
         return 0 if rest else 2
+    if rest[0] == "--against" or rest[0].startswith("--against="):
+        if "=" in rest[0]:
+            target, rest = rest[0].partition("=")[2], rest[1:]
+        else:
+            target, rest = (rest[1] if len(rest) > 1 else ""), rest[2:]
+        if target != "official":
+            raise UsageError(f"--against: expected 'official', got {target!r}")
+        return run("official", rest)
     return run(rest[0], rest[1:])
+
+
+def _apply_allocator() -> None:
+    """Keep freed large heap blocks in the process (glibc; see :mod:`liquidssm.allocator`).
+
+    ``LIQUIDSSM_MALLOC=system`` opts out; elsewhere than glibc/Linux it does nothing.
+    """
+    from liquidssm.allocator import apply_malloc_setting
+
+    apply_malloc_setting()
 
 
 def _forward(command: str, rest: list[str]) -> int:
@@ -165,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if flags["help"] else 2
     prog = f"liquidssm {command}"
     try:
+        _apply_allocator()
         return _forward(command, rest)
     except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)

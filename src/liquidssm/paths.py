@@ -37,6 +37,7 @@ __all__ = [
     "ROOT_ENV",
     "DATA_ENV",
     "RESULTS_ENV",
+    "OFFICIAL_ENV",
     "RepositoryNotFoundError",
     "repo_root",
     "root_source",
@@ -44,6 +45,8 @@ __all__ = [
     "paper_dir",
     "results_dir",
     "samples_dir",
+    "benchmarks_dir",
+    "official_root",
     "build_dir",
     "describe",
 ]
@@ -54,6 +57,9 @@ ROOT_ENV = "LIQUIDSSM_ROOT"
 DATA_ENV = "LIQUIDSSM_DATA"
 #: Environment variable naming the results folder (instead of ``<root>/data/results``).
 RESULTS_ENV = "LIQUIDSSM_RESULTS"
+#: a folder with checkouts of the official code (``s4/``, ``liquid-s4/``, ``lrcssm/``) for
+#: ``liquidssm bench official``; never part of this project, never downloaded by it
+OFFICIAL_ENV = "LIQUIDSSM_OFFICIAL_ROOT"
 
 PathLike = str | os.PathLike[str]
 
@@ -177,6 +183,11 @@ def samples_dir() -> Path:
 def benchmarks_dir() -> Path:
     """``<repo>/data/benchmarks``: recorded side-by-side measurements (``liquidssm bench official --out``), in git."""
     return repo_root() / "data" / "benchmarks"
+
+
+def official_root() -> Path | None:
+    """``$LIQUIDSSM_OFFICIAL_ROOT`` (checkouts of the official code for ``liquidssm bench official``) or None."""
+    return _env_path(OFFICIAL_ENV)
 
 
 def build_dir() -> Path:

@@ -1,7 +1,8 @@
 """Benchmarks behind ``liquidssm bench <name>`` and the performance chapter.
 
 Each benchmark lives in its own module (``bench/kernels.py``, ``bench/liquid.py``,
-``bench/lrcssm.py``) and exposes ``main(argv: list[str] | None) -> int`` plus a function that
+``bench/lrcssm.py``, ``bench/engine.py``, ``bench/official.py``: ours against the official code,
+also spelled ``liquidssm bench --against official``) and exposes ``main(argv: list[str] | None) -> int`` plus a function that
 returns its measurements as a :class:`pandas.DataFrame`, so a chapter can call the same code the
 command line runs. Shared measurement helpers are in :mod:`liquidssm.bench._util`.
 """
@@ -20,6 +21,7 @@ BENCHMARKS = {
     "liquid": "liquidssm.bench.liquid",
     "lrcssm": "liquidssm.bench.lrcssm",
     "engine": "liquidssm.bench.engine",
+    "official": "liquidssm.bench.official",
 }
 
 

@@ -1,20 +1,27 @@
-"""Measurement helpers shared by the benchmarks: wall time (best of repeats) and peak memory.
+"""Measurement helpers shared by the benchmarks: wall time (best of repeats, or interleaved), peak memory, JSON output.
 
 Times are measured side by side in one process, so only their *ratios* are meaningful across
 machines. Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and, on CPU, the peak rise
 of the process's resident set size sampled by a background thread (an upper-bound style
-estimate: it sees every allocation large enough to be mapped from the OS).
+estimate: it sees every allocation large enough to be mapped from the OS). Under the allocator
+setting of :mod:`liquidssm.allocator` (freed blocks kept in the process) a repeated allocation
+reuses resident memory, so that rise reads near zero after the first call; the official-code
+comparison therefore reports the process's peak RSS (:func:`peak_rss_mb`) instead.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -131,3 +138,68 @@ def saved_for_backward_mb(fn: Callable[[], object]) -> float:
         fn()
     return total[0] / 2**20
 
+
+
+def interleaved_times(steps: dict[str, Callable[[], object]], *, repeats: int = 5,
+                      warmup: int = 1) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Time several variants round-robin in one process; returns (first-call s, per-variant s).
+
+    The first call of each variant (compiles, caches, first page faults) is timed on its own;
+    then ``warmup`` untimed rounds; then ``repeats`` rounds, each in an order rotated by one, so
+    that no variant always runs first or right after the same neighbour (machine noise and cache
+    effects fall on every variant alike). Compare the variants by the ratio of their medians.
+    """
+    check_int(repeats, "repeats", minimum=1)
+    check_int(warmup, "warmup", minimum=0)
+    names = list(steps)
+    first: dict[str, float] = {}
+    for name in names:
+        t0 = time.perf_counter()
+        steps[name]()
+        first[name] = time.perf_counter() - t0
+    for _ in range(warmup):
+        for name in names:
+            steps[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(repeats):
+        r = i % len(names)
+        for name in names[r:] + names[:r]:
+            t0 = time.perf_counter()
+            steps[name]()
+            times[name].append(time.perf_counter() - t0)
+    return first, times
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (``ru_maxrss``; NaN where unknown)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+def write_json_atomic(path: str | os.PathLike[str], payload: object, *, force: bool = False) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically (temp file in the same folder, then ``os.replace``).
+
+    An existing ``path`` is refused with :class:`FileExistsError` unless ``force``; a reader never
+    sees a partly written file.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise FileExistsError(f"out: {path} exists; pass --force (force=True) to overwrite it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"out: folder {path.parent} does not exist (expected an existing folder)")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=1, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -43,9 +43,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from liquidssm import paths
+from liquidssm.allocator import apply_malloc_setting, malloc_setting
+from liquidssm.configs import SequenceModelConfig
 from liquidssm.repro import checkpoint as ckpt
 from liquidssm.repro import results as res
 from liquidssm.repro.experiments import Experiment, RunSpec, get_experiment, resolve
+from liquidssm.repro.liquid_s4_tasks import sequence_length
 from liquidssm.repro.models import build_model, model_output, newton_iterations
 from liquidssm.repro.optim import build_optimizer, lr_factor, set_lr
 from liquidssm.repro.tasks import TaskData, build_task, loss_fn, metrics_of
@@ -163,7 +166,9 @@ def setup(experiment: str | Experiment, profile: str, seed: int | None, *, devic
     with fabric.rank_zero_first():
         task = build_task(spec.task, spec.task_args, seed, data_root=data_root, cache_dir=cache_dir)
     seed_everything(spec.train.init_seed if spec.train.init_seed is not None else seed)
-    model = build_model(spec.model)
+    # an S4 / Liquid-S4 model learns C̃ at the task's length on every rank (never at a first batch's)
+    l_max = sequence_length(task) if isinstance(spec.model, SequenceModelConfig) else None
+    model = build_model(spec.model, l_max=l_max)
     optimizer = build_optimizer(model, spec.optim)
     model, optimizer = fabric.setup(model, optimizer)
     seed_everything(seed)
@@ -483,6 +488,7 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
     """
     if tensorboard:
         _require_tensorboard()  # fail before any training
+    apply_malloc_setting()  # keep freed large blocks (LIQUIDSSM_MALLOC=system opts out)
     run = setup(experiment, profile, seed, device=device, devices=devices, num_nodes=num_nodes,
                 precision=precision, restart=restart, results_dir=results_dir, run_dir=run_dir,
                 data_root=data_root, cache_dir=cache_dir, overrides=overrides)
@@ -566,5 +572,6 @@ def _record(run: Run, wall_s: float) -> dict[str, Any]:
                  "n_train": len(run.task.train), "n_val": len(run.task.val), "n_test": len(run.task.test)},
         "config": spec.to_dict(), "config_hash": spec.config_hash(),
         "param_digest": param_digest(run.model),
-        "provenance": res.provenance(run.device_name, run.precision, run.fabric.world_size),
+        "provenance": {**res.provenance(run.device_name, run.precision, run.fabric.world_size),
+                       "allocator": malloc_setting().description},
     }
