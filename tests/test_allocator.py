@@ -92,3 +92,13 @@ def test_describes_what_is_active_without_applying():
     assert isinstance(state.description, str) and state.description
     assert isinstance(allocator.available_allocators(), dict)
     assert allocator.preloaded_allocator() in (None, "jemalloc", "tcmalloc", "mimalloc")
+
+
+def test_measure_effect_runs_a_named_workload_in_both_modes():
+    out = allocator.measure_effect(workload="liquidssm.bench.kernels:kernel_probe", H=2, N=4, L=16, repeats=2)
+    assert set(out) == {"system", "retain"}
+    for mode, rec in out.items():
+        assert rec["ms_per_call"] > 0 and rec["faults_per_call"] >= 0
+        assert ("left unchanged" in rec["setting"]) == (mode == "system")
+    with pytest.raises(ValueError, match="workload: expected 'module:function', got 'nonsense'"):
+        allocator.measure_effect(workload="nonsense")

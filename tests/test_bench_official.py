@@ -133,3 +133,16 @@ def test_target_table_checks_each_target_on_the_best_variants():
     assert refused.ratio is None or pd.isna(refused.ratio)  # outputs disagreed: no ratio, not met
     assert not bool(refused.met) and refused["size"] == "B=4 H=D=64 T=17984"
     assert "LrcSSM Newton forward (compiled)" not in tab.index.get_level_values(0)  # not measured: left out
+
+
+def test_target_summary_lists_every_run_per_allocator():
+    import pandas as pd
+
+    table = pd.DataFrame([
+        {"target": "t", "size": "s", "bound": 0.5, "allocator": "retain", "ratio": 0.4, "met": True},
+        {"target": "t", "size": "s", "bound": 0.5, "allocator": "retain", "ratio": 0.6, "met": False},
+        {"target": "t", "size": "s", "bound": 0.5, "allocator": "system", "ratio": None, "met": False},
+        {"target": "u", "size": "s", "bound": 2.0, "allocator": "system", "ratio": 1.0, "met": True}])
+    out = official.target_summary(table).set_index("target")
+    assert out.loc["t", "retain"] == "0.40 / 0.60" and out.loc["t", "system"] == "refused"
+    assert not out.loc["t", "met"] and out.loc["u", "met"] and out.loc["u", "retain"] == "-"

@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 __all__ = [
@@ -33,6 +34,9 @@ __all__ = [
     "M_TRIM_THRESHOLD",
     "MallocSetting",
     "apply_malloc_setting",
+    "fault_probe",
+    "measure_effect",
+    "probe",
     "available_allocators",
     "glibc_version",
     "malloc_setting",
@@ -195,31 +199,21 @@ def malloc_setting() -> MallocSetting:
     return MallocSetting("system", False, text, libc)
 
 
-def fault_probe(mb: int = 64, repeats: int = 10) -> dict[str, float]:
-    """Allocate, touch and free a ``mb`` MiB tensor ``repeats`` times (after as many warm-up calls).
+def probe(call: Callable[[], object], repeats: int = 10) -> dict[str, float]:
+    """Page faults and time of ``call()``: ``repeats`` warm-up calls, then ``repeats`` measured ones.
 
-    Returns the page faults and milliseconds per call and the process's peak RSS in MiB (Linux).
-
-    Run it in a fresh process per setting (:func:`measure_effect`): what it sees depends on
-    what the allocator did before. ``faults_per_call`` is the minor page faults per call
-    (``ru_minflt``; NaN where unavailable), ``ms_per_call`` the median wall time.
+    Returns ``faults_per_call`` (minor page faults, ``ru_minflt``; NaN where unavailable),
+    ``ms_per_call`` (median wall time) and ``peak_rss_mb`` (the process's peak RSS, Linux).
+    Run it in a fresh process per setting (:func:`measure_effect`): what it sees depends on what
+    the allocator did before.
     """
     import statistics
     import time
-
-    import torch
 
     try:
         import resource
     except ImportError:  # Windows
         resource = None  # type: ignore[assignment]
-    n = mb * 2**20 // 4
-
-    def call() -> None:
-        t = torch.empty(n)
-        t.fill_(1.0)
-        del t
-
     for _ in range(repeats):  # warm-up: freed blocks need a few rounds to coalesce into reusable ones
         call()
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
@@ -234,15 +228,39 @@ def fault_probe(mb: int = 64, repeats: int = 10) -> dict[str, float]:
             "peak_rss_mb": peak}
 
 
-def measure_effect(mb: int = 64, repeats: int = 10) -> dict[str, dict[str, object]]:
-    """:func:`fault_probe` in two fresh interpreters, ``LIQUIDSSM_MALLOC=system`` and ``retain``.
+def fault_probe(mb: int = 64, repeats: int = 10) -> dict[str, float]:
+    """:func:`probe` of allocating, touching and freeing one ``mb`` MiB tensor."""
+    import torch
 
-    Returns ``{mode: {"setting": description, "faults_per_call", "ms_per_call", "peak_rss_mb"}}``.
+    n = mb * 2**20 // 4
+
+    def call() -> None:
+        t = torch.empty(n)
+        t.fill_(1.0)
+        del t
+
+    return probe(call, repeats)
+
+
+def measure_effect(mb: int = 64, repeats: int = 10, *, workload: str = "liquidssm.allocator:fault_probe",
+                   **options: int) -> dict[str, dict[str, object]]:
+    """A probe in two fresh interpreters, ``LIQUIDSSM_MALLOC=system`` and ``retain``.
+
+    ``workload`` names a function ``"module:function"`` returning :func:`probe`'s dict, called
+    with ``options`` (default :func:`fault_probe` with ``mb`` and ``repeats``; e.g.
+    ``"liquidssm.bench.kernels:kernel_probe"`` with ``H``, ``N``, ``L``). Returns
+    ``{mode: {"setting": description, "faults_per_call", "ms_per_call", "peak_rss_mb"}}``.
     """
     import json
 
-    code = ("import json; from liquidssm import allocator as a; s = a.apply_malloc_setting(); "
-            f"print(json.dumps({{'setting': s.description, **a.fault_probe({int(mb)}, {int(repeats)})}}))")
+    module, _, function = workload.partition(":")
+    if not module or not function:
+        raise ValueError(f"workload: expected 'module:function', got {workload!r}")
+    kwargs = options if options or workload != "liquidssm.allocator:fault_probe" else {"mb": mb, "repeats": repeats}
+    kwargs = {k: int(v) for k, v in kwargs.items()}
+    code = ("import importlib, json; from liquidssm import allocator as a; s = a.apply_malloc_setting(); "
+            f"f = getattr(importlib.import_module({module!r}), {function!r}); "
+            f"print(json.dumps({{'setting': s.description, **f(**{kwargs!r})}}))")
     out: dict[str, dict[str, object]] = {}
     for mode in MODES[::-1]:
         env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}

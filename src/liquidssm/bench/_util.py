@@ -16,7 +16,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -191,15 +190,7 @@ def write_json_atomic(path: str | os.PathLike[str], payload: object, *, force: b
         raise FileExistsError(f"out: {path} exists; pass --force (force=True) to overwrite it")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"out: folder {path.parent} does not exist (expected an existing folder)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, default=str)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from liquidssm.repro.checkpoint import atomic_write
+
+    atomic_write(path, (json.dumps(payload, indent=1, default=str) + "\n").encode("utf-8"))
     return path

@@ -173,6 +173,23 @@ def _bench(Ns: Sequence[int], Ls: Sequence[int], H: int, backends: list[str], fu
     return pd.DataFrame(rows)
 
 
+def kernel_probe(H: int = 256, N: int = 64, L: int = 4096, repeats: int = 5, threads: int = 1) -> dict[str, float]:
+    """Page faults and time of one S4 DPLR kernel forward+backward (HiPPO-LegS modes, learned ``C̃``).
+
+    :func:`liquidssm.allocator.probe` of :func:`liquidssm.kernels.s4_dplr_kernel` at ``H``, ``N``,
+    ``L`` on ``threads`` threads; the workload of ``allocator.measure_effect(workload=
+    "liquidssm.bench.kernels:kernel_probe", ...)`` in the performance chapter.
+    """
+    from liquidssm.allocator import probe
+
+    torch.set_num_threads(check_int(threads, "threads", minimum=1))
+    case = _cauchy_case(check_int(N, "N", minimum=2), check_int(L, "L", minimum=1), check_int(H, "H", minimum=1),
+                        torch.complex64, "cpu")
+    leaves = [case[k].clone().requires_grad_() for k in ("Lambda", "P", "B", "C", "dt")]
+    return probe(_fwd_bwd(lambda: s4_dplr_kernel(*leaves, L, c_is_tilde=True), leaves),
+                 check_int(repeats, "repeats", minimum=1))
+
+
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Pivot ``bench_kernels`` output to one row per (what, N, L) with times, memory and ratios."""
     t = df.pivot_table(index=["what", "N", "L"], columns="backend", values="fwd_bwd_ms")

@@ -705,10 +705,19 @@ def _pick(medians: dict[str, float], name: str) -> tuple[str, float] | None:
     return (name, medians[name]) if name in medians else None
 
 
+def _allocator_label(description: object) -> str:
+    """``system`` (malloc left alone), ``GLIBC_TUNABLES`` (set by the user) or ``retain`` (ours), from a record."""
+    text = str(description)
+    if text.startswith("system"):
+        return "system"
+    return "GLIBC_TUNABLES" if "GLIBC_TUNABLES" in text else "retain"
+
+
 def target_table(df: pd.DataFrame, targets: Sequence[Target] = TARGETS) -> pd.DataFrame:
     """Every target the records of :func:`load_measurements` can check: one row per run, size and allocator.
 
-    Columns: ``target``, ``size``, ``allocator`` (``retain`` = freed blocks kept, ``system``),
+    Columns: ``target``, ``size``, ``allocator`` (``retain`` = freed blocks kept by
+    :mod:`liquidssm.allocator`, ``system`` = malloc left alone, ``GLIBC_TUNABLES`` = set by the user),
     ``ours``, ``official`` (the variants compared), ``ratio`` (their medians), ``bound``, ``met``,
     ``date``. A target whose variants are missing from a run is left out; an unchecked or refused
     agreement (``kind == "ratio"`` with ``agree`` False) leaves ``ratio`` empty and ``met`` False.
@@ -718,7 +727,7 @@ def target_table(df: pd.DataFrame, targets: Sequence[Target] = TARGETS) -> pd.Da
         return pd.DataFrame(columns=["target", "size", "allocator", "ours", "official", "ratio", "bound", "met",
                                      "date"])
     times["size"] = times.apply(_size_label, axis=1)
-    times["alloc"] = times["allocator"].map(lambda d: "system" if str(d).startswith("system") else "retain")
+    times["alloc"] = times["allocator"].map(_allocator_label)
     refused = set()
     if "agree" in df:
         bad = df[(df["kind"] == "ratio") & (df["agree"] == False)]  # noqa: E712 - a pandas mask
@@ -744,6 +753,24 @@ def target_table(df: pd.DataFrame, targets: Sequence[Target] = TARGETS) -> pd.Da
                          "ratio": ratio, "bound": t.bound, "met": ratio is not None and ratio <= t.bound,
                          "date": date})
     return pd.DataFrame(rows)
+
+
+def target_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`target_table` with one row per (target, size): the ratios of every run per allocator.
+
+    Each allocator column lists the ratio of each recorded run (``"0.43 / 0.52"``; ``refused``
+    where the outputs disagreed); ``met`` is True only when every run under every allocator met
+    the bound.
+    """
+    if table.empty:
+        return pd.DataFrame(columns=["target", "size", "bound", "met"])
+
+    def fmt(values: pd.Series) -> str:
+        return " / ".join("refused" if pd.isna(v) else f"{v:.2f}" for v in values)
+
+    cells = table.groupby(["target", "size", "bound", "allocator"], sort=False)["ratio"].agg(fmt).unstack("allocator")
+    cells["met"] = table.groupby(["target", "size", "bound"], sort=False)["met"].all()
+    return cells.fillna("-").reset_index()
 
 
 def _sizes_from(args: argparse.Namespace) -> dict[str, dict[str, int]]:
