@@ -21,3 +21,22 @@ def _seed():
 
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def broken_compile(monkeypatch):
+    """``torch.compile`` that fails at the first call of what it returns (as without a C++ compiler),
+    with :mod:`liquidssm.compiled`'s caches emptied so every name is compiled (and fails) afresh."""
+    import torch
+
+    from liquidssm import compiled
+
+    def broken(fn, **kw):
+        def fail(*a):
+            raise RuntimeError("no C++ compiler found")
+        return fail
+
+    monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(compiled, "_COMPILED", {})
+    monkeypatch.setattr(compiled, "_FAILED", {})
+    return monkeypatch

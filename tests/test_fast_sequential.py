@@ -114,14 +114,7 @@ def test_adjoint_scan_equals_autograd_through_the_newton_step():
         assert (a - b).abs().max() <= 1e-10 * (1 + b.abs().max())
 
 
-def test_compile_failure_falls_back_with_one_warning(monkeypatch):
-    def broken(fn, **kw):
-        def fail(*a):
-            raise RuntimeError("no C++ compiler found")
-        return fail
-    monkeypatch.setattr(torch, "compile", broken)
-    monkeypatch.setattr(compiled, "_COMPILED", {})
-    monkeypatch.setattr(compiled, "_FAILED", {})
+def test_compile_failure_falls_back_with_one_warning(broken_compile):
     torch.manual_seed(5)
     cell = LrcSSMCell(3, 4, dtype=F64)
     u = torch.randn(2, 10, 3, dtype=F64)

@@ -434,3 +434,36 @@ def test_fast_paths_step_aside_under_torch_func(kw):
     torch.testing.assert_close(jvp, cell.jacobian_diag(x, pre).detach(), rtol=1e-12, atol=1e-14)
     _, jvp2 = torch.func.jvp(lambda z: cell.step_and_jacobian(z, pre)[0], (x,), (torch.ones_like(x),))
     torch.testing.assert_close(jvp2, jvp)
+
+
+@pytest.mark.parametrize("kw", [{}, {"elastance": False}, {"variant": "official"}])
+def test_step_vjp_equals_autograd_of_the_pieces(kw):
+    """step_vjp (the closed-form backward the compiled implicit gradient uses) against autograd
+    through the readable pieces, float64: gradients of the input terms and of vjp_leaves()."""
+    cell = _cell(**kw).scaled(2.0)
+    x = torch.randn(2, 6, 4, dtype=F64)
+    pre = InputTerms(*(p.detach().requires_grad_() for p in cell.input_terms(torch.randn(2, 6, 5, dtype=F64))))
+    G = torch.randn(2, 6, 4, dtype=F64)
+    leaves = cell.vjp_leaves()
+    assert leaves is not None and len(leaves) == 6
+    t = cell.transition(x, pre)
+    want = torch.autograd.grad(((t.lam * x + t.offset) * G).sum(), [*pre, *leaves], allow_unused=True)
+    got = cell.step_vjp(x, pre, G, (True,) * 9)
+    for a, b in zip(got, want):
+        if b is None:  # e.g. e_u and kappa without elastance
+            assert a is None
+        else:
+            assert a is not None and a.shape == b.shape
+            torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-14)
+    some = cell.step_vjp(x, pre, G, (False, True, *(False,) * 7))
+    assert some[0] is None and torch.equal(some[1], got[1]) and all(g is None for g in some[2:])
+
+
+@pytest.mark.parametrize("kw", [{"ablation": "A(u)"}, {"rho": 0.9}, {"complex_params": True}])
+def test_step_vjp_only_for_the_plain_real_cell(kw):
+    cell = _cell(**kw)
+    assert cell.vjp_leaves() is None
+    x = torch.zeros(2, 4, dtype=F64).to(cell.state_dtype)
+    pre = cell.input_terms(torch.zeros(2, 5, dtype=F64))
+    with pytest.raises(ValueError, match="step_vjp: expected the plain real cell"):
+        cell.step_vjp(x, pre, x, (True,) * 9)

@@ -1,7 +1,8 @@
 """Tests for liquidssm.newton: parallel Newton == sequential loop (float32/float64, complex, long T),
 finite termination, per-sequence iteration counts, implicit gradient == backprop through the loop,
 gradcheck, non-convergence reporting and bad inputs; the pieces newton_step (fixed point = the
-loop), newton_iterate (the loop of Algorithm 1) and implicit_gradient_step."""
+loop), newton_iterate (the loop of Algorithm 1) and implicit_gradient_step; the compiled path
+(compile=True: gradients == the oracle in float64, and its one-warning eager fallback)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import warnings
 import pytest
 import torch
 
+from liquidssm import compiled
 from liquidssm.lrc import LrcSSMCell
 from liquidssm.newton import (
     NewtonConvergenceError,
@@ -271,3 +273,78 @@ def test_implicit_gradient_step_value_and_gradient():
         assert (a - b).abs().max() <= 1e-6 * max(1.0, float(b.abs().max()))
     with torch.no_grad():  # no graph: the fixed point comes back detached
         assert not implicit_gradient_step(cell, x_star, cell.input_terms(u), x0).requires_grad
+
+
+# ----------------------------------------------------------------------------------------------
+# compile=True: the compiled Jacobian and the compiled implicit backward
+# ----------------------------------------------------------------------------------------------
+
+
+def _grads_of(solve, cell, u, x0, w):
+    leaves = [u, x0, *cell.parameters()]
+    x = solve(cell, u, x0)
+    g = torch.autograd.grad(((x * w).real if x.is_complex() else x * w).sum(), leaves, allow_unused=True)
+    return x, [torch.zeros_like(p) if gi is None else gi for p, gi in zip(leaves, g)]
+
+
+@pytest.mark.parametrize("kw", [{}, {"variant": "official", "scale": 3.0}, {"elastance": False},
+                                {"ablation": "A(u)"}, {"rho": 0.9}])
+def test_compiled_newton_gradients_equal_the_oracle_float64(kw):
+    """compile=True (float64 kernels; the plain real cells get the compiled backward, the others
+    the compiled Jacobian only): states and gradients w.r.t. u, x0 and every parameter equal
+    backprop through the loop. Without a working compiler the eager fallback runs the same test."""
+    cell, u = _setup(B=3, T=37, **kw)
+    u = u.requires_grad_(True)
+    x0 = torch.randn(3, 4, dtype=F64, requires_grad=True)
+    w = torch.randn(3, 37, 4, dtype=F64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compiled.CompileFallbackWarning)
+        x_c, g_c = _grads_of(lambda c, u, x0: newton_solve(c, u, x0, tol=1e-13, compile=True).x, cell, u, x0, w)
+    x_r, g_r = _grads_of(sequential_solve_bptt, cell, u, x0, w)
+    assert (x_c - x_r).abs().max() <= 1e-11
+    for a, b in zip(g_c, g_r):
+        assert (a - b).abs().max() <= 1e-9 * max(1.0, float(b.abs().max()))
+    if cell.vjp_leaves() is not None and not compiled._FAILED:  # the compiled backward really ran
+        assert compiled.compile_seconds("newton_implicit_vjp")
+
+
+def test_compiled_implicit_gradient_without_x0_or_input_gradients():
+    cell, u = _setup(T=20, variant="official")
+    pre = cell.input_terms(u)  # u does not require grad, the parameters do
+    with torch.no_grad():
+        x_star = sequential_solve_bptt(cell, u)
+    x0 = torch.zeros(2, 4, dtype=F64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compiled.CompileFallbackWarning)
+        y = implicit_gradient_step(cell, x_star, pre, x0, compile=True)
+        with torch.no_grad():
+            assert not implicit_gradient_step(cell, x_star, pre, x0, compile=True).requires_grad
+    assert torch.equal(y.detach(), x_star)
+    g = torch.autograd.grad(y.square().sum(), [cell.W_f, cell.kappa])
+    g_ref = torch.autograd.grad(sequential_solve_bptt(cell, u).square().sum(), [cell.W_f, cell.kappa])
+    for a, b in zip(g, g_ref):
+        assert (a - b).abs().max() <= 1e-6 * max(1.0, float(b.abs().max()))
+
+
+def test_compiled_newton_falls_back_with_one_warning(broken_compile):
+    """torch.compile failing (no C++ compiler, ...): one CompileFallbackWarning, then the same
+    gradients eager, for the whole solver and for the compiled implicit backward on its own."""
+    cell, u = _setup(T=25, variant="official")
+    u = u.requires_grad_(True)
+    x0 = torch.randn(2, 4, dtype=F64, requires_grad=True)
+    w = torch.randn(2, 25, 4, dtype=F64)
+    x_r, g_r = _grads_of(sequential_solve_bptt, cell, u, x0, w)
+    with pytest.warns(compiled.CompileFallbackWarning, match="no C\\+\\+ compiler.*compile=False"):
+        x_c, g_c = _grads_of(lambda c, u, x0: newton_solve(c, u, x0, tol=1e-13, compile=True).x, cell, u, x0, w)
+    assert (x_c - x_r).abs().max() <= 1e-11
+    for a, b in zip(g_c, g_r):
+        assert (a - b).abs().max() <= 1e-9 * max(1.0, float(b.abs().max()))
+    # the compiled implicit backward itself, failing at its first compiled call, runs eager
+    broken_compile.setattr(compiled, "_FAILED", {})
+    with pytest.warns(compiled.CompileFallbackWarning, match="newton_adjoint_coefficients"):
+        y = implicit_gradient_step(cell, x_r.detach(), cell.input_terms(u), x0, compile=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once only: later calls are silent and eager
+        g_y = torch.autograd.grad((y * w).sum(), [u, x0, *cell.parameters()])
+    for a, b in zip(g_y, g_r):
+        assert (a - b).abs().max() <= 1e-9 * max(1.0, float(b.abs().max()))

@@ -59,8 +59,15 @@ def compile_seconds(name: str) -> list[float]:
 
 
 def _signature(name: str, args: tuple) -> tuple:
-    return (name, *((a.shape, a.dtype, a.device) if isinstance(a, torch.Tensor) else
-                    tuple((t.shape, t.dtype) for t in a) if isinstance(a, tuple) else id(a) for a in args))
+    """What a compilation is specialised on: tensors by shape, dtype and device (also inside tuples),
+    flags (bools, ints, floats, strings) by value, anything else (a cell) by identity."""
+    def key(a: Any) -> Any:
+        if isinstance(a, torch.Tensor):
+            return (a.shape, a.dtype, a.device)
+        if isinstance(a, tuple):
+            return tuple(key(t) for t in a)
+        return a if isinstance(a, (bool, int, float, str)) else id(a)
+    return (name, *(key(a) for a in args))
 
 
 def call_compiled(name: str, fn: Callable[..., Any], *args: Any) -> Any:

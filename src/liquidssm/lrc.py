@@ -199,6 +199,60 @@ def _sum_to(g: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return g if g.shape == like.shape else g.sum_to_size(like.shape)
 
 
+def _lrc_gates(x: torch.Tensor, f_u: torch.Tensor, z_u: torch.Tensor, e_u: torch.Tensor,
+               sigma_x: torch.Tensor, mu_x: torch.Tensor, g_max_x: torch.Tensor, k_max_x: torch.Tensor,
+               kappa: torch.Tensor, elastance: bool
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``s_x, sigma(f*), tanh(z*), sigma(eps*)`` (None without elastance) of the plain real cell, Eq. (8)–(10).
+
+    The forward of :class:`_LrcStep` (in place on fresh buffers; the same operations as
+    :meth:`LrcSSMCell.conductances`), shared with :meth:`LrcSSMCell.step_vjp`. Shapes (..., D).
+    """
+    s_x = torch.sub(x, mu_x).mul_(sigma_x).sigmoid_()
+    s_f = torch.mul(g_max_x, s_x).add_(f_u).sigmoid_()
+    t_z = torch.mul(k_max_x, s_x).add_(z_u).tanh_()
+    e = torch.mul(kappa, x).add_(e_u).sigmoid_() if elastance else None
+    return s_x, s_f, t_z, e
+
+
+def _lrc_step_vjp(G: torch.Tensor, x: torch.Tensor, f_u: torch.Tensor, z_u: torch.Tensor,
+                  e_u: torch.Tensor, sigma_x: torch.Tensor, mu_x: torch.Tensor, g_max_x: torch.Tensor,
+                  k_max_x: torch.Tensor, kappa: torch.Tensor, e_leak: torch.Tensor, s_x: torch.Tensor,
+                  s_f: torch.Tensor, t_z: torch.Tensor, e: torch.Tensor | None, h: float,
+                  need: tuple[bool, ...]) -> tuple[torch.Tensor | None, ...]:
+    """The closed-form backward of :class:`_LrcStep` (formulas in its docstring), Eq. (7)–(14).
+
+    ``G`` = ∂L/∂x_t; returns the gradients of ``(x, f_u, z_u, e_u, sigma_x, mu_x, g_max_x,
+    k_max_x, kappa, e_leak)`` (None where ``need`` is False or the input does not matter), each
+    summed to its input's shape. Shared by :class:`_LrcStep` (eager) and
+    :meth:`LrcSSMCell.step_vjp` (which :mod:`liquidssm.newton` compiles). Shapes (..., D).
+    """
+    Ge = G * e if e is not None else G                               # G e
+    g_f = torch.rsub(s_f, 1).mul_(s_f).mul_(x).mul_(Ge).mul_(-h)       # dL/df*
+    g_z = torch.mul(t_z, t_z).neg_().add_(1).mul_(Ge).mul_(e_leak).mul_(h)   # dL/dz*
+    g_e = None
+    if e is not None:
+        q = torch.mul(e_leak, t_z).sub_(torch.mul(x, s_f))          # e_leak tanh z* - x sigma(f*)
+        g_e = q.mul_(G).mul_(h).mul_(torch.rsub(e, 1).mul_(e))        # dL/deps*
+    g_s = torch.mul(g_f, g_max_x).add_(torch.mul(g_z, k_max_x)).mul_(torch.rsub(s_x, 1).mul_(s_x))
+    gx = None
+    if need[0]:
+        lam = (torch.mul(s_f, e) if e is not None else s_f.clone()).mul_(-h).add_(1)
+        gx = lam.mul_(G).add_(torch.mul(g_s, sigma_x))
+        if g_e is not None:
+            gx.add_(torch.mul(g_e, kappa))
+    return (gx,
+            _sum_to(g_f, f_u) if need[1] else None,
+            _sum_to(g_z, z_u) if need[2] else None,
+            _sum_to(g_e, e_u) if need[3] and g_e is not None else None,
+            _sum_to(g_s * (x - mu_x), sigma_x) if need[4] else None,
+            _sum_to(-(g_s * sigma_x), mu_x) if need[5] else None,
+            _sum_to(g_f * s_x, g_max_x) if need[6] else None,
+            _sum_to(g_z * s_x, k_max_x) if need[7] else None,
+            _sum_to(g_e * x, kappa) if need[8] and g_e is not None else None,
+            _sum_to(Ge * t_z * h, e_leak) if need[9] else None)
+
+
 class _LrcStep(torch.autograd.Function):
     """``x_t`` of the plain real LrcSSM cell (no ablation, no rho) with a closed-form backward.
 
@@ -215,10 +269,7 @@ class _LrcStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, f_u, z_u, e_u, sigma_x, mu_x, g_max_x, k_max_x, kappa, e_leak,  # noqa: D102
                 h, elastance):
-        s_x = torch.sub(x, mu_x).mul_(sigma_x).sigmoid_()
-        s_f = torch.mul(g_max_x, s_x).add_(f_u).sigmoid_()
-        t_z = torch.mul(k_max_x, s_x).add_(z_u).tanh_()
-        e = torch.mul(kappa, x).add_(e_u).sigmoid_() if elastance else None
+        s_x, s_f, t_z, e = _lrc_gates(x, f_u, z_u, e_u, sigma_x, mu_x, g_max_x, k_max_x, kappa, elastance)
         lam = (torch.mul(s_f, e) if e is not None else s_f.clone()).mul_(-h).add_(1)
         offset = torch.mul(e_leak, t_z)
         if e is not None:
@@ -234,35 +285,9 @@ class _LrcStep(torch.autograd.Function):
     def backward(ctx, G):  # noqa: D102
         x, f_u, z_u, e_u, sigma_x, mu_x, g_max_x, k_max_x, kappa, e_leak, s_x, s_f, t_z, *rest = \
             ctx.saved_tensors
-        h = ctx.h
         e = rest[0] if rest else None
-        need = ctx.needs_input_grad
-        Ge = G * e if e is not None else G                               # G e
-        g_f = torch.rsub(s_f, 1).mul_(s_f).mul_(x).mul_(Ge).mul_(-h)       # dL/df*
-        g_z = torch.mul(t_z, t_z).neg_().add_(1).mul_(Ge).mul_(e_leak).mul_(h)   # dL/dz*
-        g_e = None
-        if e is not None:
-            q = torch.mul(e_leak, t_z).sub_(torch.mul(x, s_f))          # e_leak tanh z* - x sigma(f*)
-            g_e = q.mul_(G).mul_(h).mul_(torch.rsub(e, 1).mul_(e))        # dL/deps*
-        g_s = torch.mul(g_f, g_max_x).add_(torch.mul(g_z, k_max_x)).mul_(torch.rsub(s_x, 1).mul_(s_x))
-        gx = None
-        if need[0]:
-            lam = (torch.mul(s_f, e) if e is not None else s_f.clone()).mul_(-h).add_(1)
-            gx = lam.mul_(G).add_(torch.mul(g_s, sigma_x))
-            if g_e is not None:
-                gx.add_(torch.mul(g_e, kappa))
-        out = [gx,
-               _sum_to(g_f, f_u) if need[1] else None,
-               _sum_to(g_z, z_u) if need[2] else None,
-               _sum_to(g_e, e_u) if need[3] and g_e is not None else None,
-               _sum_to(g_s * (x - mu_x), sigma_x) if need[4] else None,
-               _sum_to(-(g_s * sigma_x), mu_x) if need[5] else None,
-               _sum_to(g_f * s_x, g_max_x) if need[6] else None,
-               _sum_to(g_z * s_x, k_max_x) if need[7] else None,
-               _sum_to(g_e * x, kappa) if need[8] and g_e is not None else None,
-               _sum_to(Ge * t_z * h, e_leak) if need[9] else None,
-               None, None]
-        return tuple(out)
+        return (*_lrc_step_vjp(G, x, f_u, z_u, e_u, sigma_x, mu_x, g_max_x, k_max_x, kappa, e_leak,
+                               s_x, s_f, t_z, e, ctx.h, ctx.needs_input_grad[:10]), None, None)
 
 
 class LrcSSMCell(nn.Module):
@@ -632,6 +657,36 @@ class LrcSSMCell(nn.Module):
             x_next, J = self._fused_no_grad(x, pre, True)
         assert J is not None
         return x_next, J
+
+    def vjp_leaves(self) -> tuple[torch.Tensor, ...] | None:
+        """The parameters one step reads besides its input terms, in the order :meth:`step_vjp` returns their gradients.
+
+        ``(sigma_x, mu_x, g_max_x, k_max_x, kappa, e_leak)`` for the plain real cell (no
+        ablation, no rho, real parameters: the cell of :class:`_LrcStep`); ``None`` for the
+        other variants, which have no closed-form step backward (the solvers then use autograd).
+        """
+        if self.ablation != "none" or self.rho is not None or self.complex_params:
+            return None
+        return (self.sigma_x, self.mu_x, self.g_max_x, self.k_max_x, self.kappa, self.e_leak)
+
+    def step_vjp(self, x: torch.Tensor, pre: InputTerms, G: torch.Tensor, need: tuple[bool, ...]
+                 ) -> tuple[torch.Tensor | None, ...]:
+        """Gradients of ``<G, step(x, pre)>`` for ``(*pre, *vjp_leaves())``, ``x`` held constant: Eq. (7)–(14).
+
+        Chapter lrcssm/03_newton_solver (the implicit gradient at the fixed point). The closed form
+        of :class:`_LrcStep`'s backward, recomputing the gates from ``x`` (no saved activations),
+        out of autograd: a pure function of tensors that :func:`liquidssm.newton.implicit_gradient_step`
+        ``torch.compile``-s into a few fused loops. ``need`` (9 flags) says which gradients to form
+        (the others are None); parameter gradients are summed over the batch and time axes.
+        Only for cells whose :meth:`vjp_leaves` is not None. Shapes: ``x``, ``pre``, ``G`` (..., D).
+        """
+        if self.vjp_leaves() is None:
+            raise ValueError(f"step_vjp: expected the plain real cell (no ablation, no rho, real parameters), "
+                             f"got {self.extra_repr()}")
+        args = (x, pre.f_u, pre.z_u, pre.e_u, self.sigma_x, self.mu_x, self.g_max_x, self.k_max_x,
+                self.kappa, self.e_leak)
+        gates = _lrc_gates(*args[:9], self.elastance)
+        return _lrc_step_vjp(G, *args, *gates, self.euler_step, (False, *need))[1:]
 
     def forward(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """One step from raw input: ``x`` (..., D), ``u`` (..., H) -> next state (..., D)."""

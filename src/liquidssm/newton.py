@@ -278,6 +278,18 @@ def _linearization(cell: DiagonalCell, x_prev: torch.Tensor, pre: tuple[torch.Te
     return J, torch.addcmul(fx, J, x_prev, value=-1)  # f(S x) - J S x in one pass
 
 
+def _blelloch_scan(a: torch.Tensor, b: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """``x_t = a_t x_{t-1} + b_t`` from ``x_{-1} = x0`` by :func:`~liquidssm.scan.blelloch_core` on the time-major layout.
+
+    What ``linear_scan(a, b, x0, dim=-2, method="blelloch")`` computes (the same operations),
+    written as one function for ``compile=True`` to compile: inductor fuses each level's
+    slicing, combining and interleaving (and writes ``x`` contiguous). Shapes: ``a``, ``b``
+    (..., T, D), ``x0`` (..., D).
+    """
+    b = torch.cat([b[..., :1, :] + a[..., :1, :] * x0.unsqueeze(-2), b[..., 1:, :]], dim=-2)
+    return blelloch_core(a.movedim(-2, 0), b.movedim(-2, 0), 0).movedim(0, -2).contiguous()
+
+
 class NewtonStep(NamedTuple):
     """Outcome of :func:`newton_step`: the next iterate ``x`` (B, T, D) and whether the guard fired."""
 
@@ -305,20 +317,28 @@ def newton_step(
     ``clip``: if given, NaN is replaced by 0 and ``J``, the scan input and the new iterate are
     clipped to ``±clip`` (the released code's guard); ``sanitized`` says whether it fired.
     ``compile=True`` (without autograd) evaluates ``J`` and the scan input by one
-    ``torch.compile``-d kernel (:func:`_linearization`; eager, with one warning, if compiling fails).
+    ``torch.compile``-d kernel (:func:`_linearization`; eager, with one warning, if compiling fails)
+    and, with ``scan_method="blelloch"``, the scan by a compiled :func:`_blelloch_scan`.
 
     Shapes: ``x`` (B, T, D), ``pre`` the cell's input terms (B, T, D), ``x0`` (B, D).
     """
     x_prev = _shift(x.detach(), x0.detach())
-    if compile_enabled(compile) and not torch.is_grad_enabled() and not transforms_active():
+    compiled = compile_enabled(compile) and not torch.is_grad_enabled() and not transforms_active()
+    if compiled:
         J, c = call_compiled("newton_linearization", _linearization, cell, x_prev, pre)
     else:
         J, c = _linearization(cell, x_prev, pre)
+
+    def scan(J: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if compiled and scan_method == "blelloch" and not J.is_complex() and compile_enabled(compile):
+            return call_compiled("newton_scan", _blelloch_scan, J, c, x0)
+        return linear_scan(J, c, x0, dim=-2, method=scan_method, check_inputs=False)
+
     if clip is None:
-        return NewtonStep(linear_scan(J, c, x0, dim=-2, method=scan_method, check_inputs=False), False)
+        return NewtonStep(scan(J, c), False)
     J, fired_j = _sanitize(J, clip)
     c, fired_c = _sanitize(c, clip)
-    x_next = linear_scan(J, c, x0, dim=-2, method=scan_method, check_inputs=False)
+    x_next = scan(J, c)
     x_next, fired_x = _sanitize(x_next, clip)
     return NewtonStep(x_next, fired_j or fired_c or fired_x)
 
@@ -396,13 +416,23 @@ def implicit_gradient_step(cell: DiagonalCell, x_star: torch.Tensor, pre: tuple[
     applied to ``∂f/∂θ`` (and ``J_0`` for ``x0``); backprop goes through one scan and one cell
     evaluation, not the iterations; that scan is the adjoint of :class:`_AdjointScan` (inside
     ``torch.func`` transforms: autograd through :func:`newton_step` with ``scan_method``).
-    ``compile=True`` computes ``J`` by the compiled kernel of :func:`newton_step`. The returned
+    ``compile=True`` computes ``J`` by a compiled kernel; for a cell with a closed-form step
+    backward (``cell.vjp_leaves()`` not None, e.g. the plain real LrcSSM cell) the whole backward
+    is compiled too (:class:`_CompiledAdjoint`), else the step runs eager with autograd. The returned
     value equals ``x*`` exactly; only the gradient comes from the step. Shapes: ``x_star`` (B, T, D), ``pre`` (B, T, D), ``x0`` (B, D).
     """
     x_star = x_star.detach()
     if transforms_active():  # torch.func / forward AD: differentiate through the scan's own ops
         y = newton_step(cell, x_star, pre, x0, scan_method=scan_method).x
         return y - y.detach() + x_star if y.requires_grad else x_star
+    leaves = getattr(cell, "vjp_leaves", lambda: None)() if compile_enabled(compile) else None
+    if leaves is not None:  # compiled: J by one kernel now, the whole backward by compiled kernels
+        if not (torch.is_grad_enabled() and any(t.requires_grad for t in (x0, *pre, *leaves))):
+            return x_star
+        with torch.no_grad():
+            a_rev, J0 = call_compiled("newton_adjoint_coefficients", _adjoint_coefficients, cell, x_star,
+                                      x0.detach(), type(pre)(*(p.detach() for p in pre)))
+        return _CompiledAdjoint.apply(cell, type(pre), len(pre), x_star, x0, a_rev, J0, *pre, *leaves)
     x_prev = _shift(x_star, x0.detach())
     if compile_enabled(compile):
         fx = cell.step(x_prev, pre)
@@ -436,11 +466,86 @@ class _AdjointScan(torch.autograd.Function):
     def backward(ctx, G):  # noqa: D102
         (J,) = ctx.saved_tensors
         Jc = J.conj() if J.is_complex() else J
-        a = torch.cat([Jc[..., 1:, :], torch.zeros_like(Jc[..., :1, :])], dim=-2)  # J_{t+1}
-        lam = blelloch_core(a.flip(-2).movedim(-2, 0).contiguous(),
-                            G.flip(-2).movedim(-2, 0).contiguous(), 0).movedim(0, -2).flip(-2)
-        g_x0 = Jc[..., 0, :] * lam[..., 0, :] if ctx.needs_input_grad[1] else None
-        return lam, g_x0, None, None
+        lam_rev = blelloch_core(_time_reversed(Jc, shift=1), _time_reversed(G), 0)  # λ_{T-1-s}
+        g_x0 = Jc[..., 0, :] * lam_rev[-1] if ctx.needs_input_grad[1] else None
+        return lam_rev.flip(0).movedim(0, -2), g_x0, None, None
+
+
+def _time_reversed(G: torch.Tensor, shift: int = 0) -> torch.Tensor:
+    """``G`` (..., T, D) -> (T, ..., D) time-major, reversed and shifted: ``out[s] = G[..., T-1-s+shift, :]``.
+
+    Zero where that index is ``>= T`` (the first ``shift`` rows). One contiguous copy: the layout
+    of the reverse (adjoint) scan, ``shift=1`` giving its coefficients ``J_{t+1}``.
+    """
+    T = G.shape[-2]
+    out = G.new_empty((T, *G.shape[:-2], G.shape[-1]))
+    out[:shift].zero_()
+    idx = torch.arange(T - 1, shift - 1, -1, device=G.device)
+    torch.index_select(G.movedim(-2, 0), 0, idx, out=out[shift:])
+    return out
+
+
+def _adjoint_coefficients(cell: DiagonalCell, x_star: torch.Tensor, x0: torch.Tensor,
+                          pre: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The adjoint's coefficients at the solution, Eq. (eq-lrc-newton-3): ``(a, J_0)``, ``a_s = J_{T-s}`` (``a_0 = 0``).
+
+    ``J_t = diag ∂f/∂x (x*_{t-1}, u_t)``; ``a`` (..., T, D) is ``J_{t+1}`` time-reversed (the
+    reverse scan as a forward one, in the layout of :func:`_blelloch_scan`'s forward calls, so
+    its compiled kernel serves both), written by the one compiled kernel that evaluates ``J``;
+    ``J_0`` (..., D) gives ``∂L/∂x0``. Without autograd.
+    """
+    J = cell.step_and_jacobian(_shift(x_star, x0), pre)[1]
+    a = torch.cat([J[..., 1:, :], torch.zeros_like(J[..., :1, :])], dim=-2)  # J_{t+1}, 0 at the end
+    return a.flip(-2), J[..., 0, :].clone()
+
+
+def _implicit_vjp(cell: DiagonalCell, x_star: torch.Tensor, x0: torch.Tensor, pre: tuple[torch.Tensor, ...],
+                  lam_rev: torch.Tensor, J0: torch.Tensor, need: tuple[bool, ...]
+                  ) -> tuple[torch.Tensor | None, ...]:
+    """``(∂L/∂x0, ∂L/∂pre..., ∂L/∂leaves...)`` from the adjoint ``λ`` (time-reversed: ``lam_rev`` (..., T, D)).
+
+    ``∂L/∂x0 = J_0 λ_0``; ``∂L/∂f_t = λ_t`` pulled back through one cell step at ``x*_{t-1}``
+    (``cell.step_vjp``). The unit :class:`_CompiledAdjoint` compiles: the shift, the reversal of
+    ``λ`` and the step's backward with its sums over batch and time fuse into a few loops.
+    ``need[0]`` is for ``x0``, the rest for ``cell.step_vjp``; unneeded gradients are None.
+    """
+    g_x0 = J0 * lam_rev[..., -1, :] if need[0] else None
+    if not any(need[1:]):
+        return (g_x0, *(None,) * len(need[1:]))
+    return (g_x0, *cell.step_vjp(_shift(x_star, x0), pre, lam_rev.flip(-2), need[1:]))
+
+
+class _CompiledAdjoint(torch.autograd.Function):
+    """Value ``x*``; the implicit gradient of :class:`_AdjointScan` with the cell's step backward compiled.
+
+    Chapter lrcssm/03_newton_solver, Eq. (eq-lrc-newton-3). Backward: the reverse scan for ``λ``
+    as the compiled forward scan :func:`_blelloch_scan` of the time-reversed coefficients of
+    :func:`_adjoint_coefficients` and ``G``, then one compiled :func:`_implicit_vjp`
+    (``∂L/∂x0 = J_0 λ_0`` and ``∂L/∂(pre, θ)`` by the cell's closed-form step backward);
+    nothing of the step is recorded in the forward. ``call_compiled`` falls back to the same
+    functions, eager, if compiling fails. Inputs after ``J0``: the ``n_pre`` input terms (rebuilt
+    as ``pre_type``), then ``cell.vjp_leaves()``.
+    Shapes: ``x_star``, ``a_rev`` (B, T, D), ``x0``, ``J0`` (B, D).
+    """
+
+    @staticmethod
+    def forward(ctx, cell, pre_type, n_pre, x_star, x0, a_rev, J0, *inputs):  # noqa: D102
+        ctx.cell, ctx.pre_type, ctx.n_pre = cell, pre_type, n_pre
+        ctx.save_for_backward(x_star, x0, a_rev, J0, *inputs)
+        return x_star.clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, G):  # noqa: D102
+        x_star, x0, a_rev, J0, *inputs = ctx.saved_tensors
+        x0 = x0.detach()
+        pre = ctx.pre_type(*inputs[:ctx.n_pre])
+        need = (ctx.needs_input_grad[4], *ctx.needs_input_grad[7:])
+        # λ_t = G_t + J_{t+1} λ_{t+1}: the forward scan of the time-reversed sequences (same compiled kernel)
+        lam_rev = call_compiled("newton_scan", _blelloch_scan, a_rev, G.contiguous().flip(-2),
+                                torch.zeros_like(J0))
+        grads = call_compiled("newton_implicit_vjp", _implicit_vjp, ctx.cell, x_star, x0, pre, lam_rev, J0, need)
+        return (None, None, None, None, grads[0], None, None, *grads[1:])
 
 
 def _check_tol(tol: float | None, dtype: torch.dtype) -> float:
@@ -489,8 +594,9 @@ def newton_solve(
     with finite values also counts as converged). Iterates are NaN-cleaned and clipped to
     ``±clip``; a sequence that did not converge is reported in ``converged`` and by a
     :class:`NonConvergenceWarning` (or :class:`NewtonConvergenceError` with ``strict=True``) —
-    never by a silent NaN. ``compile=True`` compiles each iteration's cell evaluation
-    (:func:`newton_step`; opt-in: the first call per shape compiles for seconds).
+    never by a silent NaN. ``compile=True`` compiles each iteration's cell evaluation and scan
+    (:func:`newton_step`) and the implicit gradient (:func:`implicit_gradient_step`; opt-in: the
+    first call per shape compiles for seconds).
 
     Returns a :class:`NewtonResult` whose ``x`` (B, T, D) carries the implicit gradient when
     autograd is on (set ``implicit_grad=False`` to return a detached solution).
