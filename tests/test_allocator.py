@@ -102,3 +102,20 @@ def test_measure_effect_runs_a_named_workload_in_both_modes():
         assert ("left unchanged" in rec["setting"]) == (mode == "system")
     with pytest.raises(ValueError, match="workload: expected 'module:function', got 'nonsense'"):
         allocator.measure_effect(workload="nonsense")
+
+
+def test_fresh_mappings_lowers_the_thresholds_and_restores_the_active_setting(monkeypatch):
+    """Inside: 128 KiB thresholds (large tensors mapped afresh, for RSS readings); after: the
+    thresholds of the applied setting again, or fixed 32 MiB ones where none was applied."""
+    if allocator.glibc_version() is None:
+        pytest.skip("no glibc malloc here")
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(allocator, "_mallopt", lambda p, v: calls.append((p, v)) or True)
+    retain = allocator.MallocSetting("retain", True, "kept", "2.36", 2**31 - 1, 2**31 - 1)
+    for state, restored in ((retain, 2**31 - 1), (None, 32 * 2**20)):
+        monkeypatch.setattr(allocator, "_STATE", state)
+        calls.clear()
+        with allocator.fresh_mappings():
+            assert calls == [(allocator.M_MMAP_THRESHOLD, 128 * 1024), (allocator.M_TRIM_THRESHOLD, 256 * 1024)]
+        assert calls[2][0] == allocator.M_MMAP_THRESHOLD and calls[2][1] == restored
+        assert calls[3][0] == allocator.M_TRIM_THRESHOLD and calls[3][1] >= restored

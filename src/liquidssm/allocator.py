@@ -19,12 +19,13 @@ allocator (jemalloc, tcmalloc, mimalloc) is preloaded.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "MallocSetting",
     "apply_malloc_setting",
     "fault_probe",
+    "fresh_mappings",
     "measure_effect",
     "probe",
     "available_allocators",
@@ -186,6 +188,32 @@ def apply_malloc_setting(mode: str | None = None) -> MallocSetting:
     reason = _skip_reason(mode, libc)
     _STATE = MallocSetting(mode, False, reason, libc) if reason else _retain(libc)  # type: ignore[arg-type]
     return _STATE
+
+
+@contextlib.contextmanager
+def fresh_mappings(threshold: int = 128 * 1024) -> Iterator[None]:
+    """Inside: every block above ``threshold`` bytes is a fresh mapping, returned on free (glibc).
+
+    For memory *readings* (``bench kernels``' ``peak_mb``): with freed blocks kept in the process
+    a repeated allocation reuses resident memory and an RSS rise reads about zero, so the
+    thresholds are lowered and free heap pages handed back (``malloc_trim``) for the reading. On
+    exit the active :func:`apply_malloc_setting` thresholds are set again, or, where none was
+    applied, fixed 32 MiB thresholds (glibc's ceiling of its dynamic threshold: ``mallopt``
+    switches the dynamic adjustment off for good). A no-op where glibc is absent.
+    """
+    threshold = int(threshold)
+    if glibc_version() is None:
+        yield
+        return
+    _mallopt(M_MMAP_THRESHOLD, threshold)
+    _mallopt(M_TRIM_THRESHOLD, 2 * threshold)
+    ctypes.CDLL(None).malloc_trim(0)
+    try:
+        yield
+    finally:
+        active = _STATE if _STATE is not None and _STATE.applied else None
+        _mallopt(M_MMAP_THRESHOLD, active.mmap_threshold if active else _FALLBACK_THRESHOLD)  # type: ignore[arg-type]
+        _mallopt(M_TRIM_THRESHOLD, active.trim_threshold if active else 2 * _FALLBACK_THRESHOLD)  # type: ignore[arg-type]
 
 
 def malloc_setting() -> MallocSetting:

@@ -5,8 +5,9 @@ machines. Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and, on CPU
 of the process's resident set size sampled by a background thread (an upper-bound style
 estimate: it sees every allocation large enough to be mapped from the OS). Under the allocator
 setting of :mod:`liquidssm.allocator` (freed blocks kept in the process) a repeated allocation
-reuses resident memory, so that rise reads near zero after the first call; the official-code
-comparison therefore reports the process's peak RSS (:func:`peak_rss_mb`) instead.
+reuses resident memory, so that rise reads near zero after the first call: take such readings
+inside :func:`liquidssm.allocator.fresh_mappings` (as ``bench kernels`` does); the official-code
+comparison reports the process's peak RSS (:func:`peak_rss_mb`) instead.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ first call (which includes keops' one-off compile when the cache is cold) is rep
 from __future__ import annotations
 
 import argparse
-import ctypes
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 
@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from liquidssm._checks import check_choice, check_int
+from liquidssm.allocator import fresh_mappings
 from liquidssm.bench._util import machine_summary, peak_memory_mb, time_fn
 from liquidssm.cauchy import (
     DEFAULT_CHUNK_ELEMS,
@@ -43,25 +44,6 @@ from liquidssm.kernels import roots_of_unity, s4_dplr_kernel
 __all__ = ["bench_kernels", "c_tilde_ratio", "main"]
 
 _CAUCHY = {"naive": cauchy_naive, "torch": cauchy_torch, "keops": cauchy_keops}
-
-
-def _set_mmap_threshold(nbytes: int) -> None:
-    """Set glibc's mmap/trim thresholds (a no-op where glibc is absent).
-
-    glibc raises its mmap threshold dynamically after large frees, so a repeated allocation is
-    then served from already-resident heap and the RSS rise reads ~0. For the *memory* readings
-    we fix the threshold at 128 KiB, making every large tensor a fresh mapping returned on free,
-    so :func:`liquidssm.bench._util.peak_memory_mb` sees it each time; for the *timings* we set it
-    to 32 MiB (glibc's own ceiling for the dynamic threshold) so that page faults of fresh
-    mappings do not inflate the times of allocation-heavy backends.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, nbytes)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 2 * nbytes)  # M_TRIM_THRESHOLD
-        libc.malloc_trim(0)  # hand free heap pages back, so they are not silently reused
-    except (OSError, AttributeError):
-        pass
 
 
 def _cauchy_case(N: int, L: int, H: int, dtype: torch.dtype, device: str) -> dict[str, torch.Tensor]:
@@ -159,11 +141,8 @@ def _bench(Ns: Sequence[int], Ls: Sequence[int], H: int, backends: list[str], fu
                 t0 = time.perf_counter()
                 fn()
                 first = (time.perf_counter() - t0) * 1e3
-                if device == "cpu":
-                    _set_mmap_threshold(128 * 1024)
-                peak = peak_memory_mb(fn, device=device)
-                if device == "cpu":
-                    _set_mmap_threshold(32 * 2**20)
+                with fresh_mappings() if device == "cpu" else contextlib.nullcontext():
+                    peak = peak_memory_mb(fn, device=device)  # every large tensor a fresh mapping
                 timing = time_fn(fn, repeats=repeats, warmup=1, device=device)
                 rows.append({"what": what, "backend": be, "N": N, "L": L, "H": H,
                              "first_call_ms": first, "fwd_bwd_ms": timing.best_ms, "peak_mb": peak})
