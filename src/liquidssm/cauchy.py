@@ -57,6 +57,7 @@ from liquidssm._checks import (
     check_same_dtype,
     tensor_bytes,
 )
+from liquidssm.compiled import transforms_active
 
 __all__ = [
     "AUTO_KEOPS_MIN_WORK",
@@ -241,10 +242,7 @@ def cauchy_torch(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, *,
     (:class:`_CauchyPairs`), recomputing only the reciprocals chunk by chunk, so memory stays
     bounded for any ``Lz`` and nothing is re-run under checkpoint.
     """
-    from torch.autograd import forward_ad
-
-    functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
-    if functorch_active() or getattr(forward_ad, "_current_level", -1) >= 0:
+    if transforms_active():
         # torch.func / forward-mode AD: the custom backward has no jvp; use plain autograd ops
         return _cauchy_torch_checkpointed(v, z, w, chunk_elems=chunk_elems)
     v, z, w, batch = _validate(v, z, w)

@@ -38,7 +38,6 @@ All parameters start ~ U(-1/sqrt(D), 1/sqrt(D)) (the rule of the released LrcSSM
 from __future__ import annotations
 
 import abc
-import copy
 import math
 from typing import ClassVar, NamedTuple
 
@@ -47,7 +46,7 @@ from torch import nn
 
 from liquidssm._checks import as_tensor, check_int, check_positive
 from liquidssm.lrc import Drift, Transition
-from liquidssm.newton import checked_initial_state, sequential_rollout
+from liquidssm.newton import checked_initial_state, scaled_copy, sequential_rollout
 
 __all__ = [
     "GATED_CELLS",
@@ -185,11 +184,7 @@ class GatedSSMCell(nn.Module, abc.ABC):
 
     def scaled(self, factor: float) -> GatedSSMCell:
         """A copy with every parameter multiplied by ``factor`` (used to probe harder dynamics)."""
-        other = copy.deepcopy(self)
-        with torch.no_grad():
-            for p in other.parameters():
-                p.mul_(factor)
-        return other
+        return scaled_copy(self, factor)
 
     # -- state-independent part ------------------------------------------------------------------
 

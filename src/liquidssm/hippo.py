@@ -45,14 +45,6 @@ __all__ = [
 ]
 
 
-def _real_dtype(dtype: torch.dtype) -> torch.dtype:
-    return {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
-
-
-def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
-    return {torch.float32: torch.complex64, torch.float64: torch.complex128}.get(dtype, dtype)
-
-
 def _check_dtype(dtype: object, allowed: tuple[torch.dtype, ...]) -> torch.dtype:
     """Raise ``TypeError`` unless ``dtype`` is one of ``allowed`` (an integer dtype would truncate)."""
     if dtype not in allowed:

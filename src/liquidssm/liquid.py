@@ -453,10 +453,7 @@ def kb_kernel_dplr(
     B_bar = dplr_B_bar(Lambda, P, B, dt)
     rows = []
     for p in range(2, order + 1):
-        v = B_bar**p
-        Pv = 2 * (P.conj() * v).sum(-1, keepdim=True).real
-        Av = Lambda * v - P * Pv  # A v over the full conjugate-symmetric state
-        B_eff = (v - 0.5 * dt[..., None] * Av) / dt[..., None]
+        B_eff = kernels.bilinear_input(Lambda, P, B_bar**p, dt)  # its bilinear B̄ is B̄^p
         rows.append(kernels.s4_dplr_kernel(Lambda, P, B_eff, C_tilde, dt, Lt, backend=backend, c_is_tilde=True))
     K = torch.stack(rows, dim=-2)
     if Lt < L:

@@ -39,7 +39,6 @@ the pieces in float64 for every variant (bit for bit where the operations are th
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import NamedTuple
 
@@ -49,7 +48,7 @@ from torch.autograd.function import once_differentiable
 
 from liquidssm._checks import as_tensor, check_choice, check_int, check_positive
 from liquidssm.compiled import transforms_active as _transforms_active
-from liquidssm.newton import checked_initial_state, sequential_rollout
+from liquidssm.newton import checked_initial_state, scaled_copy, sequential_rollout
 
 __all__ = [
     "LRCCell",
@@ -381,11 +380,7 @@ class LrcSSMCell(nn.Module):
 
     def scaled(self, factor: float) -> LrcSSMCell:
         """A copy with every parameter multiplied by ``factor`` (used to probe harder dynamics)."""
-        other = copy.deepcopy(self)
-        with torch.no_grad():
-            for p in other.parameters():
-                p.mul_(factor)
-        return other
+        return scaled_copy(self, factor)
 
     # -- state-independent part ------------------------------------------------------------------
 

@@ -29,16 +29,17 @@ Shapes: inputs ``u`` (B, T, H) (any leading batch axes), states (B, T, D), ``x0`
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from liquidssm._checks import as_tensor, check_choice, check_finite, check_int
 from liquidssm.compiled import call_compiled, compile_enabled, transforms_active
-from liquidssm.scan import SCAN_METHODS, blelloch_core, linear_scan
+from liquidssm.scan import SCAN_METHODS, _fold_x0, blelloch_core, linear_scan
 
 __all__ = [
     "checked_initial_state",
@@ -57,6 +58,9 @@ __all__ = [
     "sequential_states",
     "default_tol",
 ]
+
+
+CellT = TypeVar("CellT", bound=torch.nn.Module)
 
 
 class DiagonalCell(Protocol):
@@ -95,6 +99,18 @@ def checked_initial_state(cell: DiagonalCell, u: torch.Tensor, x0: object | None
         raise ValueError(f"x0: expected shape {(*batch, cell.D)} (batch, D), got {tuple(x0.shape)}")
     check_finite(x0, "x0")
     return x0.to(cell.state_dtype)
+
+
+def scaled_copy(cell: CellT, factor: float) -> CellT:
+    """A deep copy of ``cell`` with every parameter multiplied by ``factor`` (probes harder dynamics).
+
+    Behind ``LrcSSMCell.scaled`` and ``GatedSSMCell.scaled``; chapters lrcssm/03 and lrcssm/05.
+    """
+    other = copy.deepcopy(cell)
+    with torch.no_grad():
+        for p in other.parameters():  # type: ignore[attr-defined]
+            p.mul_(factor)
+    return other
 
 
 def sequential_rollout(cell: DiagonalCell, u: object, x0: object | None = None,
@@ -286,7 +302,7 @@ def _blelloch_scan(a: torch.Tensor, b: torch.Tensor, x0: torch.Tensor) -> torch.
     slicing, combining and interleaving (and writes ``x`` contiguous). Shapes: ``a``, ``b``
     (..., T, D), ``x0`` (..., D).
     """
-    b = torch.cat([b[..., :1, :] + a[..., :1, :] * x0.unsqueeze(-2), b[..., 1:, :]], dim=-2)
+    b = _fold_x0(a, b, x0, -2)
     return blelloch_core(a.movedim(-2, 0), b.movedim(-2, 0), 0).movedim(0, -2).contiguous()
 
 
