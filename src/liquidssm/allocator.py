@@ -270,12 +270,15 @@ def fault_probe(mb: int = 64, repeats: int = 10) -> dict[str, float]:
     return probe(call, repeats)
 
 
-def measure_effect(mb: int = 64, repeats: int = 10, *, workload: str = "liquidssm.allocator:fault_probe",
+_FAULT_PROBE = "liquidssm.allocator:fault_probe"
+
+
+def measure_effect(mb: int = 64, repeats: int = 10, *, workload: str = _FAULT_PROBE,
                    **options: int) -> dict[str, dict[str, object]]:
     """A probe in two fresh interpreters, ``LIQUIDSSM_MALLOC=system`` and ``retain``.
 
     ``workload`` names a function ``"module:function"`` returning :func:`probe`'s dict, called
-    with ``options`` (default :func:`fault_probe` with ``mb`` and ``repeats``; e.g.
+    with ``repeats`` and ``options`` (default :func:`fault_probe`, which also gets ``mb``; e.g.
     ``"liquidssm.bench.kernels:kernel_probe"`` with ``H``, ``N``, ``L``). Returns
     ``{mode: {"setting": description, "faults_per_call", "ms_per_call", "peak_rss_mb"}}``.
     """
@@ -284,8 +287,9 @@ def measure_effect(mb: int = 64, repeats: int = 10, *, workload: str = "liquidss
     module, _, function = workload.partition(":")
     if not module or not function:
         raise ValueError(f"workload: expected 'module:function', got {workload!r}")
-    kwargs = options if options or workload != "liquidssm.allocator:fault_probe" else {"mb": mb, "repeats": repeats}
-    kwargs = {k: int(v) for k, v in kwargs.items()}
+    kwargs = {"repeats": int(repeats), **{k: int(v) for k, v in options.items()}}
+    if workload == _FAULT_PROBE:
+        kwargs["mb"] = int(mb)
     code = ("import importlib, json; from liquidssm import allocator as a; s = a.apply_malloc_setting(); "
             f"f = getattr(importlib.import_module({module!r}), {function!r}); "
             f"print(json.dumps({{'setting': s.description, **f(**{kwargs!r})}}))")
