@@ -191,8 +191,8 @@ class LrcSSMConfig(ModelConfig):
     ``"g,k,a,b"`` makes the four self-loop parameters complex, ``"g,k"`` and ``"g,k,a"`` only
     those); ``rho`` and ``clamp`` (Theorem 1). ``compile=True`` lets both solvers
     ``torch.compile`` the cell evaluations (opt-in: a few seconds of compilation per shape, then
-    about 3x faster on a CPU; eager with one warning where compilation fails). Chapters
-    ``lrcssm/03_newton_solver``, ``lrcssm/05_gated_cells``, ``lrcssm/06_lrcssm_model``.
+    faster, chapter ``reproductions/30_performance``; eager with one warning where compilation
+    fails). Chapters ``lrcssm/03_newton_solver``, ``lrcssm/05_gated_cells``, ``lrcssm/06_lrcssm_model``.
     """
 
     model: ClassVar[str] = "LrcSSMModel"
