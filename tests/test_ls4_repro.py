@@ -17,10 +17,9 @@ import pytest
 import torch
 
 from liquidssm import liquid
-from liquidssm.repro import liquid_s4_experiments as ls4
-from liquidssm.repro import liquid_s4_tasks as tasks
-from liquidssm.repro import ls4_report
-from liquidssm.repro.experiments import get_experiment, resolve
+from liquidssm.repro.experiments import chapter_experiments, get_experiment, resolve
+from liquidssm.repro.papers.liquid_s4 import experiments as ls4
+from liquidssm.repro.papers.liquid_s4 import frames, tasks
 from liquidssm.repro.tables import paper_table
 
 PAPER_TABLES = {"1": "ls4-table1", "2": "ls4-table2", "3": "ls4-table3", "4": "ls4-table4",
@@ -80,7 +79,7 @@ def test_documented_paper_versus_released_differences_are_all_recorded():
         assert rec[i]["model.dt_max"] == 0.1 and get_experiment(i).model.dt_max == 0.2, i
     for i in ("ls4-t1-cifar", "ls4-t2-rr", "ls4-t3-scifar"):
         assert rec[i]["model.bidirectional"] is True and not get_experiment(i).model.bidirectional, i
-    assert not (ls4_report.hyperparameters()["status"] == "full ≠ Table S1").any()
+    assert not (frames.hyperparameters()["status"] == "full ≠ Table S1").any()
 
 
 def test_s4_twins_differ_only_in_the_layer_and_sweep_points_only_in_the_order():
@@ -123,7 +122,7 @@ def test_every_entry_has_a_smoke_profile_and_a_target_on_the_right_side():
             assert e.smoke_target is None and "No smoke target" in e.notes, e.id
         else:
             assert e.smoke_target is not None, e.id
-            if ls4.lower_is_better(e):
+            if not e.maximise:
                 assert 0 < e.smoke_target < 1 / math.sqrt(3), e.id  # below the fixture's mean predictor
             else:
                 n_classes = e.model.d_output
@@ -144,15 +143,15 @@ def test_zero_shot_entries_name_their_source_and_refuse_to_train(tmp_path):
 
 def test_chapter_sets_and_table_entries():
     for table in ("1", "2", "3", "4", "S2", "F1"):
-        smoke = ls4_report.chapter_experiments(table, "smoke")
-        full = ls4_report.chapter_experiments(table, "full")
+        smoke = chapter_experiments("liquid-s4", table, "smoke")
+        full = chapter_experiments("liquid-s4", table, "full")
         assert set(smoke) <= set(full) and len(smoke) <= 4, table
         assert all(get_experiment(i) for i in full)
-    assert ls4_report.chapter_experiments("1", "smoke", ["ls4-t1-aan"]) == ["ls4-t1-aan"]
+    assert chapter_experiments("liquid-s4", "1", "smoke", ["ls4-t1-aan"]) == ["ls4-t1-aan"]
 
 
 def test_parameter_counts_explain_table4():
-    counts = ls4_report.parameter_counts()
+    counts = frames.parameter_counts()
     liquid_n, rerun_n, gu_n = counts["parameters"]
     assert liquid_n == rerun_n  # the PB kernel adds no parameters
     assert abs(counts["relative_difference"].iloc[0]) < 0.01  # 224K
@@ -260,7 +259,7 @@ def test_pathfinder_smoke_parameters_make_the_label_a_marker_distance():
 
 def test_sampling_rate_scaled_keeps_s4_consistent_and_restores_delta():
     from liquidssm.layers import LiquidS4Layer, S4Layer
-    from liquidssm.repro.ls4_zeroshot import sampling_rate_scaled
+    from liquidssm.repro.zeroshot import sampling_rate_scaled
 
     t = torch.arange(1000, dtype=torch.float64) / 16000
     u = torch.sin(2 * math.pi * 300 * t)[None, None].repeat(1, 3, 1)
@@ -287,7 +286,7 @@ def test_sampling_rate_scaled_keeps_s4_consistent_and_restores_delta():
 
 
 def test_zero_shot_without_a_source_run_names_the_command(tmp_path):
-    from liquidssm.repro.ls4_zeroshot import ZeroShotError, evaluate_zero_shot, source_of
+    from liquidssm.repro.zeroshot import ZeroShotError, evaluate_zero_shot, source_of
 
     assert source_of("ls4-ts2-sc10-8khz")[0].id == "ls4-ts2-sc10-16khz"
     with pytest.raises(ValueError, match="not a zero-shot entry"):

@@ -174,7 +174,7 @@ def test_results_round_trip_and_aggregation_against_hand_computed_values(tmp_pat
     assert rec["value"] == 80.0
     df = res.load_results(tmp_path)
     assert len(df) == 5 and set(df["experiment"]) == {"a", "b"}
-    agg = res.aggregate(df).set_index("experiment")
+    agg = res.summarise(df).set_index("experiment")
     assert agg.loc["a", "mean"] == pytest.approx(80.0)
     assert agg.loc["a", "std"] == pytest.approx(math.sqrt(200 / 3))  # population std
     assert agg.loc["b", "std"] == pytest.approx(5.0) and agg.loc["b", "n_seeds"] == 2

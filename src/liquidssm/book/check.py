@@ -8,8 +8,8 @@ inline code, roles and labels -- so that a reviewer can check that each remainin
 a difficulty tag, that no chapter cites material outside the book, the papers and the released code,
 and that every finding of ``data/paper/errata.csv`` links to a label that exists.
 
-Run ``python -m liquidssm.bookcheck`` (all checks, a summary per chapter) or
-``python -m liquidssm.bookcheck --check numbers -v book/liquid/*.md`` (every remaining literal with
+Run ``python -m liquidssm.book.check`` (all checks, a summary per chapter) or
+``python -m liquidssm.book.check --check numbers -v book/liquid/*.md`` (every remaining literal with
 its line).
 """
 
@@ -250,12 +250,12 @@ def summary(pages: Iterable[Path] | None = None, root: Path | None = None) -> li
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m liquidssm.bookcheck [--check all|numbers|exercises|citations|errata] [-v] [pages...]``.
+    """``python -m liquidssm.book.check [--check all|numbers|exercises|citations|errata] [-v] [pages...]``.
 
     Exit status 1 when an exercise is untagged, a chapter cites outside material or an errata link
     is broken; the numeric literals are a report (a reviewer decides whether each is a constant).
     """
-    parser = argparse.ArgumentParser(prog="python -m liquidssm.bookcheck", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m liquidssm.book.check", description=__doc__.splitlines()[0])
     parser.add_argument("--check", default="all", choices=["all", "numbers", "exercises", "citations", "errata"])
     parser.add_argument("pages", nargs="*", type=Path, help="pages to check (default: the whole book)")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every literal / finding")

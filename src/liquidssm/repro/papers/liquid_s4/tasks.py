@@ -1,4 +1,4 @@
-"""Liquid-S4 tasks for the engine: dataset → :class:`~liquidssm.repro.tasks.TaskData`.
+"""Liquid-S4 tasks for the engine: dataset → :class:`~liquidssm.repro.taskbase.TaskData`.
 
 Chapters ``reproductions/02_how_reproductions_run`` and ``reproductions/10``-``19`` (the
 Liquid-S4 tables). Each builder takes ``(args, seed, data_root, cache_dir)``; ``args["source"]``
@@ -14,7 +14,7 @@ chooses
   run can prove that loader, model, loss and optimiser learn.
 
 Generated and fixture data are written once per argument set into an atomic cache folder
-(:func:`liquidssm.repro.tasks.cached_folder`). The smoke-only size arguments (``max_samples``
+(:func:`liquidssm.repro.taskbase.cached_folder`). The smoke-only size arguments (``max_samples``
 of Speech Commands, the fixture sizes) change sizes, never the code path.
 """
 
@@ -43,7 +43,7 @@ from liquidssm.data import speech_commands as sc_data
 from liquidssm.data.listops import ListOps
 from liquidssm.data.listops_gen import generate_listops
 from liquidssm.data.tsfile import write_ts
-from liquidssm.repro.tasks import (
+from liquidssm.repro.taskbase import (
     TaskData,
     cached_folder,
     check_task_args,
@@ -69,7 +69,6 @@ __all__ = [
     "regression_collate",
     "ZeroShotEntryError",
     "WRITER_VERSION",
-    "sequence_length",
 ]
 
 
@@ -140,25 +139,6 @@ class _Crop(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
         x, y = self.base[i]
         return x[: self.n], y
-
-
-def sequence_length(data: TaskData) -> int:
-    """The longest input sequence a task's batches can hold: the ``l_max`` a model learns ``C̃`` at.
-
-    Token tasks (ListOps, IMDB, AAN) truncate to their dataset's ``l_max``; the series tasks stack
-    equal-length items, so the first training item's length is every item's. Passed by the engine
-    to :func:`liquidssm.repro.models.build_model` (``SequenceModelConfig.l_max``).
-    """
-    if not isinstance(data, TaskData):
-        raise TypeError(f"data: expected a liquidssm.repro.tasks.TaskData, got {type(data).__name__}")
-    base = data.train
-    while not hasattr(base, "l_max") and hasattr(base, "base"):
-        base = base.base
-    if hasattr(base, "l_max"):
-        return int(base.l_max)
-    if len(data.train) == 0:  # type: ignore[arg-type]
-        raise ValueError("data: the training set is empty, so it has no sequence length")
-    return int(torch.as_tensor(data.train[0][0]).shape[0])
 
 
 def _check_vocab(vocab_size: int, max_tokens: int | None, task: str) -> None:
@@ -546,7 +526,7 @@ def speech_commands_task(args: dict[str, Any], seed: int, data_root: str | os.Pa
     """Raw Speech Commands (Liquid-S4 Table 4: ``classes="all"``, 35 words; Table S2: ``"sc10"``).
 
     ``resolution=1`` reads 16 kHz clips (16000 steps), ``2`` subsamples them by 2 (8 kHz, the
-    zero-shot test of a model trained at 16 kHz; :mod:`liquidssm.repro.ls4_zeroshot`).
+    zero-shot test of a model trained at 16 kHz; :mod:`liquidssm.repro.zeroshot`).
     ``normalize=True`` standardises every time index with the 16 kHz training statistics, as the
     released code does (before subsampling). ``max_samples`` (smoke only) keeps the first so many
     16 kHz samples of each clip (``max_samples // resolution`` steps). A registry entry that
@@ -557,7 +537,7 @@ def speech_commands_task(args: dict[str, Any], seed: int, data_root: str | os.Pa
         raise ZeroShotEntryError(
             f"task 'speech_commands': this entry is the zero-shot evaluation (resolution "
             f"{args.get('resolution')}) of the model trained by {args['zero_shot_of']!r}; it is "
-            "not trained. Evaluate it with liquidssm.repro.ls4_zeroshot.ensure_zero_shot (the "
+            "not trained. Evaluate it with liquidssm.repro.runs.ensure_results (the "
             "Table 4 / S2 chapters do)")
     fixture_keys = ("n_train", "n_val", "n_test", "clip_samples", "data_seed")
     check_task_args(args, {"source", "classes", "resolution", "normalize", "max_samples",
