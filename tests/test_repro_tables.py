@@ -21,7 +21,9 @@ def _write(base, exp, row, column, seed, value, *, paper="liquid-s4", table="1",
            "metric_key": "accuracy", "value": value, "best": {"epoch": 0, "step": 1},
            "training": {"steps": 1, "wall_s": 60.0}, "data": {"source": "generated"}, "config": {},
            "config_hash": config_hash, "provenance": {"device": "cpu", "commit": commit, "dirty": dirty,
-                                              "finished_at": "2026-11-30T00:00:00+00:00"}}
+                                              "finished_at": "2026-11-30T00:00:00+00:00",
+                                              "precision": "32-true", "world_size": 1,
+                                              "torch": "2.13.0"}}
     res.write_result(rec, res.result_path(exp, profile, seed, base))
 
 

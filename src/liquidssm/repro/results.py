@@ -27,6 +27,7 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ __all__ = [
     "metric_key",
     "write_result",
     "read_result",
+    "validate_record",
+    "PROVENANCE_FIELDS",
     "check_writable",
     "load_results",
     "summarise",
@@ -130,20 +133,64 @@ def write_result(record: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, text.encode())
 
 
-def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """One results file, checked for its schema version and required keys."""
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ResultsError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
-    if not isinstance(record, dict) or record.get("schema") != SCHEMA_VERSION:
-        got = record.get("schema") if isinstance(record, dict) else type(record).__name__
-        raise ResultsError(f"{path}: expected results schema {SCHEMA_VERSION}, got {got!r}")
+#: the type of each required top-level key (``value`` may also be null when a run never evaluated)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "schema": (int,), "experiment": (str,), "paper": (str,), "table": (str,), "profile": (str,),
+    "seed": (int,), "metric": (str,), "value": (int, float), "best": (dict,), "training": (dict,),
+    "data": (dict,), "config": (dict,), "config_hash": (str,), "provenance": (dict,),
+}
+#: provenance fields a record must carry to say where it was made
+PROVENANCE_FIELDS = ("commit", "dirty", "device", "precision", "world_size", "torch",
+                     "finished_at")
+
+
+def validate_record(record: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check a parsed results file field by field; return it, or raise :class:`ResultsError`.
+
+    The one validator every reader uses (:func:`read_result`, hence :func:`load_results`, the
+    tables, the status page and ``liquidssm results import``): the schema version, every required
+    key with its type (``seed`` an integer, never a bool), a finite ``value``, the profile, the
+    provenance fields of :data:`PROVENANCE_FIELDS`. The message names the file and the field.
+    """
+    if not isinstance(record, dict):
+        raise ResultsError(f"{path}: expected a JSON object (a results record), got "
+                           f"{type(record).__name__}")
+    if record.get("schema") != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: field 'schema': expected results schema {SCHEMA_VERSION}, "
+                           f"got {record.get('schema')!r}")
     missing = [k for k in _REQUIRED if k not in record]
     if missing:
         raise ResultsError(f"{path}: missing keys {missing}")
+    for key, types in _TYPES.items():
+        value = record[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            want = " or ".join(t.__name__ for t in types)
+            raise ResultsError(f"{path}: field {key!r}: expected {want}, got {value!r}")
+    if not math.isfinite(record["value"]):
+        raise ResultsError(f"{path}: field 'value': expected a finite number, got {record['value']!r}")
+    if record["profile"] not in ("smoke", "full"):
+        raise ResultsError(f"{path}: field 'profile': expected 'smoke' or 'full', got "
+                           f"{record['profile']!r}")
+    absent = [k for k in PROVENANCE_FIELDS if k not in record["provenance"]]
+    if absent:
+        raise ResultsError(f"{path}: field 'provenance': lacks {absent}")
     return record
+
+
+def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """One results file, parsed and checked by :func:`validate_record` (errors name the file)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{path}: not UTF-8 text (byte {exc.start}); a results file is JSON") from exc
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot be read ({exc.strerror})") from exc
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+    return validate_record(record, path)
 
 
 def _row(record: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -167,9 +214,17 @@ def load_results(results_dir: str | os.PathLike[str] | None = None, *, table: st
                  experiment: str | None = None, profile: str | None = None) -> pd.DataFrame:
     """A tidy DataFrame, one row per results file (optionally filtered); empty if none exist."""
     base = Path(results_dir) if results_dir is not None else paths.results_dir()
+    if not base.is_dir():
+        if results_dir is not None:  # an explicit folder that does not exist is a mistake
+            raise ResultsError(f"results_dir: {base} is not a folder")
+        return pd.DataFrame()
     rows = []
     for path in sorted(base.glob("*/*-seed*.json")):
-        record = read_result(path)
+        try:
+            record = read_result(path)
+        except ResultsError as exc:  # a damaged file is reported, never a traceback
+            warnings.warn(f"skipping a results file: {exc}", RuntimeWarning, stacklevel=2)
+            continue
         if table is not None and str(record["table"]) != str(table):
             continue
         if experiment is not None and record["experiment"] != experiment:
