@@ -11,14 +11,25 @@ Files are written atomically (temporary file, ``fsync``, rename, ``fsync`` of th
 ``step-<n>.pt``; the last two are kept. The model at the best validation evaluation is written
 by the same writer as ``best.pt`` (:func:`save_best`). A truncated or corrupt file is named in a
 warning and the previous good one is used.
+
+One run per run folder: :func:`acquire_lock` writes ``run.lock`` (PID, host, start time, SLURM
+job id) into the folder before any work, created with a hard link from a complete temporary file
+so the check-and-create is atomic on local and shared (NFS) filesystems alike (``fcntl`` locks are
+not reliable on every NFS mount, and ``O_EXCL`` creation leaves a moment when the file exists
+empty); a second run of the same folder is refused with the holder's PID and what to do. A lock
+whose process is dead on this host, or that a requeued SLURM job left under its own job id, is
+stale: it is taken over with a warning.
 """
 
 from __future__ import annotations
 
+import datetime
 import io
+import json
 import os
 import random
 import re
+import socket
 import warnings
 from pathlib import Path
 from typing import Any
@@ -38,6 +49,10 @@ __all__ = [
     "list_checkpoints",
     "load_latest",
     "load_model_weights",
+    "RunLockedError",
+    "RunLock",
+    "check_run_dir",
+    "acquire_lock",
 ]
 
 CHECKPOINT_VERSION = 1
@@ -182,3 +197,109 @@ def load_model_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The model ``state_dict`` in a checkpoint or ``best.pt`` file (``weights_only=True``)."""
     state = _read(Path(path))
     return state["model"]
+
+
+# ------------------------------------------------------------------------------------------------
+# one run per run folder
+# ------------------------------------------------------------------------------------------------
+
+LOCK = "run.lock"
+
+
+class RunLockedError(CheckpointError):
+    """Another run holds the run folder; the message names its PID, host and start time."""
+
+
+def check_run_dir(folder: str | os.PathLike[str]) -> Path:
+    """Create the run folder if needed and prove it writable, before any training step."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"run_dir: {folder} is a file, not a folder; choose another with "
+                              "--run-dir or remove the file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CheckpointError(f"run_dir: {folder} is not writable ({exc.strerror}); choose another "
+                              "with --run-dir") from exc
+    return folder
+
+
+def _holder(path: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def _stale(info: dict[str, Any]) -> str | None:
+    """Why a lock's holder is gone (``None`` when it may still run)."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if job and info.get("slurm_job_id") == job:
+        return f"it was left by this SLURM job ({job}) before a requeue"
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
+        if not _alive(info["pid"]):
+            return f"its process {info['pid']} is no longer running on this host"
+    return None
+
+
+class RunLock:
+    """The lock of one run folder, held from :func:`acquire_lock` to :meth:`release`."""
+
+    def __init__(self, path: Path, info: dict[str, Any]) -> None:
+        self.path, self.info = path, info
+
+    def release(self) -> None:
+        """Remove the lock file if it is still this run's (never another run's)."""
+        held = _holder(self.path)
+        if held is not None and held.get("token") == self.info["token"]:
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def acquire_lock(folder: str | os.PathLike[str]) -> RunLock:
+    """Take the lock of run folder ``folder`` (created if needed) or raise :class:`RunLockedError`."""
+    folder = check_run_dir(folder)
+    path = folder / LOCK
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "token": os.urandom(8).hex()}
+    tmp = folder / f".{LOCK}.{os.getpid()}.{info['token']}"
+    tmp.write_text(json.dumps(info), encoding="utf-8")
+    try:
+        for _ in range(3):
+            try:
+                os.link(tmp, path)  # atomic: fails if a lock exists, never leaves it half-written
+                return RunLock(path, info)
+            except FileExistsError:
+                held = _holder(path)
+                why = "its lock file cannot be read" if held is None else _stale(held)
+                if why is None:
+                    raise RunLockedError(
+                        f"run_dir: {folder} is in use by another run (PID {held['pid']} on "
+                        f"{held['host']}, started {held['started']}); wait for it to finish or stop "
+                        f"it; if that run is gone, delete {path}") from None
+                warnings.warn(f"{path}: taking over a stale lock ({why})", RuntimeWarning,
+                              stacklevel=2)
+                path.unlink(missing_ok=True)
+        raise RunLockedError(f"run_dir: {folder}: could not take the lock {path} after three tries")
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -41,6 +41,17 @@ def _parse_set(items: list[str]) -> dict[str, dict[str, object]]:
     return out
 
 
+def _seed(text: str) -> int:
+    """An ``argparse`` type: a run seed, an integer in [0, 2**63)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63), got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63), got {value}")
+    return value
+
+
 def _known(experiment_id: str) -> None:
     """Refuse an unknown id as a usage error (status 2) that names the nearest ids."""
     try:
@@ -54,7 +65,7 @@ def train_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="liquidssm train", description=train_main.__doc__)
     p.add_argument("experiment", help="registry id (`liquidssm experiments` lists them)")
     p.add_argument("--profile", default="smoke", choices=PROFILES)
-    p.add_argument("--seed", type=int, default=None, help="default: the profile's first seed")
+    p.add_argument("--seed", type=_seed, default=None, help="default: the profile's first seed")
     p.add_argument("--variant", default="paper", choices=RUN_VARIANTS,
                    help="'released': the released code's settings, into their own folders")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "gpu", "auto"))
@@ -137,8 +148,10 @@ def experiments_main(argv: list[str] | None = None) -> int:
              "seeds": len(e.seeds), "released_differs": ", ".join(sorted(e.released)) or "-"}
             for e in list_experiments(args.table, args.paper)]
     if not rows:
-        print("no experiments match", file=sys.stderr)
-        return 1
+        pool = list_experiments(paper=args.paper)
+        tables = sorted({e.table for e in pool}, key=lambda t: (len(t), t))
+        raise UsageError(f"--table: no {args.paper or ''} experiments in table {args.table!r}; "
+                         f"tables with experiments: {', '.join(tables)}".replace("no  ", "no "))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(pd.DataFrame(rows).to_string(index=False))
     return 0

@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,10 +241,17 @@ def resolve(exp: Experiment, profile: str = "smoke", overrides: dict[str, dict[s
     if profile not in PROFILES:
         raise ValueError(f"profile: expected one of {list(PROFILES)}, got {profile!r}")
     prof = exp.profiles.get(profile, Profile())
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError(f"overrides: expected a mapping {{section: {{field: value}}}}, got "
+                        f"{type(overrides).__name__} {overrides!r}")
     extra = dict(overrides or {})
     bad = sorted(set(extra) - {"model", "optim", "train", "task"})
     if bad:
         raise ValueError(f"overrides: unknown section(s) {bad}; valid: model, optim, train, task")
+    for section, fields in extra.items():
+        if not isinstance(fields, Mapping):
+            raise TypeError(f"overrides[{section!r}]: expected a mapping of field -> value, got "
+                            f"{type(fields).__name__} {fields!r}")
     model = _replace(exp.model, {**prof.model, **extra.get("model", {})}, f"{exp.id} model")
     optim = _replace(exp.optim, {**prof.optim, **extra.get("optim", {})}, f"{exp.id} optim")
     train = _replace(exp.train, {**prof.train, **extra.get("train", {})}, f"{exp.id} train")

@@ -80,17 +80,14 @@ def paper_table(name: str) -> pd.DataFrame:
     remark) and, where given, the liquid order ``p`` (nullable int). Hyperparameter and
     complexity tables keep their own columns. Raises ``KeyError`` listing the valid names.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str such as 'ls4-table1', got {type(name).__name__}")
-    names = list_paper_tables()
-    if name not in names:
-        raise KeyError(f"unknown paper table {name!r}; valid names: {', '.join(names)}")
-    df = pd.read_csv(paths.paper_file(f"{name}.csv"), dtype=str, keep_default_na=False)
+    _known_table(name)
+    path = paths.paper_file(f"{name}.csv")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
     for col in _NUMERIC:
         if col in df.columns:
-            df[col] = pd.to_numeric(df[col].replace("", np.nan)).astype(float)
+            df[col] = _numbers(df[col], path, col).astype(float)
     if "p" in df.columns:
-        df["p"] = pd.to_numeric(df["p"].replace("", np.nan)).astype("Int64")
+        df["p"] = _numbers(df["p"], path, "p").astype("Int64")
     df.attrs["source"] = name
     try:
         info = paper_table_info(name)
@@ -105,6 +102,26 @@ def _decimals(text: str) -> int:
     return len(text.split(".")[1]) if "." in text else 0
 
 
+def _numbers(column: pd.Series, path: object, name: str) -> pd.Series:
+    """A CSV column parsed as numbers (empty = NaN); a cell that is not a number names its line."""
+    out = pd.to_numeric(column.replace("", np.nan), errors="coerce")
+    bad = column[out.isna() & (column != "")]
+    if len(bad):
+        i = bad.index[0]
+        raise ValueError(f"{path}:{int(i) + 2}: column {name!r}: expected a number (no unit, no "
+                         f"'%'), got {bad.iloc[0]!r}")
+    return out
+
+
+def _known_table(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str such as 'ls4-table1', got {type(name).__name__}")
+    names = list_paper_tables()
+    if name not in names:
+        raise KeyError(f"unknown paper table {name!r}; valid names: {', '.join(names)}")
+    return name
+
+
 def recompute_averages(name: str) -> pd.DataFrame:
     """Recompute a table's "Avg."/"Average" column from its rows.
 
@@ -114,18 +131,21 @@ def recompute_averages(name: str) -> pd.DataFrame:
     (the LrcSSM papers' "±" on averages). ``mean_ok``/``se_ok``: the paper's printed value equals
     ours rounded to the paper's number of decimals (half a unit of the last digit, plus 1e-9).
     """
-    raw = pd.read_csv(paths.paper_file(f"{name}.csv"), dtype=str, keep_default_na=False)
+    raw = pd.read_csv(paths.paper_file(f"{_known_table(name)}.csv"), dtype=str,
+                      keep_default_na=False)
     if "task" not in raw.columns or not raw["task"].isin(_AVERAGE_TASKS).any():
         raise ValueError(f"paper table {name!r} has no 'Avg.'/'Average' column")
     rows = []
     for model, g in raw.groupby("model", sort=False):
         avg = g[g["task"].isin(_AVERAGE_TASKS)].iloc[0]
-        vals = pd.to_numeric(g.loc[~g["task"].isin(_AVERAGE_TASKS), "mean"].replace("", np.nan))
+        vals = _numbers(g.loc[~g["task"].isin(_AVERAGE_TASKS), "mean"], paths.paper_file(f"{name}.csv"),
+                        "mean")
         present = vals.dropna()
         comp = float(present.mean())
         alt = float(vals.fillna(50.0).mean())
         se = float(present.std(ddof=1) / math.sqrt(len(present))) if len(present) > 1 else math.nan
-        paper = float(avg["mean"])
+        paper = float(_numbers(pd.Series([avg["mean"]], index=[avg.name]),
+                               paths.paper_file(f"{name}.csv"), "mean").iloc[0])
         tol = 0.5 * 10 ** -_decimals(avg["mean"]) + 1e-9
         paper_se = float(avg["std"]) if avg["std"] else math.nan
         se_tol = 0.5 * 10 ** -_decimals(avg["std"]) + 1e-9 if avg["std"] else math.nan

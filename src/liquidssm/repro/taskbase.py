@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -40,7 +41,7 @@ from liquidssm.data import pad_collate
 from liquidssm.data._common import sha256_file  # re-exported for the task builders
 
 __all__ = ["TaskData", "loss_fn", "metrics_of", "cached_folder", "sha256_file", "check_task_args",
-           "token_collate", "stack_collate", "sequence_length"]
+           "int_arg", "float_arg", "token_collate", "stack_collate", "sequence_length"]
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
 
@@ -99,6 +100,31 @@ def check_task_args(args: dict[str, Any], allowed: set[str], task: str) -> None:
     unknown = sorted(set(args) - allowed)
     if unknown:
         raise ValueError(f"task {task!r}: unknown argument(s) {unknown}; valid: {sorted(allowed)}")
+
+
+def int_arg(args: dict[str, Any], name: str, default: int, task: str, minimum: int = 1) -> int:
+    """Pop task argument ``name`` as an integer ``>= minimum`` (``--set task.n=abc`` names the field)."""
+    value = args.pop(name, default)
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"task {task!r}: {name} expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def float_arg(args: dict[str, Any], name: str, default: float, task: str) -> float:
+    """Pop task argument ``name`` as a positive finite number."""
+    value = args.pop(name, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
+        raise ValueError(f"task {task!r}: {name} expected a positive number, got {value!r}")
+    return number
 
 
 def token_collate(pad: int) -> Callable[[list], Batch]:

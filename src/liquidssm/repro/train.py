@@ -21,8 +21,12 @@ The loop, one screen per phase:
 
 Checkpoints (every ``checkpoint_every`` steps, at each epoch's end, on SIGINT/SIGTERM and when
 ``max_minutes`` runs out) go to :func:`liquidssm.paths.run_dir` with the best model
-(``best.pt``), both through :mod:`liquidssm.repro.checkpoint`'s one writer; per-step metrics are appended to ``<profile>-seed<k>.metrics.jsonl`` next
-to the results file. Nothing here renders tables (that is :mod:`liquidssm.repro.tables`).
+(``best.pt``), both through :mod:`liquidssm.repro.checkpoint`'s one writer. Per-step metrics
+are appended to the attempt's own ``metrics.jsonl`` in the run folder and copied beside the
+results file (``<profile>-seed<k>.metrics.jsonl``) only when the run completes, so an attempt
+that fails never touches what a finished run wrote. Rank 0 holds the run folder's lock
+(:func:`liquidssm.repro.checkpoint.acquire_lock`) from setup to the end: one run per run folder.
+Nothing here renders tables (that is :mod:`liquidssm.repro.tables`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import hashlib
 import json
 import os
 import resource
-import shutil
 import signal
 import sys
 import time
@@ -61,6 +64,10 @@ __all__ = ["fit", "setup", "train_epoch", "train_step", "evaluate", "evaluate_an
 
 #: fault injection for the resume test: SIGKILL this process right after that optimiser step
 KILL_ENV = "LIQUIDSSM_FAULT_KILL_AT_STEP"
+#: the per-step log of the current attempt, inside the run folder (copied beside the results file,
+#: ``<profile>-seed<k>.metrics.jsonl``, only when the run completes: a failing attempt never
+#: touches what a finished run wrote)
+METRICS = "metrics.jsonl"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -106,6 +113,7 @@ class Run:
     precision: str
     device_name: str
     tensorboard: Any = None  # a Fabric TensorBoardLogger when asked for (optional extra)
+    lock: Any = None  # the run folder's lock (rank 0), released when fit returns or fails
     segment_start: float = field(default_factory=time.perf_counter)  # this process's share
 
 
@@ -136,20 +144,40 @@ def setup(experiment: str | Experiment, profile: str, seed: int | None, launch: 
     data/model/optimiser, load the checkpoint."""
     exp = experiment if isinstance(experiment, Experiment) else get_experiment(experiment)
     spec = resolve(exp, profile, overrides)
-    seed = spec.seeds[0] if seed is None else int(seed)
+    seed = spec.seeds[0] if seed is None else check_seed(seed)
     results_file = res.result_path(exp.id, profile, seed, launch.results_dir)
     res.check_writable(results_file.parent)  # fail before any training
-    metrics_file = results_file.with_suffix(".metrics.jsonl")
     run_dir = (Path(launch.run_dir) if launch.run_dir is not None
                else paths.run_dir(exp.id, profile, seed))
+    ckpt.check_run_dir(run_dir)  # a file or a read-only folder: before any training, too
 
     world = launch.devices * launch.num_nodes
     fabric = Fabric(accelerator=launch.device, devices=launch.devices, num_nodes=launch.num_nodes,
                     strategy="ddp" if world > 1 else "auto", precision=launch.precision)
     fabric.launch()
+    lock = ckpt.acquire_lock(run_dir) if fabric.global_rank == 0 else None
+    try:
+        return _setup_locked(exp, spec, seed, launch, fabric, run_dir, results_file, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def check_seed(seed: Any) -> int:
+    """A run seed: an integer in [0, 2**63) (a float, a bool or an overflowing value is refused)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed: expected an integer in [0, 2**63), got {seed!r}")
+    return seed
+
+
+def _setup_locked(exp: Experiment, spec: RunSpec, seed: int, launch: Launch, fabric: Fabric,
+                  run_dir: Path, results_file: Path, lock: ckpt.RunLock | None) -> Run:
+    """The rest of :func:`setup`, once rank 0 holds the run folder's lock."""
+    metrics_file = run_dir / METRICS  # this attempt's log; beside the results only when complete
     if launch.restart and fabric.global_rank == 0:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        metrics_file.unlink(missing_ok=True)
+        for old in [*ckpt.list_checkpoints(run_dir), run_dir / ckpt.BEST, metrics_file]:
+            old.unlink(missing_ok=True)
     fabric.barrier()
 
     with fabric.rank_zero_first():
@@ -174,10 +202,10 @@ def setup(experiment: str | Experiment, profile: str, seed: int | None, launch: 
         ckpt.set_rng_state(saved["rng"])
         if fabric.global_rank == 0:
             _truncate_metrics(metrics_file, state.step)
-            print(f"resuming {exp.id} ({profile}, seed {seed}) from {path} at step {state.step}",
+            print(f"resuming {exp.id} ({spec.profile}, seed {seed}) from {path} at step {state.step}",
                   file=sys.stderr)
     return Run(spec, exp, seed, fabric, task, model, optimizer, run_dir, results_file,
-               metrics_file, state, launch.precision, _device_name(fabric))
+               metrics_file, state, launch.precision, _device_name(fabric), lock=lock)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -489,9 +517,18 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
         _require_tensorboard()  # fail before any training
     apply_malloc_setting()  # keep freed large blocks (LIQUIDSSM_MALLOC=system opts out)
     run = setup(experiment, profile, seed, launch, overrides)
+    try:
+        return _train(run, launch)
+    finally:
+        if run.lock is not None:
+            run.lock.release()
+
+
+def _train(run: Run, launch: Launch) -> dict[str, Any]:
+    """The epochs, the final evaluation and the results file of a set-up run (see :func:`fit`)."""
     if launch.tensorboard and run.fabric.global_rank == 0:
         run.tensorboard = tensorboard_logger(run.run_dir)
-    max_minutes, progress = launch.max_minutes, launch.progress
+    max_minutes, progress, profile = launch.max_minutes, launch.progress, run.spec.profile
     st, tr, fabric = run.state, run.spec.train, run.fabric
     deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
     rank0 = fabric.global_rank == 0
@@ -524,7 +561,9 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
     _save(run)
     record = _record(run, st.wall_seconds)
     record["training"]["param_digest_ranks"] = _digests_of_all_ranks(fabric, record["param_digest"])
-    if rank0:
+    if rank0:  # the log first: a results file always has its complete log beside it
+        log = run.metrics_file.read_bytes() if run.metrics_file.exists() else b""
+        ckpt.atomic_write(run.results_file.with_suffix(".metrics.jsonl"), log)
         res.write_result(record, run.results_file)
     fabric.barrier()
     return record

@@ -49,6 +49,7 @@ from liquidssm.repro.taskbase import (
     TaskData,
     cached_folder,
     check_task_args,
+    int_arg,
     sha256_file,
     stack_collate,
     token_collate,
@@ -156,7 +157,7 @@ def listops_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[s
     check_task_args(args, {"source", "l_max", "n_train", "n_val", "n_test", "min_length", "max_length",
                 "max_depth", "max_args", "data_seed"}, "listops")
     source = args.pop("source", "release")
-    l_max = int(args.pop("l_max", 2048))
+    l_max = int_arg(args, "l_max", 2048, "listops")
     if source == "release":
         if args:
             raise ValueError(f"task 'listops': {sorted(args)} apply only to source='generated'")
@@ -198,7 +199,7 @@ def imdb_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str]
                     "data_seed")
     check_task_args(args, {"source", "l_max", "min_freq", "max_tokens", *fixture_keys}, "imdb")
     source = _source(args, "imdb", ("release", "fixture"))
-    l_max, min_freq = int(args.pop("l_max", 4096)), int(args.pop("min_freq", 15))
+    l_max, min_freq = int_arg(args, "l_max", 4096, "imdb"), int_arg(args, "min_freq", 15, "imdb")
     max_tokens = args.pop("max_tokens", None)
     if source == "release":
         _release_only(args, "imdb", fixture_keys)
@@ -234,7 +235,7 @@ def aan_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str] 
     fixture_keys = ("n_train", "n_val", "n_test", "min_words", "max_words", "topic_rate", "data_seed")
     check_task_args(args, {"source", "l_max", "max_tokens", *fixture_keys}, "aan")
     source = _source(args, "aan", ("release", "fixture"))
-    l_max = int(args.pop("l_max", 4000))
+    l_max = int_arg(args, "l_max", 4000, "aan")
     max_tokens = args.pop("max_tokens", None)
     if source == "release":
         _release_only(args, "aan", fixture_keys)
@@ -271,7 +272,7 @@ def cifar_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str
     check_task_args(args, {"source", "grayscale", "val_size", *fixture_keys}, "cifar")
     source = _source(args, "cifar", ("release", "fixture"))
     grayscale = bool(args.pop("grayscale", True))
-    val_size = int(args.pop("val_size", 5000))
+    val_size = int_arg(args, "val_size", 5000, "cifar")
     if source == "release":
         _release_only(args, "cifar", fixture_keys)
         root = paths.raw_data_dir(data_root)
@@ -309,7 +310,7 @@ def pathfinder_task(args: dict[str, Any], seed: int, data_root: str | os.PathLik
     gen_keys = ("n_images", "data_seed", *_PF_FIELDS)
     check_task_args(args, {"source", "resolution", *gen_keys}, "pathfinder")
     source = _source(args, "pathfinder", ("release", "generated"))
-    resolution = int(args.pop("resolution", 32))
+    resolution = int_arg(args, "resolution", 32, "pathfinder")
     if resolution not in pathfinder_data.RESOLUTIONS:
         raise ValueError(f"task 'pathfinder': resolution expected one of "
                          f"{sorted(pathfinder_data.RESOLUTIONS)}, got {resolution}")
@@ -375,7 +376,7 @@ def speech_commands_task(args: dict[str, Any], seed: int, data_root: str | os.Pa
                            *fixture_keys}, "speech_commands")
     source = _source(args, "speech_commands", ("release", "fixture"))
     classes = args.pop("classes", "all")
-    resolution = int(args.pop("resolution", 1))
+    resolution = int_arg(args, "resolution", 1, "speech_commands")
     normalize = bool(args.pop("normalize", True))
     max_samples = args.pop("max_samples", None)
     if source == "release":

@@ -20,6 +20,8 @@ from liquidssm.repro.taskbase import (
     TaskData,
     cached_folder,
     check_task_args,
+    float_arg,
+    int_arg,
     sha256_file,
     stack_collate,
 )
@@ -73,8 +75,9 @@ def uea_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str] 
     if source == "release":
         root = paths.raw_data_dir(data_root)
     elif source == "fixture":
-        n, length = int(args.pop("n", 200)), int(args.pop("length", 64))
-        gen = {"name": name, "n": n, "length": length, "data_seed": int(args.pop("data_seed", 0))}
+        n, length = int_arg(args, "n", 200, "uea", minimum=3), int_arg(args, "length", 64, "uea")
+        gen = {"name": name, "n": n, "length": length,
+               "data_seed": int_arg(args, "data_seed", 0, "uea", minimum=0)}
 
         def write(folder: Path) -> None:
             n_train = (2 * n) // 3
@@ -134,14 +137,16 @@ def ppg_dalia_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike
     check_task_args(args, {"source", "rate", "window", "stride", "n_subjects", "minutes", "data_seed"},
                     "ppg_dalia")
     source = args.pop("source", "release")
-    rate, window, stride = int(args.pop("rate", 64)), int(args.pop("window", 49920)), int(args.pop("stride", 4992))
+    rate, window, stride = (int_arg(args, "rate", 64, "ppg_dalia"), int_arg(args, "window", 49920, "ppg_dalia"),
+                            int_arg(args, "stride", 4992, "ppg_dalia"))
     if source == "release":
         if args:
             raise ValueError(f"task 'ppg_dalia': {sorted(args)} apply only to source='fixture'")
         root = paths.raw_data_dir(data_root)
     elif source == "fixture":
-        gen = {"n_subjects": int(args.pop("n_subjects", 4)), "minutes": float(args.pop("minutes", 15.0)),
-               "data_seed": int(args.pop("data_seed", 0))}
+        gen = {"n_subjects": int_arg(args, "n_subjects", 4, "ppg_dalia"),
+               "minutes": float_arg(args, "minutes", 15.0, "ppg_dalia"),
+               "data_seed": int_arg(args, "data_seed", 0, "ppg_dalia", minimum=0)}
 
         def write(folder: Path) -> None:
             ppg_dalia.write_fixture(folder, n_subjects=gen["n_subjects"], minutes=gen["minutes"],
