@@ -27,18 +27,23 @@ class UsageError(SystemExit):
         return self.message
 
 
-def int_at_least(minimum: int) -> Callable[[str], int]:
-    """An ``argparse`` type: an integer ``>= minimum`` (``--repeats 0`` is a usage error, not a crash)."""
+def int_at_least(minimum: int, below: int | None = None) -> Callable[[str], int]:
+    """An ``argparse`` type: an integer ``>= minimum`` (and ``< below`` when given); ``--repeats 0``
+    is a usage error, not a crash."""
+    want = f"an integer >= {minimum}" if below is None else f"an integer in [{minimum}, {below})"
+    if below is not None and below == 2**63:
+        want = f"an integer in [{minimum}, 2**63)"
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {want}, got {text!r}") from None
+        if value < minimum or (below is not None and value >= below):
+            raise argparse.ArgumentTypeError(f"expected {want}, got {value}")
         return value
 
-    parse.__name__ = f"integer >= {minimum}"
+    parse.__name__ = want.removeprefix("an ")
     return parse
 
 

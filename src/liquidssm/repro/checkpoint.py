@@ -52,6 +52,7 @@ __all__ = [
     "RunLockedError",
     "RunLock",
     "check_run_dir",
+    "writable_folder",
     "acquire_lock",
 ]
 
@@ -216,15 +217,23 @@ def check_run_dir(folder: str | os.PathLike[str]) -> Path:
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"run_dir: {folder} is a file, not a folder; choose another with "
                               "--run-dir or remove the file")
+    problem = writable_folder(folder)
+    if problem:
+        raise CheckpointError(f"run_dir: {folder} is not writable ({problem}); choose another "
+                              "with --run-dir")
+    return folder
+
+
+def writable_folder(folder: Path) -> str | None:
+    """Create ``folder`` if needed and write a probe file in it: ``None``, or why that failed."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write-probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise CheckpointError(f"run_dir: {folder} is not writable ({exc.strerror}); choose another "
-                              "with --run-dir") from exc
-    return folder
+        return exc.strerror or str(exc)
+    return None
 
 
 def _holder(path: Path) -> dict[str, Any] | None:

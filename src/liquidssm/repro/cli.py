@@ -17,7 +17,7 @@ import sys
 
 import pandas as pd
 
-from liquidssm.cliutil import UsageError
+from liquidssm.cliutil import UsageError, int_at_least
 from liquidssm.repro.experiments import PROFILES, get_experiment, list_experiments
 from liquidssm.repro.spec import PRECISIONS, RUN_VARIANTS, Launch
 
@@ -41,17 +41,6 @@ def _parse_set(items: list[str]) -> dict[str, dict[str, object]]:
     return out
 
 
-def _seed(text: str) -> int:
-    """An ``argparse`` type: a run seed, an integer in [0, 2**63)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63), got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63), got {value}")
-    return value
-
-
 def _known(experiment_id: str) -> None:
     """Refuse an unknown id as a usage error (status 2) that names the nearest ids."""
     try:
@@ -65,7 +54,7 @@ def train_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="liquidssm train", description=train_main.__doc__)
     p.add_argument("experiment", help="registry id (`liquidssm experiments` lists them)")
     p.add_argument("--profile", default="smoke", choices=PROFILES)
-    p.add_argument("--seed", type=_seed, default=None, help="default: the profile's first seed")
+    p.add_argument("--seed", type=int_at_least(0, 2**63), default=None, help="default: the profile's first seed")
     p.add_argument("--variant", default="paper", choices=RUN_VARIANTS,
                    help="'released': the released code's settings, into their own folders")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "gpu", "auto"))

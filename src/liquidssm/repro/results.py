@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from liquidssm import paths
-from liquidssm.repro.checkpoint import atomic_write
+from liquidssm.repro.checkpoint import atomic_write, writable_folder
 from liquidssm.repro.spec import Experiment, RunSpec
 
 __all__ = [
@@ -111,14 +111,10 @@ def make_record(exp: Experiment, spec: RunSpec, seed: int, *, task: Any, best: d
 def check_writable(folder: str | os.PathLike[str]) -> Path:
     """Create ``folder`` if needed and prove it writable with a probe file, before any training."""
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ResultsError(f"results folder {folder} is not writable ({exc.strerror}); choose "
-                           "another with --results-dir or LIQUIDSSM_RESULTS") from exc
+    problem = writable_folder(folder)
+    if problem:
+        raise ResultsError(f"results folder {folder} is not writable ({problem}); choose "
+                           "another with --results-dir or LIQUIDSSM_RESULTS")
     return folder
 
 
