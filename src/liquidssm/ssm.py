@@ -230,7 +230,8 @@ def recurrence(
     Args:
         A_bar: ``(..., N, N)``; B_bar: ``(..., N)``; C: ``(..., N)``.
         u: input, shape ``(..., L)``; its leading axes broadcast with the system's.
-        x0: optional initial state ``x_{-1}``, shape ``(..., N)``.
+        x0: optional initial state ``x_{-1}``, shape ``(..., N)``, of the system's precision (real
+            for a real system).
 
     Returns:
         y of shape ``(..., L)`` (broadcast leading axes).
