@@ -8,7 +8,9 @@ the never-overwrite rules of the generators, the fixture writers and ``data prep
 from __future__ import annotations
 
 import io
+import logging
 import pickle
+import struct
 import tarfile
 import urllib.error
 import urllib.request
@@ -30,6 +32,7 @@ from liquidssm.data import (
     listops_gen,
     pathfinder,
     pathfinder_gen,
+    ppg_dalia,
     safe_pickle,
     speech_commands,
     stack_collate,
@@ -201,6 +204,27 @@ def test_hostile_pickles_are_refused_before_allocating(tmp_path, case, data, pat
         safe_pickle.load_array_pickle(p)
 
 
+#: damaged pickles whose length field is beyond any size (the unpickler raised a raw OverflowError)
+HUGE_LENGTH_CASES = [
+    ("FRAME", b"\x80\x04\x95" + struct.pack("<Q", 2**63) + b"N."),
+    ("BINBYTES8", b"\x80\x04\x8e" + struct.pack("<Q", 2**63 + 5) + b"xx"),
+    ("BINUNICODE8", b"\x80\x04\x8d" + struct.pack("<Q", 2**64 - 1) + b"xx"),
+]
+HUGE_LENGTH_MESSAGE = r"X_train.pkl: corrupt pickle: a length field asks for more bytes than the file holds \(\d+ bytes; OverflowError"
+
+
+@pytest.mark.parametrize("case,data", HUGE_LENGTH_CASES, ids=[c[0] for c in HUGE_LENGTH_CASES])
+def test_a_huge_length_field_is_a_corrupt_file_named(tmp_path, case, data):
+    p = tmp_path / "X_train.pkl"
+    p.write_bytes(data)
+    with pytest.raises(pickle.UnpicklingError, match=HUGE_LENGTH_MESSAGE):
+        safe_pickle.load_array_pickle(p)
+    subject = tmp_path / "S1.pkl"
+    subject.write_bytes(data)
+    with pytest.raises(CorruptDataError, match=r"S1.pkl: corrupt pickle: a length field .*OverflowError"):
+        ppg_dalia.load_subject(subject)
+
+
 def test_bounded_unpickler_still_loads_real_arrays():
     for protocol in (2, 3, 4, 5):
         arr = np.arange(12, dtype=np.float32).reshape(3, 4)
@@ -221,6 +245,11 @@ def _listops(root: Path) -> Path:
 
 def _pathfinder(root: Path) -> Path:
     return pathfinder.write_fixture(root, n=10)
+
+
+def _replace_by_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
 
 
 def _truncate(path: Path, text: str | bytes = "") -> None:
@@ -271,6 +300,23 @@ LOADER_CASES = [
     ("speech list non-UTF-8", lambda r: speech_commands.write_fixture(r, classes="sc10"),
      lambda b: _truncate(b / "testing_list.txt", BAD_UTF8),
      lambda r: speech_commands.SpeechCommands(root=r, classes="sc10"), CorruptDataError, "testing_list.txt:1: not valid"),
+    ("speech resolution 2.0", lambda r: speech_commands.write_fixture(r, classes="sc10"),
+     lambda b: None, lambda r: speech_commands.SpeechCommands(root=r, classes="sc10", resolution=2.0),
+     TypeError, r"resolution: expected an int, got float 2.0"),
+    ("speech resolution True", lambda r: speech_commands.write_fixture(r, classes="sc10"),
+     lambda b: None, lambda r: speech_commands.SpeechCommands(root=r, classes="sc10", resolution=True),
+     TypeError, r"resolution: expected an int, got bool True"),
+    ("speech resolution 4", lambda r: speech_commands.write_fixture(r, classes="sc10"),
+     lambda b: None, lambda r: speech_commands.SpeechCommands(root=r, classes="sc10", resolution=4),
+     ValueError, r"resolution: expected 1 \(16 kHz\) or 2 \(8 kHz, every second sample\), got 4"),
+    ("pathfinder resolution 32.0", _pathfinder, lambda b: None,
+     lambda r: pathfinder.PathFinder("all", root=r, resolution=32.0), TypeError, "resolution: expected an int, got float 32.0"),
+    ("pathfinder resolution 48", _pathfinder, lambda b: None,
+     lambda r: pathfinder.PathFinder("all", root=r, resolution=48), ValueError,
+     r"resolution: expected one of \[32, 64, 128, 256\] \(the image side in pixels\), got 48"),
+    ("pathfinder image is a folder", _pathfinder, lambda b: _replace_by_folder(b / "imgs" / "0" / "sample_0.png"),
+     lambda r: [pathfinder.PathFinder("all", root=r).load_image(i) for i in range(10)], DatasetMissingError,
+     r"sample_0.png: a directory stands where the PNG image listed in .*0.npy:1 should be"),
     ("speech normalize shape", lambda r: speech_commands.write_fixture(r, classes="sc10"),
      lambda b: None, lambda r: speech_commands.SpeechCommands(root=r, classes="sc10",
                                                               normalize=(torch.zeros(8000), torch.ones(8000))),
@@ -287,6 +333,30 @@ def test_damaged_datasets_are_refused(tmp_path, case, write, damage, load, exc, 
         return
     with pytest.raises(exc, match=pattern):
         load(tmp_path)
+
+
+#: a directory standing where a data file should be: every folder-listing loader skips it with a
+#: warning naming it (one policy, liquidssm.data._common.data_files)
+STRAY_FOLDER_CASES = [
+    ("imdb review", lambda r: imdb.write_fixture(r, n_per_class=2), "aclImdb/train/neg/99_1.txt",
+     lambda r: imdb.IMDB("train", root=r, min_freq=1), "imdb"),
+    ("pathfinder metadata file", _pathfinder, "metadata/7.npy", lambda r: pathfinder.PathFinder("all", root=r),
+     "pathfinder"),
+    ("speech commands clip", lambda r: speech_commands.write_fixture(r, per_class=3, classes=speech_commands.SC10_CLASSES),
+     "yes/0000_nohash_9.wav", lambda r: speech_commands.SpeechCommands("train", root=r, classes="sc10"), "speech_commands"),
+]
+
+
+@pytest.mark.parametrize("case,write,stray,load,dataset", STRAY_FOLDER_CASES, ids=[c[0] for c in STRAY_FOLDER_CASES])
+def test_a_folder_where_a_data_file_should_be_is_skipped_with_a_warning(tmp_path, caplog, case, write, stray, load,
+                                                                         dataset):
+    base = write(tmp_path)
+    n_before = len(load(tmp_path))
+    (base / stray).mkdir()
+    with caplog.at_level(logging.WARNING, logger="liquidssm.data"):
+        n_after = len(load(tmp_path))
+    assert n_after == n_before
+    assert f"{dataset}: ignoring {base / stray} (a directory; expected files named" in caplog.text
 
 
 def test_split_fractions_are_checked_before_any_split():

@@ -1,21 +1,37 @@
 """Bad input to the math modules: a clear error that names the argument, never a silent result.
 
 One parametrised table per module (``ssm``, ``kernels``, ``cauchy``, ``liquid``, ``hippo``,
-``layers``): every row is a call that must raise the given exception with a message matching
-the pattern. Then the numerical fixes (the zero mode and modes near a node of Algorithm 1,
-against float64 oracles), the memory guard and the NaN-never-spreads checks.
+``layers``, ``scan``, ``lrcssm``): every row is a call that must raise the given exception with a
+message matching the pattern. Then the one rule for array-likes (every public math function takes
+a NumPy array where it takes a tensor and gives the tensor answer), the numerical fixes (the zero
+mode and modes near a node of Algorithm 1, against float64 oracles), the memory guard and the
+NaN-never-spreads checks.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from liquidssm import _checks, cauchy, hippo, kernels, layers, liquid, ssm
+from liquidssm import (
+    _checks,
+    cauchy,
+    hippo,
+    kernels,
+    layers,
+    liquid,
+    lrc,
+    lrcssm,
+    newton,
+    scan,
+    ssm,
+)
 from liquidssm._checks import MemoryLimitError, limit_memory
-from liquidssm.configs import SequenceModelConfig
+from liquidssm.configs import LrcSSMConfig, SequenceModelConfig
 
 F64, C128 = torch.float64, torch.complex128
 
@@ -53,6 +69,12 @@ SSM_CASES = [
     ("empty kernel", lambda: ssm.causal_conv(torch.ones(3, dtype=F64), torch.zeros(0, dtype=F64)), ValueError, "K: expected a sequence"),
     ("x0 wrong N", lambda: ssm.recurrence(A, B, C, torch.ones(4, dtype=F64), x0=torch.ones(2, dtype=F64)), ValueError, r"x0: shape \(2,\) does not broadcast"),
     ("x0 enlarges batch", lambda: ssm.recurrence(A, B, C, torch.ones(4, dtype=F64), x0=torch.ones(5, 3, dtype=F64)), ValueError, r"x0: shape \(5, 3\)"),
+    ("x0 wrong N, batched input", lambda: ssm.recurrence(A, B, C, torch.ones(2, 4, dtype=F64), x0=torch.ones(2, 4, dtype=F64)),
+     ValueError, r"x0: shape \(2, 4\) does not broadcast to the state \(\.\.\., N\) of the run \(2, 3\)"),
+    ("x0 complex, system real", lambda: ssm.recurrence(A, B, C, torch.ones(4, dtype=F64), x0=torch.ones(3, dtype=C128)),
+     TypeError, r"x0: expected a real initial state for the real system \(torch.float64\), got torch.complex128"),
+    ("x0 float32, system float64", lambda: ssm.recurrence(A, B, C, torch.ones(4, dtype=F64), x0=torch.ones(3)),
+     TypeError, r"expected tensors of one precision, got A_bar: torch.float64, x0: torch.float32"),
     ("dt (H, 1)", lambda: ssm.bilinear(Ah, Bh, torch.full((3, 1), 0.1)), ValueError, r"dt: .*got shape \(3, 1\), which would build a \(3, 3\) batch"),
     ("dt (2,) vs 3 systems", lambda: ssm.zoh(Ah, Bh, torch.full((2,), 0.1)), ValueError, "does not broadcast"),
     ("dt string", lambda: ssm.bilinear(A, B, "0.1"), TypeError, "dt: expected a positive number"),
@@ -157,6 +179,15 @@ LAYERS_CASES = [
     ("negative token", lambda: layers.SequenceModel(_cfg_tok)(torch.tensor([[-1, 2]])), ValueError, "token ids"),
     ("bool tokens", lambda: layers.SequenceModel(_cfg_tok)(torch.ones(2, 3, dtype=torch.bool)), TypeError, "integer tokens"),
     ("float64 input to float32 model", lambda: layers.SequenceModel(_cfg_lin)(torch.zeros(2, 3, 2, dtype=F64)), TypeError, r"expected torch.float32 .*x.to\(torch.float32\)"),
+    ("S4 float64 input to float32 layer", lambda: layers.S4Layer(4, 4)(torch.zeros(2, 5, 4, dtype=F64)), TypeError,
+     r"u: expected torch.float32 values \(the layer's dtype\), got torch.float64; convert the batch with "
+     r"u.to\(torch.float32\) or the layer with layer.to\(torch.float64\)"),
+    ("Liquid-S4 float64 input to float32 layer", lambda: layers.LiquidS4Layer(4, 4)(torch.zeros(2, 5, 4, dtype=F64)),
+     TypeError, r"u: expected torch.float32 values \(the layer's dtype\), got torch.float64"),
+    ("S4 float32 input to float64 layer", lambda: layers.S4Layer(4, 4).double()(torch.zeros(2, 5, 4)), TypeError,
+     r"u: expected torch.float64 values \(the layer's dtype\), got torch.float32"),
+    ("step_forward float64 input", lambda: layers.S4Layer(4, 4).step_forward(torch.zeros(2, 5, 4, dtype=F64)), TypeError,
+     r"u: expected torch.float32 values \(the layer's dtype\)"),
     ("wrong d_input", lambda: layers.SequenceModel(_cfg_lin)(torch.zeros(2, 3, 5)), ValueError, "d_input = 2"),
     ("NaN sample", lambda: layers.SequenceModel(_cfg_lin)(torch.cat([torch.zeros(1, 3, 2), torch.full((1, 3, 2), math.nan)])), ValueError, "x: expected finite"),
     ("batch 1 x length 1 train", lambda: layers.SequenceModel(_cfg_lin).train()(torch.zeros(1, 1, 2)), ValueError, "BatchNorm in training mode"),
@@ -167,8 +198,52 @@ LAYERS_CASES = [
     ("huge liquid order", lambda: layers.LiquidS4Layer(2, 4, order=10**7)(torch.zeros(1, 8, 2)), MemoryLimitError, "LiquidS4Layer"),
 ]
 
+SCAN_CASES = [
+    ("x0 wrong shape", lambda: scan.linear_scan(torch.ones(2, 5), torch.ones(2, 5), torch.ones(3)), ValueError,
+     r"x0: expected shape \(2,\) \(a and b's shape without the time axis dim=1\), got \(3,\)"),
+    ("x0 complex, a and b real", lambda: scan.linear_scan(torch.ones(2, 5, dtype=F64), torch.ones(2, 5, dtype=F64),
+                                                          torch.ones(2, dtype=C128)),
+     TypeError, r"x0: expected a real initial state for real a and b \(torch.float64\), got torch.complex128"),
+    ("x0 float64, a float32", lambda: scan.linear_scan(torch.ones(2, 5), torch.ones(2, 5), torch.ones(2, dtype=F64)),
+     TypeError, "got a: torch.float32, x0: torch.float64"),
+    ("a of strings", lambda: scan.linear_scan(np.array([["x"]]), torch.ones(1, 1)), TypeError, "a: expected a tensor"),
+]
+
+_cfg_lrc = LrcSSMConfig(d_input=2, d_output=3, d_model=4, d_state=4, n_blocks=1)
+_lrc_cell = lrc.LrcSSMCell(2, 4)
+_U = torch.zeros(2, 5, 2)
+LRCSSM_CASES = [
+    ("float64 input to float32 model", lambda: lrcssm.LrcSSMModel(_cfg_lrc)(torch.zeros(2, 5, 2, dtype=F64)), TypeError,
+     r"inputs: expected torch.float32 values \(the model's dtype\), got torch.float64; convert the batch with "
+     r"inputs.to\(torch.float32\) or the model with model.to\(torch.float64\)"),
+    ("float32 input to float64 model", lambda: lrcssm.LrcSSMModel(_cfg_lrc.replace(dtype="float64"))(_U), TypeError,
+     r"inputs: expected torch.float64 values \(the model's dtype\), got torch.float32"),
+    ("NumPy input to the model", lambda: lrcssm.LrcSSMModel(_cfg_lrc)(np.zeros((2, 5, 2), np.float32)), TypeError,
+     "inputs: expected a torch.Tensor, got ndarray"),
+    ("integer input to the model", lambda: lrcssm.LrcSSMModel(_cfg_lrc)(torch.zeros(2, 5, 2, dtype=torch.long)),
+     TypeError, r"inputs: expected torch.float32 values .*got torch.int64; convert the batch with inputs.to"),
+    ("float64 input to a float32 block", lambda: lrcssm.LrcSSMBlock(4, 4)(torch.zeros(2, 5, 4, dtype=F64)), TypeError,
+     r"u: expected torch.float32 values \(the block's dtype\), got torch.float64"),
+    ("float64 input to a float32 layer", lambda: lrcssm.LrcSSMLayer(2, 4)(torch.zeros(2, 5, 2, dtype=F64)), TypeError,
+     r"u: expected torch.float32 values \(the layer's dtype\), got torch.float64"),
+    ("layer x0 of another D", lambda: lrcssm.LrcSSMLayer(2, 4)(_U, x0=torch.zeros(2, 3)), ValueError,
+     r"x0: expected shape \(2, 4\) \(batch, D\), got \(2, 3\)"),
+    ("sequential layer x0 of another batch", lambda: lrcssm.LrcSSMLayer(2, 4, solver="sequential")(_U, x0=torch.zeros(5, 4)),
+     ValueError, r"x0: expected shape \(2, 4\) \(batch, D\), got \(5, 4\)"),
+    ("newton_solve x0 of another D", lambda: newton.newton_solve(_lrc_cell, _U, torch.zeros(2, 3)), ValueError,
+     r"x0: expected shape \(2, 4\)"),
+    ("sequential_solve x0 flat", lambda: newton.sequential_solve(_lrc_cell, _U, torch.zeros(8)), ValueError,
+     r"x0: expected shape \(2, 4\) \(batch, D\), got \(8,\)"),
+    ("dense LRC cell x0 of another D", lambda: lrc.LRCCell(2, 4).rollout(_U, torch.zeros(2, 3)), ValueError,
+     r"x0: expected shape \(2, 4\) \(batch, D\), got \(2, 3\)"),
+    ("dense LRC cell float64 input", lambda: lrc.LRCCell(2, 4).rollout(_U.double()), TypeError,
+     r"u: expected dtype torch.float32 \(the cell's parameters\), got torch.float64"),
+    ("dense LRC cell wrong H", lambda: lrc.LRCCell(2, 4).rollout(torch.zeros(2, 5, 3)), ValueError,
+     r"u: expected shape \(B, T, H\) with H=2, got \(2, 5, 3\)"),
+]
+
 TABLES = {"ssm": SSM_CASES, "kernels": KERNELS_CASES, "cauchy": CAUCHY_CASES, "liquid": LIQUID_CASES,
-          "hippo": HIPPO_CASES, "layers": LAYERS_CASES}
+          "hippo": HIPPO_CASES, "layers": LAYERS_CASES, "scan": SCAN_CASES, "lrcssm": LRCSSM_CASES}
 
 
 @pytest.fixture
@@ -183,6 +258,169 @@ def small_limit():
 def test_bad_input_is_refused_clearly(module, case, call, exc, pattern, small_limit):
     with pytest.raises(exc, match=pattern):
         call()
+
+
+# ---------------------------------------------------------------------------------------------
+# array-likes: one rule for the math modules (liquidssm._checks, "Array-likes")
+# ---------------------------------------------------------------------------------------------
+def _np(t):
+    """A tensor as the NumPy array a user would pass (other values unchanged)."""
+    return t.detach().numpy() if isinstance(t, torch.Tensor) else t
+
+
+_Ub = torch.linspace(-1, 1, 8, dtype=F64).expand(2, 8).clone()  # (H, L) input for the liquid functions
+_cell = lrc.LrcSSMCell(2, 4, dtype=F64)
+_u_cell = torch.randn(2, 5, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
+_pre = _cell.input_terms(_u_cell)
+_x0_cell = torch.zeros(2, 4, dtype=F64)
+_x_cell = torch.zeros(2, 5, 4, dtype=F64)
+_a_scan, _b_scan, _x0_scan = 0.5 * torch.ones(2, 6, dtype=F64), torch.ones(2, 6, dtype=F64), torch.ones(2, dtype=F64)
+_corr = torch.ones(1, 2, 1, 8, dtype=F64)
+
+#: (module, function, call given a converter ``c`` applied to every array argument)
+ARRAY_CALLS = [
+    (ssm, "bilinear", lambda c: ssm.bilinear(c(A), c(B), c(torch.tensor(0.1, dtype=F64)))),
+    (ssm, "zoh", lambda c: ssm.zoh(c(A), c(B), c(torch.tensor(0.1, dtype=F64)))),
+    (ssm, "discretize", lambda c: ssm.discretize(c(A), c(B), c(torch.tensor(0.1, dtype=F64)))),
+    (ssm, "recurrence", lambda c: ssm.recurrence(c(A), c(B), c(C), c(_Ub[0]), x0=c(torch.ones(3, dtype=F64)))),
+    (ssm, "kernel_by_powers", lambda c: ssm.kernel_by_powers(c(A), c(B), c(C), 6)),
+    (ssm, "causal_conv", lambda c: ssm.causal_conv(c(_Ub), c(_Ub))),
+    (ssm, "causal_conv_direct", lambda c: ssm.causal_conv_direct(c(_Ub), c(_Ub))),
+    (ssm, "causal_conv_fft", lambda c: ssm.causal_conv_fft(c(_Ub), c(_Ub))),
+    (ssm, "check_discrete_system", lambda c: ssm.check_discrete_system(c(A), c(B), c(C))),
+    (ssm, "check_sequence", lambda c: ssm.check_sequence(c(_Ub))),
+    (ssm, "initial_state", lambda c: ssm.initial_state(c(A), c(B), c(C), c(_Ub[0]), c(torch.ones(3, dtype=F64)))),
+    (kernels, "bilinear_factor", lambda c: kernels.bilinear_factor(c(kernels.roots_of_unity(8, C128)[:-1]))),
+    (kernels, "bilinear_input", lambda c: kernels.bilinear_input(c(LAM.to(C128)), c(P), c(BB), c(DT))),
+    (kernels, "c_from_tilde", lambda c: kernels.c_from_tilde(c(LAM), c(P), c(BB), c(CC), c(DT), 8)),
+    (kernels, "c_tilde", lambda c: kernels.c_tilde(c(LAM), c(P), c(BB), c(CC), c(DT), 8)),
+    (kernels, "conj_double", lambda c: kernels.conj_double(c(BB))),
+    (kernels, "discretize_dplr_bilinear", lambda c: kernels.discretize_dplr_bilinear(c(LAM), c(P), c(BB), c(DT))),
+    (kernels, "double_c_tilde", lambda c: kernels.double_c_tilde(c(LAM), c(P), c(BB), c(CC), c(DT), 8)),
+    (kernels, "dplr_dense_A", lambda c: kernels.dplr_dense_A(c(LAM), c(P))),
+    (kernels, "dplr_to_dense", lambda c: kernels.dplr_to_dense(c(LAM), c(P), c(BB), c(CC))),
+    (kernels, "generating_function_blocks", lambda c: kernels.generating_function_blocks(
+        c(LAM.to(C128)), c(P), c(BB), c(CC), c(DT), c(kernels.roots_of_unity(8, C128)[:-1]), backend="torch")),
+    (kernels, "irfft_kernel", lambda c: kernels.irfft_kernel(c(torch.ones(2, 5, dtype=C128)), 8)),
+    (kernels, "matrix_power_squaring", lambda c: kernels.matrix_power_squaring(c(A), 3)),
+    (kernels, "node_distance", lambda c: kernels.node_distance(c(LAM.to(C128)), c(DT), 8)),
+    (kernels, "node_mean", lambda c: kernels.node_mean(c(torch.ones(2, 5, dtype=C128)), 8)),
+    (kernels, "nyquist_value", lambda c: kernels.nyquist_value(c(BB), c(CC[None]), c(DT))),
+    (kernels, "s4_dense_kernel", lambda c: kernels.s4_dense_kernel(c(LAM), c(P), c(BB), c(CC), c(DT), 8)),
+    (kernels, "s4_dplr_kernel", lambda c: kernels.s4_dplr_kernel(c(LAM), c(P), c(BB), c(CC), c(DT), 8, backend="torch")),
+    (kernels, "s4_dplr_kernel_and_taps", lambda c: kernels.s4_dplr_kernel_and_taps(
+        c(LAM), c(P), c(BB), c(CC), c(DT), 8, c(BB[None] ** 2), backend="torch")),
+    (kernels, "s4_kernel", lambda c: kernels.s4_kernel(c(LAM), c(P), c(BB), c(CC), c(DT), 8, backend="torch")),
+    (kernels, "s4d_kernel", lambda c: kernels.s4d_kernel(c(LAM), c(BB), c(CC), c(DT), 8)),
+    (kernels, "woodbury", lambda c: kernels.woodbury(c(0.1 * torch.ones(2, 2, 2, 5, dtype=C128)), 1)),
+    (liquid, "liquid_recurrence", lambda c: liquid.liquid_recurrence(c(_AB), c(_BB), c(_CB), c(_Ub[0]))),
+    (liquid, "subset_weight", lambda c: liquid.subset_weight(c(_AB), c(_BB), c(_CB), (0, 1), 2)),
+    (liquid, "printed_subset_weight", lambda c: liquid.printed_subset_weight(c(_AB), c(_BB), c(_CB), (0, 1), 2)),
+    (liquid, "unrolled_output", lambda c: liquid.unrolled_output(c(_AB), c(_BB), c(_CB), c(_Ub[0, :5]))),
+    (liquid, "consecutive_products", lambda c: liquid.consecutive_products(c(_Ub), 2)),
+    (liquid, "kb_kernel_dense", lambda c: liquid.kb_kernel_dense(c(_AB), c(_BB), c(_CB), 8, 3)),
+    (liquid, "kb_kernel_dplr", lambda c: liquid.kb_kernel_dplr(c(LAM), c(P), c(BB), c(CC), c(DT), 8, 3, backend="torch")),
+    (liquid, "kb_kernel", lambda c: liquid.kb_kernel(c(LAM), c(P), c(BB), c(CC), c(DT), 8, 3, backend="torch")),
+    (liquid, "dplr_B_bar", lambda c: liquid.dplr_B_bar(c(LAM.to(C128)), c(P), c(BB), c(DT))),
+    (liquid, "pb_kernel", lambda c: liquid.pb_kernel(c(BB), c(CC), 8, 3)),
+    (liquid, "pb_coefficients", lambda c: liquid.pb_coefficients(c(LAM), c(P), c(BB), c(CC), c(DT), 3)),
+    (liquid, "pb_coefficients_tilde", lambda c: liquid.pb_coefficients_tilde(c(LAM), c(P), c(BB), c(CC), c(DT), 3, 8,
+                                                                             backend="torch")),
+    (liquid, "liquid_output", lambda c: liquid.liquid_output(c(_Ub), c(torch.ones(2, 1, 8, dtype=F64)))),
+    (liquid, "official_correlations", lambda c: liquid.official_correlations(c(_Ub), 2)),
+    (liquid, "official_B_bar", lambda c: liquid.official_B_bar(c(LAM.to(C128)), c(BB), c(DT))),
+    (liquid, "official_pb_coefficients", lambda c: liquid.official_pb_coefficients(c(kernels.conj_double(BB)),
+                                                                                   c(kernels.conj_double(CC)), 3)),
+    (liquid, "official_pb_term", lambda c: liquid.official_pb_term(c(_corr), c(torch.ones(2, 1, dtype=F64)))),
+    (liquid, "official_kb_term", lambda c: liquid.official_kb_term(c(_corr), c(_Ub), c(torch.ones(2, dtype=F64)))),
+    (scan, "linear_scan", lambda c: scan.linear_scan(c(_a_scan), c(_b_scan), c(_x0_scan))),
+    (scan, "scan_sequential", lambda c: scan.scan_sequential(c(_a_scan), c(_b_scan), c(_x0_scan))),
+    (scan, "scan_hillis_steele", lambda c: scan.scan_hillis_steele(c(_a_scan), c(_b_scan), c(_x0_scan))),
+    (scan, "scan_blelloch", lambda c: scan.scan_blelloch(c(_a_scan), c(_b_scan), c(_x0_scan))),
+    (scan, "scan_chunked", lambda c: scan.scan_chunked(c(_a_scan), c(_b_scan), c(_x0_scan), chunk=4)),
+    (scan, "scan_associative", lambda c: scan.scan_associative(c(_a_scan), c(_b_scan), c(_x0_scan))),
+    (newton, "checked_initial_state", lambda c: newton.checked_initial_state(_cell, _u_cell, c(_x0_cell))),
+    (newton, "sequential_rollout", lambda c: newton.sequential_rollout(_cell, c(_u_cell), c(_x0_cell))),
+    (newton, "sequential_solve_bptt", lambda c: newton.sequential_solve_bptt(_cell, c(_u_cell), c(_x0_cell))),
+    (newton, "sequential_states", lambda c: newton.sequential_states(_cell, _pre, c(_x0_cell))),
+    (newton, "sequential_solve", lambda c: newton.sequential_solve(_cell, c(_u_cell), c(_x0_cell))),
+    (newton, "newton_step", lambda c: newton.newton_step(_cell, c(_x_cell), _pre, c(_x0_cell))),
+    (newton, "newton_iterate", lambda c: newton.newton_iterate(_cell, _pre, c(_x0_cell), tol=1e-12, max_iter=5)),
+    (newton, "implicit_gradient_step", lambda c: newton.implicit_gradient_step(_cell, c(_x_cell), _pre, c(_x0_cell))),
+    (newton, "newton_solve", lambda c: newton.newton_solve(_cell, c(_u_cell), c(_x0_cell))),
+]
+
+#: public functions that take no array, and the scan's algorithm cores and their operator
+#: ``combine``, which take already validated tensors (their entry point is linear_scan)
+NO_ARRAY_ARGUMENTS = {
+    "ssm": {"guard_steps"},
+    "kernels": {"check_method", "roots_of_unity"},
+    "liquid": {"symbolic_unroll", "printed_eq10_terms", "check_order", "check_L_tilde", "guard_orders",
+               "official_L_tilde", "official_subsets"},
+    "scan": {"combine", "sequential_core", "hillis_steele_core", "blelloch_core"},
+    "newton": {"default_tol"},
+}
+
+
+def _public(module) -> set[str]:
+    """The functions of a module's ``__all__``."""
+    return {n for n in module.__all__ if inspect.isfunction(getattr(module, n))}
+
+
+def _tensors(out) -> list:
+    """The values of a result (a tensor, a tuple of them, or a result record)."""
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _tensors(o)]
+    if isinstance(out, newton.NewtonResult):
+        return [out.x, out.iterations]
+    return [out]
+
+
+@pytest.mark.parametrize("module", [ssm, kernels, liquid, scan, newton], ids=lambda m: m.__name__.split(".")[-1])
+def test_every_public_math_function_is_covered_by_the_array_rule(module):
+    short = module.__name__.split(".")[-1]
+    covered = {name for m, name, _ in ARRAY_CALLS if m is module}
+    assert _public(module) - covered - NO_ARRAY_ARGUMENTS[short] == set()
+
+
+@pytest.mark.parametrize("module,name,call", [pytest.param(m, n, f, id=f"{m.__name__.split('.')[-1]}.{n}")
+                                              for m, n, f in ARRAY_CALLS])
+def test_numpy_arrays_are_accepted_and_give_the_tensor_answer(module, name, call):
+    with torch.no_grad():
+        want, got = _tensors(call(lambda t: t)), _tensors(call(_np))
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        if not isinstance(w, torch.Tensor):
+            assert g == w
+            continue
+        assert isinstance(g, torch.Tensor), f"{name} returned {type(g).__name__} for NumPy input"
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_non_numeric_arrays_are_refused_by_name():
+    words = np.array([["a", "b"], ["c", "d"]])
+    with pytest.raises(TypeError, match="corr: expected a tensor or array-like of numbers, got ndarray"):
+        liquid.official_pb_term(words, np.ones((2, 1)))
+    with pytest.raises(TypeError, match="K_hat: expected a tensor or array-like of numbers, got ndarray"):
+        kernels.node_mean(words, 8)
+    with pytest.raises(TypeError, match="x0: expected a real floating or complex dtype, got torch.int64"):
+        newton.newton_step(_cell, _x_cell, _pre, np.zeros((2, 4), dtype=np.int64))
+    with pytest.raises(TypeError, match="Lambda: expected a tensor or array-like of numbers"):
+        liquid.kb_kernel_dplr(words, P, BB, CC, DT, 8, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# modules: their own dtype, except inside autocast
+# ---------------------------------------------------------------------------------------------
+def test_layers_take_lower_precision_inside_autocast_only():
+    u = torch.randn(2, 6, 4).bfloat16()
+    s4, lrc_layer = layers.S4Layer(4, 4), lrcssm.LrcSSMLayer(4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert s4(u).shape == (2, 6, 4) and lrc_layer(u).shape == (2, 6, 4)
+    with pytest.raises(TypeError, match=r"u: expected torch.float32 values \(the layer's dtype\), got torch.bfloat16"):
+        s4(u)
+    with pytest.raises(TypeError, match=r"u: expected torch.float32 values \(the layer's dtype\), got torch.bfloat16"):
+        lrc_layer(u)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,16 @@ Each helper raises :class:`TypeError` (wrong kind of object or dtype) or :class:
 (wrong shape or value) with a message that names the argument, what was expected and what was
 given, so that a reader who passes bad input learns what to fix.
 
+**Array-likes.** One rule for the math modules (:mod:`~liquidssm.ssm`, :mod:`~liquidssm.kernels`,
+:mod:`~liquidssm.liquid`, :mod:`~liquidssm.scan`, :mod:`~liquidssm.newton`): every public function
+accepts a NumPy array, a nested list or a Python number wherever it takes a tensor, and converts
+it at its entry with :func:`as_tensor` (or :func:`as_tensors`), keeping its dtype (a float64 array
+becomes a float64 tensor); an input that is not numeric is refused by name. The algorithm cores
+documented as taking validated inputs (``scan.*_core``) are not entry points. Modules
+(the layers and models of :mod:`~liquidssm.layers` and :mod:`~liquidssm.lrcssm`) are different:
+their input must be a ``torch.Tensor`` of the module's own dtype (:func:`check_module_dtype`),
+as a silent cast would hide a float64 batch fed to a float32 model.
+
 **Memory guard.** Functions whose memory grows like ``O(N^2 L)`` or ``O(H N L)`` estimate the
 bytes they are about to allocate and call :func:`check_memory` first, so a mistyped ``L`` or
 ``N`` raises :class:`MemoryLimitError` (a ``ValueError`` and a ``MemoryError``) with the
@@ -30,14 +40,18 @@ HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 __all__ = [
     "MemoryLimitError",
+    "DEVICES",
     "as_tensor",
+    "as_tensors",
     "check_all_finite",
     "check_broadcasts_into",
     "check_choice",
+    "check_device",
     "check_finite",
     "check_int",
     "check_length",
     "check_memory",
+    "check_module_dtype",
     "check_ndim",
     "check_per_system",
     "check_positive",
@@ -72,6 +86,59 @@ def as_tensor(x: object, name: str, *, allow_complex: bool = False, allow_half: 
         raise TypeError(f"{name}: expected float32 or float64{' (or complex)' if allow_complex else ''}, "
                         f"got {t.dtype}; half precision is not supported here, cast with .float()")
     return t
+
+
+def as_tensors(*pairs: tuple[str, object], allow_complex: bool = True) -> tuple[torch.Tensor, ...]:
+    """:func:`as_tensor` of several ``(name, value)`` pairs: the entry line of a function taking several arrays."""
+    return tuple(as_tensor(value, name, allow_complex=allow_complex) for name, value in pairs)
+
+
+def check_module_dtype(x: object, name: str, want: torch.dtype, owner: str) -> torch.Tensor:
+    """Raise ``TypeError`` unless ``x`` is a tensor of the dtype ``want`` of the module ``owner`` (``"model"``, ``"layer"``).
+
+    A float64 batch fed to a float32 module would otherwise be cast down without a word (or fail
+    inside a matrix product with a raw dtype error). Under ``torch.autocast`` on ``x``'s device the
+    cast is the point of the region, so any dtype is let through.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}; convert it with torch.as_tensor")
+    if x.dtype != want and not torch.is_autocast_enabled(x.device.type):
+        fix = f"convert the batch with {name}.to({want})"
+        if x.is_floating_point():
+            fix += f" or the {owner} with {owner}.to({x.dtype})"
+        raise TypeError(f"{name}: expected {want} values (the {owner}'s dtype), got {x.dtype}; {fix}")
+    return x
+
+
+#: the accelerators a run can ask for (``"gpu"`` is another name for ``"cuda"``; ``"auto"`` picks
+#: CUDA when it is available, else the CPU)
+DEVICES = ("cpu", "cuda", "gpu", "auto")
+
+
+def check_device(device: object, name: str = "device", *, require_available: bool = True) -> str:
+    """Return ``device`` as Lightning's accelerator name after checking it is one of :data:`DEVICES`.
+
+    ``"gpu"`` is returned as ``"cuda"``. With ``require_available`` (the default, for the process
+    that trains) a CUDA device on a machine where ``torch.cuda.is_available()`` is false is refused
+    here, before any data is built, instead of inside Lightning; a launcher that only submits runs
+    to other machines passes ``require_available=False``. Other accelerators Lightning knows (``"tpu"``, ``"mps"``) are not supported by
+    the book's engine and are refused with the valid names.
+    """
+    if not isinstance(device, str):
+        raise TypeError(f"{name}: expected one of {list(DEVICES)}, got {type(device).__name__} {device!r}")
+    if device not in DEVICES:
+        hint = ""
+        if device.strip().lower() in DEVICES:
+            hint = f" (names are lower case: {device.strip().lower()!r})"
+        elif ":" in device:
+            hint = " (a device kind without an index; the number of GPUs is the devices argument)"
+        raise ValueError(f"{name}: expected one of {list(DEVICES)}, got {device!r}{hint}")
+    key = "cuda" if device == "gpu" else device
+    if require_available and key == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}: {device!r} asks for a CUDA GPU, but torch.cuda.is_available() is False on this "
+                         f"machine (torch {torch.__version__}, CUDA build {torch.version.cuda}); use {name}='cpu' "
+                         f"or 'auto'")
+    return key
 
 
 def _distinct_view(t: torch.Tensor) -> torch.Tensor:

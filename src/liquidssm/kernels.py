@@ -39,6 +39,7 @@ import torch
 from liquidssm import ssm
 from liquidssm._checks import (
     as_tensor,
+    as_tensors,
     check_all_finite,
     check_choice,
     check_finite,
@@ -185,13 +186,17 @@ def _check_L(L: object) -> int:
 
 
 def check_dplr(Lambda: object, P: object | None, B: object | None, C: object | None, dt: object,
-               need: tuple[str, ...] = ("P", "B", "C")) -> None:
+               need: tuple[str, ...] = ("P", "B", "C")
+               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
     """Validate DPLR parameters as every kernel here does (shapes, one precision, finite, ``dt > 0``).
 
     For callers that keep their own shapes (:mod:`liquidssm.liquid`); chapter s4/03_s4_kernel.
+    Returns ``(Lambda, P, B, C, dt)`` as tensors in their given shapes and dtypes (array-likes
+    converted; ``None`` where an optional one was not given).
     """
     tensors = _validate(Lambda, P, B, C, dt, need)
     _channel_count(tensors)
+    return tensors["Lambda"], tensors.get("P"), tensors.get("B"), tensors.get("C"), tensors["dt"]
 
 
 def _guard_dense(H: int, N: int, dtype: torch.dtype, copies: int, what: str, device: torch.device) -> None:
@@ -392,6 +397,7 @@ def bilinear_input(Lambda: torch.Tensor, P: torch.Tensor, v: torch.Tensor, dt: t
     the PB coefficients use it). ``Lambda`` (H, N2), ``P`` (H, N2) or (r, H, N2), ``v`` (..., H, N2)
     stored halves of a conjugate-symmetric vector, ``dt`` (H,). Returns (..., H, N2).
     """
+    Lambda, P, v, dt = as_tensors(("Lambda", Lambda), ("P", P), ("v", v), ("dt", dt))
     Pr = P if P.ndim == 3 else P[None]  # (r, H, N2)
     Pv = 2 * (Pr.conj() * v[..., None, :, :]).sum(-1, keepdim=True).real  # full-state inner products
     Av = Lambda * v - (Pr * Pv).sum(-3)
@@ -406,6 +412,8 @@ def node_mean(K_hat: torch.Tensor, L: int) -> torch.Tensor:
     transform: the conjugate nodes ``omega_{L-k}`` count twice, DC and (even ``L``) Nyquist once.
     ``K_hat`` (..., L//2 + 1) complex -> real (...).
     """
+    K_hat = as_tensor(K_hat, "K_hat", allow_complex=True)
+    L = _check_L(L)
     weights = torch.full((K_hat.shape[-1],), 2.0 / L, dtype=K_hat.real.dtype, device=K_hat.device)
     weights[0] = 1.0 / L
     if L % 2 == 0 and L > 1:
@@ -424,6 +432,7 @@ def node_distance(Lambda: torch.Tensor, dt: torch.Tensor, L: int) -> torch.Tenso
     ``Lambda`` (H, N2) complex, ``dt`` (H,) -> real (H, N2) in float64, no gradient.
     """
     L = _check_L(L)
+    Lambda, dt = as_tensors(("Lambda", Lambda), ("dt", dt))
     w = (Lambda.detach().to(torch.complex128) * dt.detach().to(torch.float64)[:, None])
     x, y = w.real, w.imag.abs()  # conj(w) is the mode facing the nodes with Im z >= 0
     k_max = L // 2 - 1 if L % 2 == 0 and L > 1 else L // 2
@@ -500,6 +509,7 @@ def bilinear_factor(omega: torch.Tensor) -> torch.Tensor:
     ``omega`` (Lz,) complex -> (Lz,). Not used at the Nyquist node ``omega = -1`` (even ``L``),
     where :func:`s4_dplr_kernel` uses the closed form of :func:`nyquist_value` instead.
     """
+    omega = as_tensor(omega, "omega", allow_complex=True)
     return 2 / (1 + omega)
 
 
@@ -511,6 +521,7 @@ def nyquist_value(B: torch.Tensor, C_tilde: torch.Tensor, dt: torch.Tensor) -> t
     resolvent (the node where ``g(omega)`` is infinite). ``B`` (H, N2), ``C_tilde`` (channels,
     H, N2), ``dt`` (H,) -> (channels, H) complex (zero imaginary part).
     """
+    B, C_tilde, dt = as_tensors(("B", B), ("C_tilde", C_tilde), ("dt", dt))
     val = dt.to(B.dtype) * (C_tilde * B).sum(-1).real.to(B.dtype)
     return val
 

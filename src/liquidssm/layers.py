@@ -37,7 +37,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from liquidssm import hippo, kernels, liquid, ssm
-from liquidssm._checks import check_choice, check_finite, check_int, check_memory, check_ndim
+from liquidssm._checks import (
+    check_choice,
+    check_finite,
+    check_int,
+    check_memory,
+    check_module_dtype,
+    check_ndim,
+)
 from liquidssm.cauchy import BACKENDS
 from liquidssm.configs import VARIANTS, SequenceModelConfig
 
@@ -396,8 +403,9 @@ class S4Layer(nn.Module):
         return y
 
     def forward(self, u: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """``u``: ``(B, L, H)`` → ``(B, L, H)``; ``u`` must be finite (checked while ``check_inputs``)."""
+        """``u``: ``(B, L, H)`` → ``(B, L, H)`` of the layer's dtype; ``u`` must be finite (checked while ``check_inputs``)."""
         _check_sequences(u, "u", "(B, L, H)", ("H", self.H), finite=self.check_inputs)
+        check_module_dtype(u, "u", self.D.dtype, "layer")
         # the SSM convolution stays in float32/complex64 under mixed precision (rfft has no bf16)
         with torch.autocast(u.device.type, enabled=False):
             y = self.conv(u.transpose(1, 2).to(self.D.dtype), lengths)
@@ -412,6 +420,7 @@ class S4Layer(nn.Module):
         wrap it in ``torch.no_grad()`` for inference.
         """
         _check_sequences(u, "u", "(B, L, H)", ("H", self.H))
+        check_module_dtype(u, "u", self.D.dtype, "layer")
         if self.bidirectional:
             raise ValueError("step_forward: a bidirectional layer has no recurrent mode")
         Lambda, P, B, C, dt = _as_double(*self.ssm_parameters())  # C recovered from C̃ if needed (oracle)
@@ -703,11 +712,7 @@ class SequenceModel(nn.Module):
             raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
         if not self.embedding:
             _check_sequences(x, "x", "(B, L, d_input)", ("d_input", c.d_input))
-            want = self.encoder.weight.dtype
-            if x.dtype != want and not torch.is_autocast_enabled(x.device.type):
-                raise TypeError(f"x: expected {want} values (the model's dtype), got {x.dtype}; convert the batch "
-                                f"with x.to({want}) or the model with model.to({x.dtype})")
-            return x
+            return check_module_dtype(x, "x", self.encoder.weight.dtype, "model")
         if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
             raise TypeError(f"x: the embedding encoder expects integer tokens (B, L), got {x.dtype}")
         check_ndim(x, "x", 2, "(B, L)")

@@ -45,6 +45,7 @@ import torch
 from liquidssm import kernels, ssm
 from liquidssm._checks import (
     as_tensor,
+    as_tensors,
     check_all_finite,
     check_choice,
     check_finite,
@@ -444,7 +445,7 @@ def kb_kernel_dplr(
         real ``(H, order - 1, L)`` (or ``(channels, H, order - 1, L)``), the kernel of the real
         system of :func:`liquidssm.kernels.dplr_to_dense` (conjugate halves summed, no factor 2).
     """
-    kernels.check_dplr(Lambda, P, B, C, dt)
+    Lambda, P, B, C, dt = kernels.check_dplr(Lambda, P, B, C, dt)
     L = check_int(L, "L", minimum=1)
     order = check_order(order)
     Lt = check_L_tilde(L_tilde, L)
@@ -473,7 +474,7 @@ def kb_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: torch.T
     ``(H, order - 1, L)`` or ``(channels, H, order - 1, L)``.
     """
     kernels.check_method(method)
-    kernels.check_dplr(Lambda, P, B, C, dt)
+    Lambda, P, B, C, dt = kernels.check_dplr(Lambda, P, B, C, dt)
     if method == "dense":
         A_bar, B_bar = kernels.discretize_dplr_bilinear(Lambda, P, B, dt)
         return kb_kernel_dense(A_bar, B_bar, kernels.conj_double(C), L, order, L_tilde=L_tilde).real
@@ -535,7 +536,7 @@ def pb_coefficients(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: t
     """
     kernels.check_method(method)
     order = check_order(order)
-    kernels.check_dplr(Lambda, P, B, C, dt)
+    Lambda, P, B, C, dt = kernels.check_dplr(Lambda, P, B, C, dt)
     if method == "dense":
         B_bar = kernels.discretize_dplr_bilinear(Lambda, P, B, dt)[1][..., : Lambda.shape[-1]]
     else:
@@ -565,7 +566,7 @@ def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor
         ``(kernel (channels, H, L) or (H, L), coefficients)``.
     """
     order = check_order(order)
-    kernels.check_dplr(Lambda, P, B, C_tilde, dt)
+    Lambda, P, B, C_tilde, dt = kernels.check_dplr(Lambda, P, B, C_tilde, dt)
     B_bar = dplr_B_bar(Lambda, P, B, dt)
     V = torch.stack([B_bar**p for p in range(2, order + 1)])  # (order - 1, H, N/2)
     K, T = kernels.s4_dplr_kernel_and_taps(Lambda, P, B, C_tilde, dt, L, V, backend=backend)  # T (.., k, H)
@@ -699,6 +700,7 @@ def official_pb_coefficients(B_bar_full: torch.Tensor, C0_full: torch.Tensor, or
         real ``(..., H, order - 1)``.
     """
     order = check_order(order)
+    B_bar_full, C0_full = as_tensors(("B_bar_full", B_bar_full), ("C0_full", C0_full))
     coeff = B_bar_full
     out = []
     for _ in range(2, order + 1):
@@ -713,6 +715,7 @@ def official_pb_term(corr: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
     ``corr``: ``(B, H, order - 1, L)`` from :func:`official_correlations`; ``kappa``: ``(H, order - 1)``.
     Returns ``(B, H, L)``.
     """
+    corr, kappa = as_tensors(("corr", corr), ("kappa", kappa))
     return (kappa[..., None] * corr).sum(-2)
 
 
@@ -726,6 +729,7 @@ def official_kb_term(corr: torch.Tensor, K: torch.Tensor, S: torch.Tensor, *, ff
     real FFT of the input, then a ``2L``-point inverse real FFT (not a convolution).
     Returns ``(B, H, L)``.
     """
+    corr, K, S = as_tensors(("corr", corr), ("K", K), ("S", S))
     L = corr.shape[-1]
     n_orders = corr.shape[-2]
     powers = torch.stack([S ** (p - 1) for p in range(2, n_orders + 2)], dim=-1)  # (H, order-1)

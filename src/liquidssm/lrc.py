@@ -130,9 +130,19 @@ class LRCCell(nn.Module):
         eps = y @ self.w + self.v
         return x + self.euler_step * torch.sigmoid(eps) * (-torch.sigmoid(f) * x + torch.tanh(z) * self.e_leak)
 
+    @property
+    def state_dtype(self) -> torch.dtype:
+        """The dtype of the state: the parameters' (the dense cell is real)."""
+        return self.a.dtype
+
     def rollout(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
         """Sequential evaluation. Shapes: ``u`` (B, T, H), ``x0`` (B, D) -> states (B, T, D)."""
-        x = u.new_zeros(*u.shape[:-2], self.D) if x0 is None else x0
+        u = as_tensor(u, "u")
+        if u.ndim < 2 or u.shape[-1] != self.H:
+            raise ValueError(f"u: expected shape (B, T, H) with H={self.H}, got {tuple(u.shape)}")
+        if u.dtype != self.a.dtype:
+            raise TypeError(f"u: expected dtype {self.a.dtype} (the cell's parameters), got {u.dtype}")
+        x = checked_initial_state(self, u, x0)  # type: ignore[arg-type]
         xs = []
         for u_t in u.unbind(-2):
             x = self.step(x, u_t)

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from liquidssm._checks import as_tensor, check_choice, check_finite, check_ndim
+from liquidssm._checks import as_tensor, check_choice, check_finite, check_module_dtype, check_ndim
 from liquidssm.configs import LrcSSMConfig
 from liquidssm.gated import GATED_CELLS, GatedSSMCell, gated_cell
 from liquidssm.lrc import LRCCell, LrcSSMCell
@@ -194,6 +194,8 @@ class LrcSSMLayer(nn.Module):
         self.last_result: NewtonResult | None = None
 
     def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
+        """``u`` (B, T, H) of the layer's dtype (any dtype under autocast), ``x0`` (B, D) or None -> (B, T, D)."""
+        check_module_dtype(u, "u", _param_dtype(self.cell), "layer")
         # the recurrence runs in the cell's dtype even under mixed precision (autocast off)
         with torch.autocast(u.device.type, enabled=False):
             u = u.to(_param_dtype(self.cell))
@@ -235,6 +237,7 @@ class LrcSSMBlock(nn.Module):
         self.mlp = None if self.complex and H != D else MLP(D if H != D else H, H, H, dtype=dtype)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
+        check_module_dtype(u, "u", _param_dtype(self.lrc.cell), "block")
         u = F.layer_norm(u, (self.H,), eps=1e-5)
         x = self.lrc(u)
         if self.complex:
@@ -293,7 +296,7 @@ class LrcSSMModel(nn.Module):
         ``(B, T // k, d_output)``, or ``(B, T // k)`` when ``d_output == 1`` (one regression
         target per block of ``k`` steps, as PPG-DaLiA's heart rate every 128 steps).
         """
-        x = as_tensor(inputs, "inputs")
+        x = as_tensor(check_module_dtype(inputs, "inputs", self.encoder.fc1.weight.dtype, "model"), "inputs")
         check_ndim(x, "inputs", 3, "(B, T, d_input)")
         d_input = self.config.d_input
         if x.shape[-1] != d_input:

@@ -37,7 +37,7 @@ from typing import NamedTuple, Protocol, TypeVar
 import torch
 from torch.autograd.function import once_differentiable
 
-from liquidssm._checks import as_tensor, check_choice, check_finite, check_int
+from liquidssm._checks import as_tensor, as_tensors, check_choice, check_finite, check_int
 from liquidssm.compiled import call_compiled, compile_enabled, transforms_active
 from liquidssm.scan import SCAN_METHODS, _fold_x0, blelloch_core, linear_scan
 
@@ -114,10 +114,11 @@ def scaled_copy(cell: CellT, factor: float) -> CellT:
 
 
 def sequential_rollout(cell: DiagonalCell, u: object, x0: object | None = None,
-                       terms: type = tuple) -> torch.Tensor:
+                       terms: type | None = None) -> torch.Tensor:
     """The oracle of every diagonal cell: ``cell.step`` in a loop over time; (B, T, H) -> (B, T, D).
 
-    ``terms`` rebuilds one step's input terms (the cell's NamedTuple) from the unbound tensors.
+    ``terms`` rebuilds one step's input terms (the cell's NamedTuple) from the unbound tensors;
+    by default the type of ``cell.input_terms(u)``.
     Iterating with ``unbind`` (not indexing) keeps the backward linear in ``T``: it gathers the
     per-step gradients in one stack instead of materialising a (B, T, D) gradient per step.
     """
@@ -127,8 +128,10 @@ def sequential_rollout(cell: DiagonalCell, u: object, x0: object | None = None,
     check_finite(u, "u")
     x = cell.initial_state(u, x0)
     xs = []
-    for pre_t in zip(*(p.unbind(-2) for p in cell.input_terms(u))):
-        x = cell.step(x, terms(*pre_t))
+    pre = cell.input_terms(u)
+    make = type(pre) if terms is None else terms
+    for pre_t in zip(*(p.unbind(-2) for p in pre)):
+        x = cell.step(x, make(*pre_t))
         xs.append(x)
     return torch.stack(xs, dim=-2)
 
@@ -236,6 +239,7 @@ def sequential_states(cell: DiagonalCell, pre: tuple[torch.Tensor, ...], x0: tor
     to rounding (compiled code may reassociate).
     """
     check_int(chunk, "chunk", minimum=1)
+    x0 = as_tensor(x0, "x0", allow_complex=True)
     T = pre[0].shape[-2]
     with torch.no_grad():
         if compile_enabled(compile) and not transforms_active():
@@ -338,6 +342,7 @@ def newton_step(
 
     Shapes: ``x`` (B, T, D), ``pre`` the cell's input terms (B, T, D), ``x0`` (B, D).
     """
+    x, x0 = as_tensors(("x", x), ("x0", x0))
     x_prev = _shift(x.detach(), x0.detach())
     compiled = compile_enabled(compile) and not torch.is_grad_enabled() and not transforms_active()
     if compiled:
@@ -387,6 +392,7 @@ def newton_iterate(
 
     Shapes: ``pre`` the cell's input terms (B, T, D), ``x0`` (B, D) -> ``NewtonResult.x`` (B, T, D).
     """
+    x0 = as_tensor(x0, "x0", allow_complex=True)
     batch, T = x0.shape[:-1], pre[0].shape[-2]
     x = torch.zeros(*batch, T, cell.D, dtype=cell.state_dtype, device=x0.device)
     iterations = torch.zeros(batch, dtype=torch.long, device=x0.device)
@@ -437,6 +443,7 @@ def implicit_gradient_step(cell: DiagonalCell, x_star: torch.Tensor, pre: tuple[
     is compiled too (:class:`_CompiledAdjoint`), else the step runs eager with autograd. The returned
     value equals ``x*`` exactly; only the gradient comes from the step. Shapes: ``x_star`` (B, T, D), ``pre`` (B, T, D), ``x0`` (B, D).
     """
+    x_star, x0 = as_tensors(("x_star", x_star), ("x0", x0))
     x_star = x_star.detach()
     if transforms_active():  # torch.func / forward AD: differentiate through the scan's own ops
         y = newton_step(cell, x_star, pre, x0, scan_method=scan_method).x

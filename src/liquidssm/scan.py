@@ -92,6 +92,9 @@ def _prepare(
     if x0 is not None:
         x0_t = as_tensor(x0, "x0", allow_complex=True)
         check_same_dtype(("a", a_t), ("x0", x0_t))
+        if x0_t.is_complex() and not dtype.is_complex:
+            raise TypeError(f"x0: expected a real initial state for real a and b ({dtype}), got {x0_t.dtype}; "
+                            "its imaginary part would be dropped")
         want = shape[:dim] + shape[dim + 1:]
         try:
             ok = torch.broadcast_shapes(x0_t.shape, want) == want

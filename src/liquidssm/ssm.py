@@ -210,6 +210,10 @@ def initial_state(
     x = torch.zeros(*batch, A_bar.shape[-1], dtype=dtype)
     if x0 is not None:
         x0 = check_finite(as_tensor(x0, "x0", allow_complex=True, allow_half=False), "x0")
+        if x0.is_complex() and not x.is_complex():
+            raise TypeError(f"x0: expected a real initial state for the real system ({dtype}), got {x0.dtype}; "
+                            "its imaginary part would be dropped")
+        check_same_dtype(("A_bar", A_bar), ("x0", x0))
         check_broadcasts_into(x0.shape, "x0", x.shape, "the state (..., N) of the run")
         x = x + x0.to(dtype)
     guard_steps(tuple(batch), u.shape[-1], dtype, "recurrence", u.device)
@@ -226,7 +230,8 @@ def recurrence(
     Args:
         A_bar: ``(..., N, N)``; B_bar: ``(..., N)``; C: ``(..., N)``.
         u: input, shape ``(..., L)``; its leading axes broadcast with the system's.
-        x0: optional initial state ``x_{-1}``, shape ``(..., N)``.
+        x0: optional initial state ``x_{-1}``, shape ``(..., N)``, of the system's precision (real
+            for a real system).
 
     Returns:
         y of shape ``(..., L)`` (broadcast leading axes).

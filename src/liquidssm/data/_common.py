@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +37,7 @@ __all__ = [
     "data_root",
     "dataset_dir",
     "require_file",
+    "data_files",
     "sha256_file",
     "md5_file",
     "Archive",
@@ -105,6 +106,24 @@ def require_file(path: Path, name: str) -> Path:
             f"expected layout and `liquidssm data download {name}` to fetch it"
         )
     return path
+
+
+def data_files(folder: Path, matches: Callable[[str], bool], expected: str, dataset: str) -> list[Path]:
+    """The files of ``folder`` whose names ``matches``, sorted; every other entry is skipped with a warning.
+
+    One policy for the loaders that list a folder of data files (IMDB reviews, Pathfinder metadata,
+    Speech Commands clips): a stray entry -- a directory standing where a data file should be, a
+    file of another name -- is logged on ``liquidssm.data`` by name (``expected`` says which names
+    are read) and skipped; an empty result is for the caller to refuse.
+    """
+    found = []
+    for p in sorted(folder.iterdir()):
+        if matches(p.name) and p.is_file():
+            found.append(p)
+            continue
+        why = "a directory" if p.is_dir() else "not a regular file" if matches(p.name) else "another name"
+        log.warning("%s: ignoring %s (%s; expected files named %s)", dataset, p, why, expected)
+    return found
 
 
 def _hash_file(path: Path, algo: str) -> str:

@@ -24,8 +24,8 @@ from liquidssm.data._common import (
     CorruptDataError,
     DatasetMissingError,
     Vocab,
+    data_files,
     dataset_dir,
-    log,
 )
 from liquidssm.data.spec import DatasetSpec
 
@@ -50,13 +50,8 @@ def list_reviews(base: Path, split: str) -> list[tuple[Path, int]]:
             raise DatasetMissingError(
                 f"dataset 'imdb': missing directory {d} (expected aclImdb/{split}/{{pos,neg}}/"
                 f"<id>_<rating>.txt); run `liquidssm data download imdb`")
-        files = []
-        for p in d.iterdir():
-            m = _FILE.match(p.name)
-            if not m or not p.is_file():
-                log.warning("imdb: ignoring %s (not a file named <id>_<rating>.txt)", p)
-                continue
-            files.append((int(m.group(1)), p))
+        files = [(int(_FILE.match(p.name).group(1)), p)  # type: ignore[union-attr]
+                 for p in data_files(d, lambda name: _FILE.match(name) is not None, "<id>_<rating>.txt", NAME)]
         if not files:
             raise CorruptDataError(f"dataset 'imdb': {d} holds no <id>_<rating>.txt reviews, so the {split} split "
                                    f"would have a single class; an interrupted download or copy? Fetch it again")

@@ -26,10 +26,11 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from liquidssm._checks import check_choice
+from liquidssm._checks import check_choice, check_int
 from liquidssm.data._common import (
     CorruptDataError,
     DatasetMissingError,
+    data_files,
     dataset_dir,
     log,
     random_split_indices,
@@ -60,14 +61,12 @@ def read_metadata(meta_dir: Path) -> list[tuple[str, int, Path, int]]:
     """``(relative image path, label, metadata file, line)`` over ``metadata/<k>.npy`` (as text).
 
     Every metadata file must hold at least one line: an empty one is a partial copy of the
-    release and is refused, naming the file.
+    release and is refused, naming the file. Any other entry (a directory named ``<k>.npy``, a
+    stray file) is skipped with a warning (:func:`~liquidssm.data._common.data_files`).
     """
     if not meta_dir.is_dir():
         raise DatasetMissingError(f"{meta_dir}: expected the metadata folder (metadata/<k>.npy text files)")
-    files = []
-    for p in meta_dir.iterdir():
-        if p.suffix == ".npy" and p.stem.isdigit() and p.is_file():
-            files.append((int(p.stem), p))
+    files = [(int(p.stem), p) for p in data_files(meta_dir, _is_metadata_name, "<k>.npy", "pathfinder")]
     if not files:
         raise DatasetMissingError(f"no metadata/<k>.npy files in {meta_dir}")
     rows = []
@@ -85,6 +84,11 @@ def read_metadata(meta_dir: Path) -> list[tuple[str, int, Path, int]]:
             raise
         require_rows(rows[n_before:], p, "metadata lines")
     return rows
+
+
+def _is_metadata_name(name: str) -> bool:
+    stem, dot, ext = name.rpartition(".")
+    return dot == "." and ext == "npy" and stem.isdigit()
 
 
 def _metadata_row(line: str, path: Path, lineno: int) -> tuple[str, int, Path, int]:
@@ -107,8 +111,7 @@ class PathFinder(Dataset):
                  root: str | os.PathLike[str] | None = None, tokenize: bool = False,
                  seed: int = 42, val_frac: float = 0.1, test_frac: float = 0.1) -> None:
         check_choice(split, "split", ("train", "val", "test", "all"))
-        if resolution not in RESOLUTIONS:
-            raise ValueError(f"resolution must be one of {sorted(RESOLUTIONS)}, got {resolution}")
+        _check_resolution(resolution)
         if not isinstance(tokenize, bool):
             raise TypeError(f"tokenize: expected True or False, got {tokenize!r}")
         split_lengths_like_s4(0, val_frac, test_frac)  # check the fractions before any I/O
@@ -138,6 +141,9 @@ class PathFinder(Dataset):
         """The raw ``(R, R)`` uint8 image of item ``i``; errors name the file and metadata line."""
         rel, _, mfile, line = self.rows[i]
         path = self.base / rel
+        if path.is_dir():
+            raise DatasetMissingError(f"{path}: a directory stands where the PNG image listed in {mfile}:{line} "
+                                      "should be")
         if not path.is_file():
             raise DatasetMissingError(f"{path}: image listed in {mfile}:{line} does not exist")
         try:
@@ -162,6 +168,15 @@ class PathFinder(Dataset):
         return ((x - 0.5) / 0.5).reshape(-1, 1), label
 
 
+def _check_resolution(resolution: object) -> int:
+    """An int image side among :data:`RESOLUTIONS` (``32.0`` or ``True`` are refused, not taken for 32 or 1)."""
+    check_int(resolution, "resolution")
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution: expected one of {sorted(RESOLUTIONS)} (the image side in pixels), "
+                         f"got {resolution}")
+    return resolution  # type: ignore[return-value]
+
+
 def write_fixture(root: str | os.PathLike[str], resolution: int = 32, n: int = 20,
                   seed: int = 0) -> Path:
     """Tiny release layout drawn by the Pathfinder generator (``n`` images in batch 0)."""
@@ -173,8 +188,7 @@ def write_fixture(root: str | os.PathLike[str], resolution: int = 32, n: int = 2
 
 def spec_for(resolution: int) -> DatasetSpec:
     """The registry entry of Pathfinder at ``resolution`` (32, 64, 128 = Path-X, or 256)."""
-    if resolution not in RESOLUTIONS:
-        raise ValueError(f"resolution must be one of {sorted(RESOLUTIONS)}, got {resolution}")
+    _check_resolution(resolution)
     folder = RESOLUTIONS[resolution]
     subdir = f"pathfinder/{folder}"
     return DatasetSpec(

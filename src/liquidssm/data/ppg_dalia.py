@@ -44,7 +44,12 @@ from torch.utils.data import Dataset
 
 from liquidssm._checks import check_choice
 from liquidssm.data._common import Archive, CorruptDataError, dataset_dir, require_file
-from liquidssm.data.safe_pickle import NumpyOnlyUnpickler, UnsafePickleError
+from liquidssm.data.safe_pickle import (
+    DAMAGE_ERRORS,
+    NumpyOnlyUnpickler,
+    UnsafePickleError,
+    damage_message,
+)
 from liquidssm.data.spec import DatasetSpec
 
 __all__ = ["NAME", "SUBDIR", "LAYOUT", "SPEC", "SUBJECTS", "RATES", "CHANNELS", "load_subject",
@@ -107,9 +112,8 @@ def load_subject(path: str | os.PathLike[str]) -> dict[str, Any]:
             obj = _SubjectUnpickler(f, str(path)).load()
         except UnsafePickleError:
             raise
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
-                AttributeError, MemoryError, RecursionError) as e:
-            raise CorruptDataError(f"{path}: corrupt or truncated pickle ({type(e).__name__}: {e})") from None
+        except DAMAGE_ERRORS as e:
+            raise CorruptDataError(damage_message(path, e)) from None
     if not isinstance(obj, dict) or "signal" not in obj or "label" not in obj:
         raise CorruptDataError(f"{path}: expected a dict with 'signal' and 'label', got {type(obj).__name__}"
                                + (f" with keys {sorted(obj)}" if isinstance(obj, dict) else ""))

@@ -156,11 +156,27 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
         raise UnsafePickleError(f"{self.source}: persistent ids are not allowed")
 
 
+#: what the unpickler raises on a damaged file (besides :class:`UnsafePickleError`): truncated data,
+#: bad opcodes, and ``OverflowError`` for a length field (``FRAME``, ``BINBYTES8``, ``BINUNICODE8``)
+#: beyond any size
+DAMAGE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
+                 AttributeError, MemoryError, RecursionError, OverflowError)
+
+
+def damage_message(path: Path, exc: BaseException) -> str:
+    """One line naming ``path`` and what is wrong with it, for an error of :data:`DAMAGE_ERRORS`."""
+    if isinstance(exc, OverflowError):
+        return (f"{path}: corrupt pickle: a length field asks for more bytes than the file holds "
+                f"({path.stat().st_size} bytes; OverflowError: {exc})")
+    return f"{path}: corrupt or truncated pickle ({type(exc).__name__}: {exc})"
+
+
 def load_array_pickle(path: str | os.PathLike[str]) -> np.ndarray:
     """Load one pickled (jax or NumPy) array of numbers from ``path`` without running foreign code.
 
     Refuses every global outside the NumPy-array builders, arrays larger than the file, and
-    object, string or structured dtypes (:class:`UnsafePickleError`).
+    object, string or structured dtypes (:class:`UnsafePickleError`); a damaged file (truncated, a
+    length field beyond the file) raises :class:`pickle.UnpicklingError` naming it.
     """
     path = Path(path)
     with open(path, "rb") as f:
@@ -170,9 +186,8 @@ def load_array_pickle(path: str | os.PathLike[str]) -> np.ndarray:
             if str(path) in str(e):
                 raise
             raise UnsafePickleError(f"{path}: {e}") from None
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
-                AttributeError, MemoryError, RecursionError) as e:
-            raise pickle.UnpicklingError(f"{path}: corrupt or truncated pickle ({type(e).__name__}: {e})") from None
+        except DAMAGE_ERRORS as e:
+            raise pickle.UnpicklingError(damage_message(path, e)) from None
     if not isinstance(obj, np.ndarray):
         raise UnsafePickleError(f"{path}: expected an array, got {type(obj).__name__}")
     if obj.dtype.kind not in _NUMERIC_KINDS or obj.dtype.hasobject:

@@ -27,6 +27,7 @@ from liquidssm.data._common import (
     Archive,
     CorruptDataError,
     DatasetMissingError,
+    data_files,
     dataset_dir,
     read_text_lines,
     require_file,
@@ -87,8 +88,9 @@ class SpeechCommands(Dataset):
                  normalize: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         check_choice(split, "split", ("train", "val", "test"))
         check_choice(classes, "classes", ("all", "sc10"))
+        check_int(resolution, "resolution")
         if resolution not in (1, 2):
-            raise ValueError(f"resolution must be 1 (16 kHz) or 2 (8 kHz), got {resolution}")
+            raise ValueError(f"resolution: expected 1 (16 kHz) or 2 (8 kHz, every second sample), got {resolution}")
         base = dataset_dir(SPEC, root)
         val = _read_list(require_file(base / "validation_list.txt", NAME))
         test = _read_list(require_file(base / "testing_list.txt", NAME))
@@ -101,7 +103,7 @@ class SpeechCommands(Dataset):
                     f"dataset 'speech_commands': missing class folder {d} (expected "
                     f"{SUBDIR}/<word>/*.wav for the {len(self.classes)} words); run "
                     "`liquidssm data download speech_commands`")
-            clips = sorted(p for p in d.glob("*.wav") if p.is_file())
+            clips = data_files(d, lambda name: name.endswith(".wav"), "*.wav", NAME)
             if not clips:
                 raise CorruptDataError(f"dataset 'speech_commands': class folder {d} holds no .wav clips; an "
                                        "interrupted download or copy? Fetch the dataset again")

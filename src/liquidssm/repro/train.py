@@ -48,6 +48,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from liquidssm import paths
+from liquidssm._checks import check_device
 from liquidssm.allocator import apply_malloc_setting
 from liquidssm.configs import ModelConfig, SequenceModelConfig
 from liquidssm.repro import checkpoint as ckpt
@@ -513,6 +514,7 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
         launch = Launch(**launch_fields)
     elif launch_fields:
         raise TypeError(f"fit: give a Launch or its fields {sorted(launch_fields)}, not both")
+    check_device(launch.device)  # a CUDA run on a machine without CUDA stops here, by name
     if launch.tensorboard:
         _require_tensorboard()  # fail before any training
     apply_malloc_setting()  # keep freed large blocks (LIQUIDSSM_MALLOC=system opts out)
