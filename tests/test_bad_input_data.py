@@ -338,11 +338,11 @@ def test_damaged_datasets_are_refused(tmp_path, case, write, damage, load, exc, 
 #: a directory standing where a data file should be: every folder-listing loader skips it with a
 #: warning naming it (one policy, liquidssm.data._common.data_files)
 STRAY_FOLDER_CASES = [
-    ("imdb review", lambda r: imdb.write_fixture(r, n_per_class=2), "aclImdb/train/neg/99_1.txt",
+    ("imdb review", lambda r: imdb.write_fixture(r, n_train=2, n_test=2), "aclImdb/train/neg/99_1.txt",
      lambda r: imdb.IMDB("train", root=r, min_freq=1), "imdb"),
     ("pathfinder metadata file", _pathfinder, "metadata/7.npy", lambda r: pathfinder.PathFinder("all", root=r),
      "pathfinder"),
-    ("speech commands clip", lambda r: speech_commands.write_fixture(r, per_class=3, classes=speech_commands.SC10_CLASSES),
+    ("speech commands clip", lambda r: speech_commands.write_fixture(r, classes="sc10", n_train=3),
      "yes/0000_nohash_9.wav", lambda r: speech_commands.SpeechCommands("train", root=r, classes="sc10"), "speech_commands"),
 ]
 
