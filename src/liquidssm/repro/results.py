@@ -257,12 +257,17 @@ def summarise(df: pd.DataFrame, by: tuple[str, ...] = ("experiment", "profile"))
     rows = []
     for key, g in df.groupby(list(by), sort=True):
         values = g["value"].astype(float)
+
+        def column(name: str) -> pd.Series:  # a frame made by hand may lack the provenance columns
+            return g[name] if name in g.columns else pd.Series(dtype=object)
+
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
                      "mean": float(values.mean()), "std": float(values.std(ddof=0)),
-                     "n_seeds": int(len(values)), "commit": commit_badge(g["commit"], g["dirty"]),
-                     "devices": ", ".join(sorted(set(g["device"].dropna()))),
-                     "finished": str(max(g["finished_at"].dropna(), default="")),
-                     "wall_s": float(g["wall_s"].astype(float).sum())})
+                     "n_seeds": int(len(values)),
+                     "commit": commit_badge(column("commit"), column("dirty")),
+                     "devices": ", ".join(sorted(set(column("device").dropna()))),
+                     "finished": str(max(column("finished_at").dropna(), default="")),
+                     "wall_s": float(column("wall_s").astype(float).sum())})
     return pd.DataFrame(rows, columns=cols)
 
 
