@@ -244,6 +244,13 @@ _SUMMARY = ["experiment", "profile", "mean", "std", "n_seeds", "commit", "device
             "wall_s"]
 
 
+def _column_of(frame: pd.DataFrame):  # noqa: ANN202 - a small accessor
+    """``name -> frame[name]``, or an empty column where a frame made by hand lacks it."""
+    def column(name: str) -> pd.Series:
+        return frame[name] if name in frame.columns else pd.Series(dtype=object)
+    return column
+
+
 def summarise(df: pd.DataFrame, by: tuple[str, ...] = ("experiment", "profile")) -> pd.DataFrame:
     """The seed aggregate of results rows: one row per ``by`` group.
 
@@ -257,10 +264,7 @@ def summarise(df: pd.DataFrame, by: tuple[str, ...] = ("experiment", "profile"))
     rows = []
     for key, g in df.groupby(list(by), sort=True):
         values = g["value"].astype(float)
-
-        def column(name: str) -> pd.Series:  # a frame made by hand may lack the provenance columns
-            return g[name] if name in g.columns else pd.Series(dtype=object)
-
+        column = _column_of(g)
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
                      "mean": float(values.mean()), "std": float(values.std(ddof=0)),
                      "n_seeds": int(len(values)),
