@@ -19,7 +19,7 @@ The loop, one screen per phase:
 * :func:`train_epoch` -- the steps of one epoch with logging, checkpoints and stop conditions;
 * :func:`fit` -- the epochs, the final evaluation and the results file.
 
-Checkpoints (every ``checkpoint_every`` steps, at each epoch's end, on SIGINT/SIGTERM and when
+Checkpoints (every ``checkpoint_every`` steps, at each epoch's end, on SIGINT/SIGTERM/SIGUSR2 and when
 ``max_minutes`` runs out) go to :func:`liquidssm.paths.run_dir` with the best model
 (``best.pt``), both through :mod:`liquidssm.repro.checkpoint`'s one writer; per-step metrics are appended to ``<profile>-seed<k>.metrics.jsonl`` next
 to the results file. Nothing here renders tables (that is :mod:`liquidssm.repro.tables`).
@@ -68,7 +68,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """SIGINT/SIGTERM arrived; a checkpoint was written and the run can be resumed."""
+    """SIGINT/SIGTERM (or the scheduler's SIGUSR2, :func:`stop_signals`) arrived; a checkpoint was written and the run can be resumed."""
 
 
 @dataclass
@@ -398,8 +398,24 @@ def _budget_left(run: Run) -> bool:
 # the loop
 # ------------------------------------------------------------------------------------------------
 
+def stop_signals() -> tuple[int, ...]:
+    """The signals that make a run checkpoint and stop: SIGINT, SIGTERM and the scheduler's warning.
+
+    SLURM (``--signal``) and submitit send SIGUSR2 (or the signal named by
+    ``$SUBMITIT_PREEMPT_SIGNAL``) before a time limit or a preemption, to every process of the job
+    step; its default action kills, so a run that did not catch it would lose the steps since its
+    last periodic checkpoint (``shared/reference/cluster-and-publish-notes.md`` §3).
+    """
+    name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2").upper().removeprefix("SIG")
+    found = [signal.SIGINT, signal.SIGTERM]
+    extra = getattr(signal, f"SIG{name}", None)
+    if extra is not None and extra not in found and extra not in (signal.SIGKILL, signal.SIGSTOP):
+        found.append(extra)
+    return tuple(found)
+
+
 class _Signals:
-    """Turn SIGINT/SIGTERM into a flag checked between steps (main thread only)."""
+    """Turn the :func:`stop_signals` into a flag checked between steps (main thread only)."""
 
     def __init__(self) -> None:
         self.caught: int | None = None
@@ -409,7 +425,7 @@ class _Signals:
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in stop_signals():
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
