@@ -12,10 +12,12 @@ script submitit renders from the command-line flags.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -262,3 +264,63 @@ def test_run_state_rule():
     assert cp.run_state(False, True, None, "REQUEUED") == "pending"
     assert cp.run_state(False, True, None, "TIMEOUT") == "failed"
     assert cp.run_state(False, True, None, "GONE") == "failed"  # a local job killed outright
+
+
+def test_the_engine_stops_on_the_schedulers_signal(monkeypatch):
+    from liquidssm.repro.train import stop_signals
+
+    monkeypatch.delenv("SUBMITIT_PREEMPT_SIGNAL", raising=False)
+    assert stop_signals() == (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
+    monkeypatch.setenv("SUBMITIT_PREEMPT_SIGNAL", "USR1")  # submitit's override, read by both
+    assert stop_signals() == (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    monkeypatch.setenv("SUBMITIT_PREEMPT_SIGNAL", "TERM")
+    assert stop_signals() == (signal.SIGINT, signal.SIGTERM)
+
+
+def _tiny_train(base: Path, name: str, *extra: str) -> list[str]:
+    items = [f"{s}.{k}={json.dumps(v)}" for s, fields in TINY.items() for k, v in fields.items()]
+    return [sys.executable, "-m", "liquidssm.cli", "train", EXP, "--profile", "smoke", "--seed", "1",
+            "--results-dir", str(base / name), "--run-dir", str(base / name / "run"),
+            "--cache-dir", str(base / "cache"), "--no-progress",
+            *[a for item in items for a in ("--set", item)], *extra]
+
+
+def test_ddp_ranks_stop_together_when_one_is_signalled_and_resume_exactly(tmp_path):
+    """A scheduler may signal one DDP rank (or the ranks a step apart): all must stop after the
+    same step, or the others wait in their next collective for ever; the resumed run then equals
+    an uninterrupted one."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = ("--devices", "2")
+    procs = {name: subprocess.Popen(_tiny_train(tmp_path, name, *ddp), env=env, start_new_session=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for name in ("ref", "cut")}
+    try:
+        metrics = tmp_path / "cut" / EXP / "smoke-seed1.metrics.jsonl"
+        deadline = time.monotonic() + 300
+        while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 6):
+            assert procs["cut"].poll() is None and time.monotonic() < deadline, "never reached step 6"
+            time.sleep(0.05)
+        procs["cut"].send_signal(signal.SIGTERM)  # rank 0 only: Fabric started rank 1 itself
+        out = procs["cut"].communicate(timeout=120)[0]  # a hang fails here
+        assert procs["cut"].returncode == 130, out[-2000:]
+        stops = [ln for ln in out.splitlines() if ": stopped by signal" in ln]
+        assert len(stops) == 2 and len({ln.split(" at step ")[1].split(";")[0] for ln in stops}) == 1, out
+        assert procs["ref"].wait(timeout=300) == 0
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    again = subprocess.run(_tiny_train(tmp_path, "cut", *ddp), env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    ref, cut = (json.loads((tmp_path / n / EXP / "smoke-seed1.json").read_text()) for n in ("ref", "cut"))
+    assert cut["param_digest"] == ref["param_digest"] and cut["history"] == ref["history"]
+    assert cut["training"]["param_digest_ranks"] == ref["training"]["param_digest_ranks"]
+
+
+def test_time_limits_in_slurm_formats():
+    assert [cp._minutes(t) for t in ("240", "30:00", "4:00:00", "1-12", "1-02:30:00", "0:00:30")] == \
+        [240, 30, 240, 36 * 60, 26 * 60 + 30, 1]
+    for bad in ("0", "1-", "a:b", "1:2:3:4"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected"):
+            cp._minutes(bad)

@@ -732,15 +732,18 @@ def table_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _minutes(text: str) -> int:
     """``--time``: minutes (``240``), ``H:MM:SS``/``MM:SS`` or ``D-HH:MM:SS`` → whole minutes (>= 1)."""
     try:
-        days, _, clock = text.rpartition("-")
+        days, dash, clock = text.rpartition("-")
         parts = [int(p) for p in clock.split(":")]
-        if len(parts) == 1:
-            minutes = parts[0] + 24 * 60 * int(days or 0)
-        else:
-            h, m, s = ([0] * (3 - len(parts)) + parts) if len(parts) <= 3 else (None, None, None)
-            if h is None:
-                raise ValueError(text)
-            minutes = int(days or 0) * 24 * 60 + h * 60 + m + math.ceil(s / 60)
+        if len(parts) > 3 or min(parts) < 0:
+            raise ValueError(text)
+        if dash:  # SLURM: days-hours[:minutes[:seconds]]
+            h, m, s = parts + [0] * (3 - len(parts))
+            minutes = int(days) * 24 * 60 + h * 60 + m + math.ceil(s / 60)
+        elif len(parts) == 1:  # minutes
+            minutes = parts[0]
+        else:  # minutes:seconds or hours:minutes:seconds
+            h, m, s = [0] * (3 - len(parts)) + parts
+            minutes = h * 60 + m + math.ceil(s / 60)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected minutes, H:MM:SS or D-HH:MM:SS, got {text!r}") from None
     if minutes < 1:

@@ -437,6 +437,20 @@ class _Signals:
             signal.signal(sig, old)
 
 
+def _agreed_stop(run: Run, signals: _Signals, deadline: float | None) -> str | None:
+    """``"signal"`` or ``"time"`` when any rank caught a stop signal or ran out of time, else None.
+
+    Under DDP the ranks agree (one all-reduce per step): a scheduler may signal one rank only,
+    or the ranks a step apart, and a rank that stopped alone would leave the others waiting in
+    their next collective for ever. Every rank then stops after the same step and saves together.
+    """
+    flags = [signals.caught is not None, deadline is not None and time.monotonic() > deadline]
+    if run.fabric.world_size > 1:
+        local = torch.tensor([float(f) for f in flags], device=run.fabric.device)
+        flags = [v > 0 for v in run.fabric.all_reduce(local, reduce_op="sum").tolist()]
+    return "signal" if flags[0] else "time" if flags[1] else None
+
+
 def _epoch_batches(run: Run) -> list[list[int]]:
     tr, fabric = run.spec.train, run.fabric
     return epoch_batches(len(run.task.train), tr.batch_size, run.seed, run.state.epoch,
@@ -475,10 +489,9 @@ def train_epoch(run: Run, signals: _Signals, deadline: float | None, bar: Any) -
             _save(run)
         if kill_at and st.step == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-        if signals.caught is not None:
-            return "signal"
-        if deadline is not None and time.monotonic() > deadline:
-            return "time"
+        why = _agreed_stop(run, signals, deadline)
+        if why is not None:
+            return why
         if not _budget_left(run):
             return "budget"
     return "epoch"
@@ -530,7 +543,8 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
                 _save(run)
             elif why == "signal":
                 path = _save(run)
-                raise RunInterrupted(f"{run.spec.experiment_id}: stopped by signal {signals.caught} at "
+                caught = signals.caught if signals.caught is not None else "of another rank"
+                raise RunInterrupted(f"{run.spec.experiment_id}: stopped by signal {caught} at "
                                      f"step {st.step}; checkpoint {path}; run the same command to resume")
             elif why == "time":
                 path = _save(run)
