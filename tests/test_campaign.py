@@ -324,3 +324,18 @@ def test_time_limits_in_slurm_formats():
     for bad in ("0", "1-", "a:b", "1:2:3:4"):
         with pytest.raises(argparse.ArgumentTypeError, match="expected"):
             cp._minutes(bad)
+
+
+def test_status_names_a_failed_job_with_the_last_line_of_its_log(tmp_path, capsys):
+    results = tmp_path / "results"
+    rc = cp.main(["submit", "--experiment", EXP, "--profile", "smoke", "--seeds", "1",
+                  "--executor", "local", "--name", "bad", "--results-dir", str(results),
+                  "--runs-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache"),
+                  "--set", "task.n_train=16", "--set", "train.batch_size=64", "--wait"])
+    out = capsys.readouterr().out
+    assert rc == 1  # status after --wait: a run failed
+    assert "liquid-s4 table 1: 0 done, 0 running, 0 pending, 1 failed, 0 missing" in out
+    assert (f"liquidssm train: error: ValueError: {EXP}: the training split (16 items) gives no full "
+            "batch of 64 per process") in out, out
+    (row,) = cp.status("bad", results)
+    assert row["state"] == "failed" and row["log"].endswith(f"{row['job_id']}_0_log.err")

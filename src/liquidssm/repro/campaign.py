@@ -67,7 +67,7 @@ from liquidssm.repro.spec import DEVICES, PRECISIONS, PROFILES, RUN_VARIANTS, re
 __all__ = ["CampaignError", "EXECUTORS", "COST_SCHEMA", "ExecutorOptions", "JobLaunch", "PlannedRun",
            "TrainJob", "select_experiments", "load_costs", "plan", "train_argv",
            "executor_parameters", "sbatch_preview", "submit", "wait", "read_campaign", "status",
-           "table_summary", "resume", "run_state", "main"]
+           "table_summary", "resume", "run_state", "STATES", "main"]
 
 #: the executors a campaign runs on: SLURM job arrays, or one local process per job
 EXECUTORS = ("slurm", "local")
@@ -558,7 +558,7 @@ def _submit_runs(campaign: dict[str, Any], ex: Any, runs: list[dict[str, Any]], 
     return jobs
 
 
-def wait(jobs: list[Any], poll_s: float = 1.0) -> list[str]:
+def wait(jobs: list[Any]) -> list[str]:
     """Wait for submitted jobs (of this process); returns ``"ok"`` or the error line per job."""
     out = []
     for job in jobs:
@@ -916,12 +916,12 @@ def _submit_main(argv: list[str]) -> int:
 
 
 def _finish(name: str, jobs: list[Any], args: argparse.Namespace) -> int:
+    """After a submission: with ``--wait`` (or nothing submitted) the status, else how to follow it."""
     if args.wait and jobs:
         wait(jobs)
-    if args.wait or args.executor == "local" and not jobs:
+    if args.wait or not jobs:
         return _print_status(name, args.results_dir)
-    if jobs:
-        print(f"follow it with `liquidssm campaign status {name}`")
+    print(f"follow it with `liquidssm campaign status {name}`")
     return 0
 
 
@@ -941,7 +941,8 @@ def _print_status(name: str, results_dir: str | None) -> int:
 
 def _status_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="liquidssm campaign status",
-                                description="runs done / running / pending / failed per table")
+                                description="runs done / running / pending / failed / missing per "
+                                            "table; exit status 1 when a run failed")
     p.add_argument("name")
     p.add_argument("--results-dir", default=None)
     args = p.parse_args(argv)
