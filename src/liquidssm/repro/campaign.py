@@ -791,10 +791,11 @@ def _print_plan(todo: list[PlannedRun], profile: str) -> None:
         print(f"nothing to run: every selected ({profile}) run has a valid results file")
         return
     width = max(len(r.experiment) for r in todo)
-    print(f"{'table':8s} {'experiment':{width}s} {'seed':>6s}  projected")
+    twidth = max(len(f"{r.paper} {r.table}") for r in todo)
+    print(f"{'table':{twidth}s} {'experiment':{width}s} {'seed':>6s}  projected")
     for r in todo:
         cost = "evaluation only (made from its source run)" if r.evaluation_only else _hours(r.seconds)
-        print(f"{r.paper + ' ' + r.table:8s} {r.experiment:{width}s} {r.seed:6d}  {cost}")
+        print(f"{r.paper + ' ' + r.table:{twidth}s} {r.experiment:{width}s} {r.seed:6d}  {cost}")
     train = [r for r in todo if not r.evaluation_only]
     known = [r.seconds for r in train if r.seconds is not None]
     if not known:
