@@ -1,4 +1,4 @@
-"""The ``liquidssm`` command: ``train``, ``experiments``, ``results``, ``reproduce``, ``data``, ``bench``, ``env``.
+"""The ``liquidssm`` command: ``train``, ``experiments``, ``results``, ``campaign``, ``reproduce``, ``data``, ``bench``, ``env``.
 
 Each sub-command forwards its remaining arguments to the module that owns it, so the command
 line and the chapters call the same code. Every sub-command answers ``--help``.
@@ -34,6 +34,7 @@ COMMANDS = {
     "train": "train one registry experiment and write its results file",
     "experiments": "list the experiment registry",
     "results": "what has run, per seed and aggregated",
+    "campaign": "whole tables on a cluster: plan / submit / status / resume (submitit: SLURM or local)",
     "reproduce": "run the reproduction chapters with papermill",
     "data": "dataset status / download / prepare / fixtures / generate",
     "bench": "speed and memory benchmarks",
@@ -114,6 +115,7 @@ def _forward(command: str, rest: list[str]) -> int:
     if command == "bench":
         return _bench(rest)
     module = {"reproduce": "liquidssm.book.reproduce", "data": "liquidssm.data.cli",
+              "campaign": "liquidssm.repro.campaign",
               "env": "liquidssm.environment"}[command]
     return int(importlib.import_module(module).main(rest) or 0)
 

@@ -59,6 +59,10 @@ __all__ = [
     "run_dir",
     "data_cache_dir",
     "reproduce_dir",
+    "campaigns_dir",
+    "campaign_dir",
+    "campaign_file",
+    "campaign_logs_dir",
     "describe",
 ]
 
@@ -257,10 +261,12 @@ def result_file(experiment_id: str, profile: str, seed: int, base: PathLike | No
     return folder / experiment_id / f"{profile}-seed{seed}.json"
 
 
-def run_dir(experiment_id: str, profile: str, seed: int, variant: str = "paper") -> Path:
-    """Checkpoints of one run: ``<build>/runs[-released]/<experiment_id>/<profile>-seed<seed>``."""
+def run_dir(experiment_id: str, profile: str, seed: int, variant: str = "paper",
+            base: PathLike | None = None) -> Path:
+    """Checkpoints of one run: ``<base>/runs[-released]/<experiment_id>/<profile>-seed<seed>``
+    (``base`` default :func:`build_dir`; a campaign with its own runs folder passes it)."""
     runs = "runs" if _check_variant(variant) == "paper" else "runs-released"
-    return build_dir() / runs / experiment_id / f"{profile}-seed{seed}"
+    return (Path(base) if base is not None else build_dir()) / runs / experiment_id / f"{profile}-seed{seed}"
 
 
 def data_cache_dir() -> Path:
@@ -271,6 +277,29 @@ def data_cache_dir() -> Path:
 def reproduce_dir(profile: str) -> Path:
     """``<build>/reproduce/<profile>``: chapters executed by papermill (``liquidssm reproduce``)."""
     return build_dir() / "reproduce" / profile
+
+
+def campaigns_dir(base: PathLike | None = None) -> Path:
+    """``<base>/campaigns`` (``base`` default :func:`results_dir`): cluster campaigns, next to the
+    results their jobs write (a shared filesystem on a cluster); ``liquidssm campaign``."""
+    return (Path(base) if base is not None else results_dir()) / "campaigns"
+
+
+def campaign_dir(name: str, base: PathLike | None = None) -> Path:
+    """``<campaigns>/<name>``: one campaign's ``campaign.json`` and its jobs' logs (``logs/``)."""
+    if not name or "/" in name or name.startswith(".") or name != name.strip():
+        raise ValueError(f"campaign name: expected one plain folder name, got {name!r}")
+    return campaigns_dir(base) / name
+
+
+def campaign_file(name: str, base: PathLike | None = None) -> Path:
+    """``<campaigns>/<name>/campaign.json``: the campaign's runs, executor parameters and job ids."""
+    return campaign_dir(name, base) / "campaign.json"
+
+
+def campaign_logs_dir(name: str, base: PathLike | None = None) -> Path:
+    """``<campaigns>/<name>/logs``: submitit's folder (one sub-folder per job: pickles and logs)."""
+    return campaign_dir(name, base) / "logs"
 
 
 def describe() -> dict[str, str]:

@@ -18,6 +18,8 @@ results           :mod:`~liquidssm.repro.results` (``make_record``, ``summarise`
 runner            :mod:`~liquidssm.repro.runs` (``planned_runs``, ``ensure_results``)
 tables            :mod:`~liquidssm.repro.tables` (paper tables, ours beside them, smoke summaries,
                   run status)
+scale-out         :mod:`~liquidssm.repro.campaign` (``liquidssm campaign``: many runs as
+                  submitit jobs, SLURM or local)
 command line      :mod:`~liquidssm.repro.cli` (``liquidssm train | experiments | results``)
 ================  ================================================================================
 

@@ -36,7 +36,7 @@ from liquidssm.repro import results as res
 from liquidssm.repro.experiments import get_experiment
 from liquidssm.repro.spec import RUN_VARIANTS, Launch, released_overrides, resolve
 
-__all__ = ["RUN_MODES", "planned_runs", "ensure_results", "variant_overrides"]
+__all__ = ["RUN_MODES", "planned_runs", "ensure_results", "variant_overrides", "merge_overrides"]
 
 RUN_MODES = ("missing", "all", "none")
 
@@ -54,21 +54,34 @@ def variant_overrides(experiment_id: str, profile: str, variant: str) -> dict[st
     return released_overrides(get_experiment(experiment_id), profile)
 
 
+def merge_overrides(*layers: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """Section-wise merge of override dicts; a later layer wins field by field (``--set`` last)."""
+    out: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for section, fields in (layer or {}).items():
+            out[section] = {**out.get(section, {}), **fields}
+    return out
+
+
 def planned_runs(experiment_ids: list[str] | tuple[str, ...], profile: str, *,
                  seeds: list[int] | tuple[int, ...] | None = None, run: str = "missing",
                  variant: str = "paper",
-                 results_dir: str | os.PathLike[str] | None = None) -> list[tuple[str, int]]:
+                 results_dir: str | os.PathLike[str] | None = None,
+                 overrides: dict[str, dict[str, Any]] | None = None) -> list[tuple[str, int]]:
     """The (experiment, seed) pairs ``run`` asks for (seeds default to each profile's).
 
     ``results_dir`` is the folder of the ``"paper"`` variant (default
     :func:`liquidssm.paths.results_dir`); ``"released"`` looks in its ``released`` sub-folder.
+    ``overrides`` (``{"train": {"max_steps": 5}}``, applied after the variant's, as ``--set``)
+    change the settings a valid results file must have been made with.
     """
     if run not in RUN_MODES:
         raise ValueError(f"run: expected one of {RUN_MODES}, got {run!r}")
     folder = paths.run_results_dir(_check_variant(variant), results_dir)
     pairs, hashes = [], {}
     for exp_id in experiment_ids:
-        spec = resolve(get_experiment(exp_id), profile, variant_overrides(exp_id, profile, variant))
+        spec = resolve(get_experiment(exp_id), profile,
+                       merge_overrides(variant_overrides(exp_id, profile, variant), overrides))
         hashes[exp_id] = spec.config_hash()
         for seed in (seeds if seeds is not None else spec.seeds):
             pairs.append((exp_id, int(seed)))

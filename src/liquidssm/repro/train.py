@@ -19,7 +19,7 @@ The loop, one screen per phase:
 * :func:`train_epoch` -- the steps of one epoch with logging, checkpoints and stop conditions;
 * :func:`fit` -- the epochs, the final evaluation and the results file.
 
-Checkpoints (every ``checkpoint_every`` steps, at each epoch's end, on SIGINT/SIGTERM and when
+Checkpoints (every ``checkpoint_every`` steps, at each epoch's end, on SIGINT/SIGTERM/SIGUSR2 and when
 ``max_minutes`` runs out) go to :func:`liquidssm.paths.run_dir` with the best model
 (``best.pt``), both through :mod:`liquidssm.repro.checkpoint`'s one writer. Per-step metrics
 are appended to the attempt's own ``metrics.jsonl`` in the run folder and copied beside the
@@ -76,7 +76,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """SIGINT/SIGTERM arrived; a checkpoint was written and the run can be resumed."""
+    """SIGINT/SIGTERM (or the scheduler's SIGUSR2, :func:`stop_signals`) arrived; a checkpoint was written and the run can be resumed."""
 
 
 @dataclass
@@ -427,8 +427,24 @@ def _budget_left(run: Run) -> bool:
 # the loop
 # ------------------------------------------------------------------------------------------------
 
+def stop_signals() -> tuple[int, ...]:
+    """The signals that make a run checkpoint and stop: SIGINT, SIGTERM and the scheduler's warning.
+
+    SLURM (``--signal``) and submitit send SIGUSR2 (or the signal named by
+    ``$SUBMITIT_PREEMPT_SIGNAL``) before a time limit or a preemption, to every process of the job
+    step; its default action kills, so a run that did not catch it would lose the steps since its
+    last periodic checkpoint (``shared/reference/cluster-and-publish-notes.md`` §3).
+    """
+    name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2").upper().removeprefix("SIG")
+    found = [signal.SIGINT, signal.SIGTERM]
+    extra = getattr(signal, f"SIG{name}", None)
+    if extra is not None and extra not in found and extra not in (signal.SIGKILL, signal.SIGSTOP):
+        found.append(extra)
+    return tuple(found)
+
+
 class _Signals:
-    """Turn SIGINT/SIGTERM into a flag checked between steps (main thread only)."""
+    """Turn the :func:`stop_signals` into a flag checked between steps (main thread only)."""
 
     def __init__(self) -> None:
         self.caught: int | None = None
@@ -438,7 +454,7 @@ class _Signals:
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in stop_signals():
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -448,6 +464,20 @@ class _Signals:
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+def _agreed_stop(run: Run, signals: _Signals, deadline: float | None) -> str | None:
+    """``"signal"`` or ``"time"`` when any rank caught a stop signal or ran out of time, else None.
+
+    Under DDP the ranks agree (one all-reduce per step): a scheduler may signal one rank only,
+    or the ranks a step apart, and a rank that stopped alone would leave the others waiting in
+    their next collective for ever. Every rank then stops after the same step and saves together.
+    """
+    flags = [signals.caught is not None, deadline is not None and time.monotonic() > deadline]
+    if run.fabric.world_size > 1:
+        local = torch.tensor([float(f) for f in flags], device=run.fabric.device)
+        flags = [v > 0 for v in run.fabric.all_reduce(local, reduce_op="sum").tolist()]
+    return "signal" if flags[0] else "time" if flags[1] else None
 
 
 def _epoch_batches(run: Run) -> list[list[int]]:
@@ -488,10 +518,9 @@ def train_epoch(run: Run, signals: _Signals, deadline: float | None, bar: Any) -
             _save(run)
         if kill_at and st.step == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-        if signals.caught is not None:
-            return "signal"
-        if deadline is not None and time.monotonic() > deadline:
-            return "time"
+        why = _agreed_stop(run, signals, deadline)
+        if why is not None:
+            return why
         if not _budget_left(run):
             return "budget"
     return "epoch"
@@ -553,7 +582,8 @@ def _train(run: Run, launch: Launch) -> dict[str, Any]:
                 _save(run)
             elif why == "signal":
                 path = _save(run)
-                raise RunInterrupted(f"{run.spec.experiment_id}: stopped by signal {signals.caught} at "
+                caught = signals.caught if signals.caught is not None else "of another rank"
+                raise RunInterrupted(f"{run.spec.experiment_id}: stopped by signal {caught} at "
                                      f"step {st.step}; checkpoint {path}; run the same command to resume")
             elif why == "time":
                 path = _save(run)
