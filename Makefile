@@ -62,15 +62,15 @@ nbtest: $(STAMP)  ## every chapter converted by jupytext and executed under pyte
 test: lint unit nbtest  ## THE test command: lint, unit tests, every chapter under nbval
 
 book: $(STAMP)  ## execute every chapter (smoke profile) and build the site into _build/html
-	$(PY) -m liquidssm.repro.bookcache
+	$(PY) -m liquidssm.book.cache
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	@test -f _build/html/index.html && echo "book: open _build/html/index.html"
 
 check-site:  ## typeset check of the built site in headless Chromium with no network
-	$(PY) -m liquidssm.sitecheck _build/html
+	$(PY) -m liquidssm.book.site _build/html
 
 reproduce: $(STAMP)  ## run the reproduction chapters with papermill: make reproduce PROFILE=full
-	$(PY) -m liquidssm.repro.reproduce --profile $(PROFILE)
+	$(PY) -m liquidssm.book.reproduce --profile $(PROFILE)
 
 env: $(STAMP)  ## print what the library detects (torch, devices, pykeops)
 	$(PY) -m liquidssm.environment

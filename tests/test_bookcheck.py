@@ -1,10 +1,11 @@
-"""The prose checks of liquidssm.bookcheck, on synthetic pages and on the chapters they guard."""
+"""The prose checks of liquidssm.book.check, on synthetic pages and on the chapters they guard."""
 
 from __future__ import annotations
 
 import pytest
 
-from liquidssm import bookcheck, paths
+from liquidssm import paths
+from liquidssm.book import check as bookcheck
 
 PAGE = """---
 jupytext:

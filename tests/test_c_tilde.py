@@ -181,8 +181,7 @@ def test_config_and_build_model_pass_l_max():
 
 
 def test_sequence_length_of_tasks():
-    from liquidssm.repro.liquid_s4_tasks import sequence_length
-    from liquidssm.repro.tasks import TaskData, stack_collate
+    from liquidssm.repro.taskbase import TaskData, sequence_length, stack_collate
 
     class Series(torch.utils.data.Dataset):
         def __len__(self):

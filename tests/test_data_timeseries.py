@@ -24,7 +24,7 @@ from liquidssm.data import (
 @pytest.fixture(scope="module")
 def sc_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("sc")
-    speech_commands.write_fixture(root, per_class=3)
+    speech_commands.write_fixture(root)  # one train, val and test clip per word
     return root
 
 
@@ -67,7 +67,7 @@ def test_speech_commands_normalisation_and_errors(sc_root, tmp_path):
     with pytest.raises(DatasetMissingError, match="speech_commands"):
         speech_commands.SpeechCommands("train", root=tmp_path)
     partial = tmp_path / "p"
-    speech_commands.write_fixture(partial, per_class=1, classes=("yes", "no"))
+    speech_commands.write_fixture(partial, classes=("yes", "no"))
     with pytest.raises(DatasetMissingError, match=r"missing class folder .*speech_commands/up"):
         speech_commands.SpeechCommands("train", root=partial, classes="sc10")
 

@@ -16,6 +16,7 @@ not load the registry.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pkgutil
@@ -23,6 +24,10 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+
+import pytest
+
+import liquidssm
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "liquidssm"
 MATH = ("ssm", "hippo", "cauchy", "kernels", "liquid", "layers", "scan", "lrc", "newton", "lrcssm")
@@ -110,7 +115,7 @@ def test_module_discovery_covers_the_subpackages():
     assert len(names) == len(set(names)) and len(names) > 30
     for expected in ("liquidssm.paths", "liquidssm.data.registry", "liquidssm.data.listops",
                      "liquidssm.bench.kernels", "liquidssm.repro.tables",
-                     "liquidssm.repro.reproduce"):
+                     "liquidssm.book.reproduce"):
         assert expected in names
 
 
@@ -141,3 +146,62 @@ def test_data_package_does_not_load_the_registry():
     results = import_results()
     for loader in LOADERS:
         assert "liquidssm.data.registry" not in results[f"liquidssm.data.{loader}"][2], loader
+
+
+def _module_name(path: Path, src: Path) -> str:
+    parts = list(path.relative_to(src).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _repro_import_graph() -> dict[str, set[str]]:
+    """Every import between modules of ``liquidssm.repro`` (module level and inside functions)."""
+    src = Path(liquidssm.__file__).resolve().parent.parent
+    wing = src / "liquidssm" / "repro"
+    names = {_module_name(p, src): p for p in wing.rglob("*.py")}
+    graph: dict[str, set[str]] = {n: set() for n in names}
+    for name, path in names.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            graph[name].update(t for t in targets if t in names and t != name)
+    return graph
+
+
+def test_no_import_circle_inside_the_reproduction_wing():
+    graph = _repro_import_graph()
+    assert "liquidssm.repro.tasks" in graph and len(graph) > 15
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                raise AssertionError("import circle: " + " -> ".join([*trail, node, nxt]))
+            if nxt not in state:
+                visit(nxt, [*trail, node])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+
+
+def test_the_engine_imports_no_paper_module():
+    graph = _repro_import_graph()
+    assert not {m for m in graph["liquidssm.repro.train"] if m.startswith("liquidssm.repro.papers")}
+    assert not {m for m in graph["liquidssm.repro.taskbase"] if m.startswith("liquidssm.repro.papers")}
+
+
+def test_a_planted_circle_is_found(tmp_path, monkeypatch):
+    """The circle check can fail: a graph with a circle raises."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}}
+    monkeypatch.setattr(sys.modules[__name__], "_repro_import_graph", lambda: graph | {
+        "liquidssm.repro.tasks": set(), **{f"x{i}": set() for i in range(15)}})
+    with pytest.raises(AssertionError, match="import circle: a -> b -> c -> a"):
+        test_no_import_circle_inside_the_reproduction_wing()

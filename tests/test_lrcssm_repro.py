@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from liquidssm.repro import lrcssm_experiments as lx
 from liquidssm.repro.experiments import get_experiment, list_experiments, resolve
+from liquidssm.repro.papers.lrcssm import experiments as lx
 from liquidssm.repro.tables import paper_table
 from liquidssm.repro.tasks import build_task
 

@@ -1,10 +1,11 @@
-"""Liquid-S4 reproductions: registry against the paper, smoke fixtures that carry a signal, zero-shot.
+"""Liquid-S4 reproductions: registry against the paper, smoke fixtures, zero-shot.
 
 Fast tests (no training): every Liquid-S4 / S4-LegS cell of Tables 1-4 and S2 has an entry whose
 settings agree with Table S1 field by field (or record the released value), the S4 twins differ
-only in the layer, the smoke fixtures written in the release layouts carry a learnable signal
-that simple hand-made features detect, and the zero-shot machinery is rate-consistent for S4.
-The training tests are in ``tests/test_ls4_repro_smoke.py``.
+only in the layer, the smoke fixtures are the data modules' writers called with the task's sizes
+(that they carry a learnable signal is tested in ``tests/test_data_fixtures.py``), and the
+zero-shot machinery is rate-consistent for S4. The training tests are in
+``tests/test_ls4_repro_smoke.py``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import pytest
 import torch
 
 from liquidssm import liquid
-from liquidssm.repro import liquid_s4_experiments as ls4
-from liquidssm.repro import liquid_s4_tasks as tasks
-from liquidssm.repro import ls4_report
-from liquidssm.repro.experiments import get_experiment, resolve
+from liquidssm.repro.experiments import chapter_experiments, get_experiment, resolve
+from liquidssm.repro.papers.liquid_s4 import experiments as ls4
+from liquidssm.repro.papers.liquid_s4 import frames, tasks
 from liquidssm.repro.tables import paper_table
 
 PAPER_TABLES = {"1": "ls4-table1", "2": "ls4-table2", "3": "ls4-table3", "4": "ls4-table4",
@@ -80,7 +80,7 @@ def test_documented_paper_versus_released_differences_are_all_recorded():
         assert rec[i]["model.dt_max"] == 0.1 and get_experiment(i).model.dt_max == 0.2, i
     for i in ("ls4-t1-cifar", "ls4-t2-rr", "ls4-t3-scifar"):
         assert rec[i]["model.bidirectional"] is True and not get_experiment(i).model.bidirectional, i
-    assert not (ls4_report.hyperparameters()["status"] == "full ≠ Table S1").any()
+    assert not (frames.hyperparameters()["status"] == "full ≠ Table S1").any()
 
 
 def test_s4_twins_differ_only_in_the_layer_and_sweep_points_only_in_the_order():
@@ -123,7 +123,7 @@ def test_every_entry_has_a_smoke_profile_and_a_target_on_the_right_side():
             assert e.smoke_target is None and "No smoke target" in e.notes, e.id
         else:
             assert e.smoke_target is not None, e.id
-            if ls4.lower_is_better(e):
+            if not e.maximise:
                 assert 0 < e.smoke_target < 1 / math.sqrt(3), e.id  # below the fixture's mean predictor
             else:
                 n_classes = e.model.d_output
@@ -144,15 +144,15 @@ def test_zero_shot_entries_name_their_source_and_refuse_to_train(tmp_path):
 
 def test_chapter_sets_and_table_entries():
     for table in ("1", "2", "3", "4", "S2", "F1"):
-        smoke = ls4_report.chapter_experiments(table, "smoke")
-        full = ls4_report.chapter_experiments(table, "full")
+        smoke = chapter_experiments("liquid-s4", table, "smoke")
+        full = chapter_experiments("liquid-s4", table, "full")
         assert set(smoke) <= set(full) and len(smoke) <= 4, table
         assert all(get_experiment(i) for i in full)
-    assert ls4_report.chapter_experiments("1", "smoke", ["ls4-t1-aan"]) == ["ls4-t1-aan"]
+    assert chapter_experiments("liquid-s4", "1", "smoke", ["ls4-t1-aan"]) == ["ls4-t1-aan"]
 
 
 def test_parameter_counts_explain_table4():
-    counts = ls4_report.parameter_counts()
+    counts = frames.parameter_counts()
     liquid_n, rerun_n, gu_n = counts["parameters"]
     assert liquid_n == rerun_n  # the PB kernel adds no parameters
     assert abs(counts["relative_difference"].iloc[0]) < 0.01  # 224K
@@ -160,84 +160,40 @@ def test_parameter_counts_explain_table4():
     assert gu_n > liquid_n
 
 
-# -- smoke fixtures carry a signal (hand-made features, no model) ---------------------------------
+# -- smoke fixtures: the data modules' writers (their signal: tests/test_data_fixtures.py) ------
 
-def test_imdb_fixture_words_depend_on_the_label(tmp_path):
-    from liquidssm.data.imdb import IMDB
-
-    tasks.write_imdb_fixture(tmp_path, n_train=60, n_test=30, seed=1)
-    ds = IMDB("test", root=tmp_path, l_max=4096, min_freq=1)
-    score = [sum(t.count(w) for w in tasks._POSITIVE) - sum(t.count(w) for w in tasks._NEGATIVE)
-             for t in ds.texts]
-    labels = [y for _, y in ds.items]
-    acc = np.mean([(s > 0) == (y == 1) for s, y in zip(score, labels)])
-    assert acc > 0.8 and np.mean(labels) == 0.5
-
-
-def test_aan_fixture_pairs_share_a_topic_exactly_when_labelled_1(tmp_path):
-    from liquidssm.data.aan import AAN
-
-    tasks.write_aan_fixture(tmp_path, n_train=40, n_val=10, n_test=100, seed=1)
-    rows = AAN("test", root=tmp_path).rows
-
-    def topic(text: str) -> int:
-        return int(np.argmax([sum(text.count(w) for w in words) for words in tasks._TOPICS]))
-
-    acc = np.mean([(topic(r[3]) == topic(r[4])) == (r[0] == 1) for r in rows])
-    assert acc > 0.85 and np.mean([r[0] for r in rows]) == 0.5
-    assert any('"' in r[3] + r[4] for r in rows)  # quote characters, as in the release
+FIXTURE_TASKS = [  # (builder, smoke-sized task arguments, the same call of the data module's writer)
+    ("imdb", {"n_train": 20, "n_test": 10, "data_seed": 3}, {"n_train": 20, "n_test": 10, "seed": 3}),
+    ("aan", {"n_train": 20, "n_val": 10, "n_test": 10, "topic_rate": 0.5},
+     {"n_train": 20, "n_val": 10, "n_test": 10, "topic_rate": 0.5}),
+    ("cifar", {"n_per_batch": 20, "val_size": 20, "noise": 30.0}, {"n_per_batch": 20, "noise": 30.0}),
+    ("speech_commands", {"classes": "sc10", "n_train": 2, "n_val": 1, "n_test": 1, "clip_samples": 800,
+                         "normalize": False},
+     {"classes": "sc10", "n_train": 2, "n_val": 1, "n_test": 1, "clip_samples": 800}),
+    ("bidmc", {"target": "RR", "n_train": 30, "n_test": 10, "length": 64},
+     {"n_train": 30, "n_test": 10, "length": 64}),
+]
 
 
-def test_cifar_fixture_stripes_code_the_class(tmp_path):
-    from liquidssm.data.cifar import CIFAR10Sequence
+@pytest.mark.parametrize("kind,args,kwargs", FIXTURE_TASKS, ids=[c[0] for c in FIXTURE_TASKS])
+def test_fixture_source_writes_with_the_data_module_writer(tmp_path, kind, args, kwargs):
+    """``source="fixture"`` passes its sizes to ``liquidssm.data.<name>.write_fixture``: the same files, cached."""
+    import importlib
+    from pathlib import Path
 
-    tasks.write_cifar_fixture(tmp_path, n_per_batch=40, seed=1)
-    for grayscale in (True, False):
-        ds = CIFAR10Sequence("test", root=tmp_path, grayscale=grayscale)
-        img = ds.x.reshape(len(ds), 32, 32, -1).mean(-1)
-        rows = torch.fft.rfft(img.mean(2) - img.mean((1, 2))[:, None], dim=-1).abs()  # horizontal
-        cols = torch.fft.rfft(img.mean(1) - img.mean((1, 2))[:, None], dim=-1).abs()  # vertical
-        feat = torch.cat([rows, cols], -1)
-        pred = feat.argmax(-1)  # the dominant stripe frequency and orientation
-        by_class = {c: torch.mode(pred[ds.y == c]).values.item() for c in range(10)}
-        assert len(set(by_class.values())) == 10  # ten distinct signatures
-        acc = np.mean([by_class[int(c)] == int(p) for c, p in zip(ds.y, pred)])
-        assert acc > 0.9, (grayscale, acc)
+    from liquidssm.repro.taskbase import sha256_file
 
-
-@pytest.mark.parametrize("classes", ["all", "sc10"])
-def test_speech_fixture_pitch_codes_the_class_at_both_rates(tmp_path, classes):
-    from liquidssm.data.speech_commands import SpeechCommands
-
-    tasks.write_speech_fixture(tmp_path, classes=classes, n_train=2, n_val=1, n_test=1,
-                               clip_samples=1000, seed=1)
-    for resolution in (1, 2):
-        ds = SpeechCommands("val", root=tmp_path, classes=classes, resolution=resolution)
-        peaks = []
-        for i in range(len(ds)):
-            x = ds[i][0][: 1000 // resolution, 0]
-            spec = torch.fft.rfft(x, n=8000 // resolution).abs()
-            peaks.append(int(spec.argmax()) * 2)  # Hz: bins of 16000/8000 = 2 Hz at either rate
-        labels = [y for _, y in ds.items]
-        assert all(a < b for a, b in zip(peaks, peaks[1:])) and labels == sorted(labels)  # pitch rises with the class
-
-
-@pytest.mark.parametrize("target", ["HR", "RR", "SpO2"])
-def test_bidmc_fixture_series_encode_the_target(tmp_path, target):
-    from liquidssm.data.bidmc import BIDMC
-
-    tasks.write_bidmc_fixture(tmp_path, n_train=60, n_test=40, length=200, seed=1)
-    ds = BIDMC("train", target=target, root=tmp_path)
-    x, y = ds.x.double(), ds.y.double()
-    if target == "SpO2":
-        feat = x[:, :, 0].std(1) / x[:, :, 1].std(1)
-    else:
-        channel = 1 if target == "HR" else 0
-        spec = torch.fft.rfft(x[:, :, channel] - x[:, :, channel].mean(1, keepdim=True), dim=1).abs()
-        band = slice(1, 5) if target == "RR" else slice(4, 13)
-        feat = (spec[:, band].argmax(1) + band.start).double()
-    r = np.corrcoef(feat.numpy(), y.numpy())[0, 1]
-    assert r > 0.8, (target, r)
+    task = tasks.TASKS[kind]({"source": "fixture", **args}, 2222, None, tmp_path / "cache")
+    assert task.source == "fixture" and len(task.train) and len(task.val) and len(task.test)
+    writer = importlib.import_module(f"liquidssm.data.{kind}").write_fixture
+    direct = writer(tmp_path / "direct", **kwargs)  # <root>/<subdir>
+    (cached,) = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+    cached = cached / direct.relative_to(tmp_path / "direct")
+    assert Path(task.location).is_relative_to(cached)
+    written = sorted(p.relative_to(direct) for p in direct.rglob("*") if p.is_file())
+    assert written == sorted(p.relative_to(cached) for p in cached.rglob("*") if p.is_file())
+    assert all((direct / f).read_bytes() == (cached / f).read_bytes() for f in written)
+    assert all(digest == sha256_file(direct / name) for name, digest in task.files.items() if "*" not in name)
 
 
 def test_pathfinder_smoke_parameters_make_the_label_a_marker_distance():
@@ -260,7 +216,7 @@ def test_pathfinder_smoke_parameters_make_the_label_a_marker_distance():
 
 def test_sampling_rate_scaled_keeps_s4_consistent_and_restores_delta():
     from liquidssm.layers import LiquidS4Layer, S4Layer
-    from liquidssm.repro.ls4_zeroshot import sampling_rate_scaled
+    from liquidssm.repro.zeroshot import sampling_rate_scaled
 
     t = torch.arange(1000, dtype=torch.float64) / 16000
     u = torch.sin(2 * math.pi * 300 * t)[None, None].repeat(1, 3, 1)
@@ -287,7 +243,7 @@ def test_sampling_rate_scaled_keeps_s4_consistent_and_restores_delta():
 
 
 def test_zero_shot_without_a_source_run_names_the_command(tmp_path):
-    from liquidssm.repro.ls4_zeroshot import ZeroShotError, evaluate_zero_shot, source_of
+    from liquidssm.repro.zeroshot import ZeroShotError, evaluate_zero_shot, source_of
 
     assert source_of("ls4-ts2-sc10-8khz")[0].id == "ls4-ts2-sc10-16khz"
     with pytest.raises(ValueError, match="not a zero-shot entry"):
@@ -301,29 +257,29 @@ def test_zero_shot_without_a_source_run_names_the_command(tmp_path):
 
 def _write_release(kind: str, root) -> dict:
     """Write a small dataset in the release layout under ``root``; return the task arguments."""
-    from liquidssm.data import listops_gen, pathfinder_gen
+    from liquidssm.data import aan, bidmc, cifar, imdb, listops_gen, pathfinder_gen, speech_commands
 
     if kind == "listops":
         listops_gen.generate_listops(root / "listops", n_train=40, n_val=10, n_test=10, min_length=5,
                                      max_length=60, max_depth=3, max_args=5, seed=0, progress=False)
         return {"l_max": 128}
     if kind == "imdb":
-        tasks.write_imdb_fixture(root, n_train=20, n_test=10)
+        imdb.write_fixture(root, n_train=20, n_test=10)
         return {"l_max": 256, "max_tokens": ls4.IMDB_TOKENS}
     if kind == "aan":
-        tasks.write_aan_fixture(root, n_train=20, n_val=10, n_test=10)
+        aan.write_fixture(root, n_train=20, n_val=10, n_test=10)
         return {"l_max": 200, "max_tokens": ls4.AAN_TOKENS}
     if kind == "cifar":
-        tasks.write_cifar_fixture(root, n_per_batch=20)
+        cifar.write_fixture(root, n_per_batch=20)
         return {"grayscale": False, "val_size": 20}
     if kind == "pathfinder":
         out = root / "pathfinder" / "pathfinder32" / "curv_contour_length_14"
         pathfinder_gen.generate_pathfinder(out, 30, pathfinder_gen.PARAMS[32], seed=0, progress=False)
         return {"resolution": 32}
     if kind == "speech_commands":
-        tasks.write_speech_fixture(root, classes="all", n_train=2, n_val=1, n_test=1, clip_samples=800)
+        speech_commands.write_fixture(root, classes="all", n_train=2, n_val=1, n_test=1, clip_samples=800)
         return {"classes": "sc10", "resolution": 2, "normalize": True}
-    tasks.write_bidmc_fixture(root, n_train=30, n_test=10, length=64)
+    bidmc.write_fixture(root, n_train=30, n_test=10, length=64)
     return {"target": "SpO2"}
 
 

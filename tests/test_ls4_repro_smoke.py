@@ -14,9 +14,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from liquidssm.repro import liquid_s4_experiments as ls4
-from liquidssm.repro import ls4_report
+from liquidssm.repro import tables
 from liquidssm.repro.experiments import get_experiment
+from liquidssm.repro.papers.liquid_s4 import experiments as ls4
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def _fit(exp_id: str, tmp_path):
 
 def _reached(exp_id: str, value: float) -> bool:
     exp = get_experiment(exp_id)
-    return value <= exp.smoke_target if ls4.lower_is_better(exp) else value >= exp.smoke_target
+    return value <= exp.smoke_target if not exp.maximise else value >= exp.smoke_target
 
 
 @pytest.mark.parametrize("exp_id", [
@@ -63,7 +63,7 @@ def test_one_smoke_experiment_per_chapter_learns(exp_id, tmp_path):
 ])
 def test_speech_smoke_run_and_its_zero_shot_evaluation(source, target, tmp_path):
     from liquidssm.repro import results
-    from liquidssm.repro.ls4_zeroshot import evaluate_zero_shot
+    from liquidssm.repro.zeroshot import evaluate_zero_shot
 
     rec, run_dir = _fit(source, tmp_path)
     assert _reached(source, rec["value"]), (source, rec["value"])
@@ -85,8 +85,8 @@ def test_every_smoke_target_sits_above_guessing(tmp_path):
     for exp in ls4.ENTRIES:
         if exp.smoke_target is None:
             continue
-        base = ls4_report.baselines(exp.id, "smoke", cache_dir=tmp_path / "cache")
-        if ls4.lower_is_better(exp):
+        base = tables.baselines(exp.id, "smoke", cache_dir=tmp_path / "cache")
+        if not exp.maximise:
             assert exp.smoke_target < 0.75 * base["mean_rmse"], (exp.id, base)
         else:
             assert exp.smoke_target > max(base["chance"], base["majority"]) + 5, (exp.id, base)

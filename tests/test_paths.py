@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -149,3 +150,76 @@ def test_only_paths_knows_directories():
             if CODE_THAT_KNOWS_DIRECTORIES.search(line):
                 offenders.append(f"{path.relative_to(SRC)}:{lineno}: {line.strip()}")
     assert not offenders, "ask liquidssm.paths instead:\n" + "\n".join(offenders)
+
+
+# ------------------------------------------------------------------------------------------------
+# one place per concept: directories (paths.py) and the results record (results.py)
+# ------------------------------------------------------------------------------------------------
+
+#: functions of paths.py that return a folder; joining a sub-path onto one builds a directory
+_FOLDER_FUNCS = {"repo_root", "build_dir", "results_dir", "raw_data_dir", "paper_dir",
+                 "samples_dir", "benchmarks_dir", "book_dir", "data_cache_dir"}
+#: the keys only a results record has together (a dict literal holding several is a record)
+_RECORD_KEYS = {"schema", "config_hash", "paper_value", "provenance", "metric_key", "param_digest",
+                "smoke_target", "chance", "history"}
+
+
+def _directory_joins(tree: ast.AST) -> list[int]:
+    """Lines where a folder returned by a ``paths`` function gets a sub-path joined with ``/``."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            left = node.left
+            while isinstance(left, ast.BinOp) and isinstance(left.op, ast.Div):
+                left = left.left
+            if (isinstance(left, ast.Call) and isinstance(left.func, ast.Attribute)
+                    and isinstance(left.func.value, ast.Name) and left.func.value.id == "paths"
+                    and left.func.attr in _FOLDER_FUNCS):
+                lines.append(node.lineno)
+    return lines
+
+
+def _record_literals(tree: ast.AST) -> list[int]:
+    """Lines of dict literals holding three or more of the results record's own keys."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
+            if len(keys & _RECORD_KEYS) >= 3:
+                lines.append(node.lineno)
+    return lines
+
+
+def _sources() -> dict[str, ast.AST]:
+    return {str(p.relative_to(SRC)): ast.parse(p.read_text(encoding="utf-8"))
+            for p in sorted(SRC.rglob("*.py"))}
+
+
+def test_only_paths_builds_directories():
+    offenders = {name: lines for name, tree in _sources().items()
+                 if name != "paths.py" and (lines := _directory_joins(tree))}
+    assert not offenders, f"directories built outside paths.py: {offenders}"
+
+
+def test_only_results_builds_the_record():
+    offenders = {name: lines for name, tree in _sources().items()
+                 if name != "repro/results.py" and (lines := _record_literals(tree))}
+    assert not offenders, f"results records built outside repro/results.py: {offenders}"
+    assert _record_literals(ast.parse((SRC / "repro" / "results.py").read_text()))  # it is there
+
+
+def test_the_two_source_checks_can_fail():
+    planted = ast.parse("run = paths.build_dir() / 'runs' / x\n"
+                        "rec = {'schema': 1, 'config_hash': h, 'provenance': p}\n")
+    assert _directory_joins(planted) == [1, 1] and _record_literals(planted) == [2]
+
+
+def test_variant_folders(clean_env, tmp_path):
+    clean_env.setenv(paths.RESULTS_ENV, str(tmp_path))
+    assert paths.run_results_dir("paper") == tmp_path
+    assert paths.run_results_dir("released") == tmp_path / "released"
+    assert paths.result_file("e", "smoke", 3) == tmp_path / "e" / "smoke-seed3.json"
+    assert paths.run_dir("e", "full", 2).parts[-3:] == ("runs", "e", "full-seed2")
+    assert paths.run_dir("e", "full", 2, "released").parts[-3] == "runs-released"
+    with pytest.raises(ValueError, match="variant: expected 'paper' or 'released', got 'official'"):
+        paths.run_results_dir("official")

@@ -162,7 +162,9 @@ def _record(exp: str, seed: int, value: float, table: str = "1") -> dict:
             "metric": "accuracy_pct", "metric_key": "accuracy", "value": value,
             "best": {"epoch": 1, "step": 5, "val": {"accuracy": value}, "test": {"accuracy": value}},
             "training": {"steps": 5}, "data": {"source": "fixture"}, "config": {},
-            "config_hash": "x", "provenance": {"device": "cpu", "commit": "c", "dirty": False}}
+            "config_hash": "x", "provenance": {"device": "cpu", "commit": "c", "dirty": False,
+                                                "precision": "32-true", "world_size": 1,
+                                                "torch": "2.13.0", "finished_at": "2026-11-30"}}
 
 
 def test_results_round_trip_and_aggregation_against_hand_computed_values(tmp_path):
@@ -174,7 +176,7 @@ def test_results_round_trip_and_aggregation_against_hand_computed_values(tmp_pat
     assert rec["value"] == 80.0
     df = res.load_results(tmp_path)
     assert len(df) == 5 and set(df["experiment"]) == {"a", "b"}
-    agg = res.aggregate(df).set_index("experiment")
+    agg = res.summarise(df).set_index("experiment")
     assert agg.loc["a", "mean"] == pytest.approx(80.0)
     assert agg.loc["a", "std"] == pytest.approx(math.sqrt(200 / 3))  # population std
     assert agg.loc["b", "std"] == pytest.approx(5.0) and agg.loc["b", "n_seeds"] == 2
@@ -205,3 +207,39 @@ def test_unwritable_results_folder_is_refused(tmp_path):
     with pytest.raises(res.ResultsError, match=r"results folder .*results/exp is not writable"):
         res.check_writable(blocker / "exp")
     assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.update(seed=True), "field 'seed': expected int, got True"),
+    (lambda r: r.update(seed=1.5), "field 'seed': expected int, got 1.5"),
+    (lambda r: r.update(value=float("nan")), "field 'value': expected a finite number"),
+    (lambda r: r.update(value="62.1%"), "field 'value': expected int or float, got '62.1%'"),
+    (lambda r: r.update(profile="quick"), "field 'profile': expected 'smoke' or 'full'"),
+    (lambda r: r["provenance"].pop("commit"), r"field 'provenance': lacks \['commit'\]"),
+    (lambda r: r.update(schema=0), "field 'schema': expected results schema 1, got 0"),
+    (lambda r: r.pop("best"), r"missing keys \['best'\]"),
+])
+def test_validator_names_the_file_and_the_field(tmp_path, change, message):
+    rec = _record("a", 0, 70.0)
+    change(rec)
+    path = tmp_path / "a" / "smoke-seed0.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(rec))
+    with pytest.raises(res.ResultsError, match=message) as info:
+        res.read_result(path)
+    assert str(path) in str(info.value)
+    with pytest.warns(RuntimeWarning, match="skipping a results file"):
+        assert res.load_results(tmp_path).empty  # readers skip it with a visible warning
+
+
+def test_validator_refuses_non_json_files_by_name(tmp_path):
+    bad = tmp_path / "a" / "smoke-seed0.json"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\xff\xfe{")
+    with pytest.raises(res.ResultsError, match="not UTF-8"):
+        res.read_result(bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(res.ResultsError, match="expected a JSON object"):
+        res.read_result(bad)
+    with pytest.raises(res.ResultsError, match="results_dir: .* is not a folder"):
+        res.load_results(tmp_path / "typo")

@@ -8,11 +8,10 @@ import os
 import nbformat
 import pytest
 
-from liquidssm.repro import bookcache
+from liquidssm.book import cache as bookcache
 from liquidssm.repro import results as res
-from liquidssm.repro.runner import ensure_results, planned_runs
-from liquidssm.repro.status import run_status
-from liquidssm.repro.tables import reproduction_table, table_key, to_markdown
+from liquidssm.repro.runs import ensure_results, planned_runs
+from liquidssm.repro.tables import reproduction_table, run_status, table_key, to_markdown
 
 
 def _write(base, exp, row, column, seed, value, *, paper="liquid-s4", table="1", profile="smoke",
@@ -22,7 +21,9 @@ def _write(base, exp, row, column, seed, value, *, paper="liquid-s4", table="1",
            "metric_key": "accuracy", "value": value, "best": {"epoch": 0, "step": 1},
            "training": {"steps": 1, "wall_s": 60.0}, "data": {"source": "generated"}, "config": {},
            "config_hash": config_hash, "provenance": {"device": "cpu", "commit": commit, "dirty": dirty,
-                                              "finished_at": "2026-11-30T00:00:00+00:00"}}
+                                              "finished_at": "2026-11-30T00:00:00+00:00",
+                                              "precision": "32-true", "world_size": 1,
+                                              "torch": "2.13.0"}}
     res.write_result(rec, res.result_path(exp, profile, seed, base))
 
 
@@ -91,10 +92,14 @@ def test_bookcache_invalidates_only_result_reading_chapters_when_results_change(
     from jupyter_cache.base import CacheBundleIn
 
     reader = tmp_path / "table.md"
-    reader.write_text("x = reproduction_table('ls4-table1')\n")
+    reader.write_text("# A table\n\n```{code-cell} ipython3\n%matplotlib inline\n"
+                      "from liquidssm.repro.tables import reproduction_table\n"
+                      "x = reproduction_table('ls4-table1')\n```\n")
     other = tmp_path / "maths.md"
-    other.write_text("y = 1\n")
+    other.write_text("# Maths\n\n```{code-cell} ipython3\nimport liquidssm.kernels\n"
+                     "# reproduction_table( is only named here, never imported\ny = 1\n```\n")
     assert bookcache.reads_results(reader) and not bookcache.reads_results(other)
+    assert "liquidssm.repro.tables" in bookcache.chapter_imports(reader)
     build, results = tmp_path / "_build", tmp_path / "results"
     cache = get_cache(str(build / ".jupyter_cache"))
 

@@ -1,11 +1,10 @@
-"""Tests of liquidssm.repro.tables: transcribed paper tables, average re-derivation, compare()."""
+"""Tests of liquidssm.repro.tables: transcribed paper tables and the re-derivation of their averages."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from liquidssm.repro import tables
@@ -114,33 +113,6 @@ def test_lrcssm_average_plus_minus_is_standard_error():
     assert r.loc["Transformer", "n_entries"] == 5  # OOM on Worms: average of five
     with pytest.raises(ValueError, match="no 'Avg.'/'Average'"):
         tables.recompute_averages("ls4-table2")
-
-
-def test_compare_side_by_side():
-    paper = tables.paper_table("ls4-table3")
-    ours = pd.DataFrame({"model": ["Liquid-S4", "S4-LegS", "NewModel"], "task": ["sCIFAR"] * 3,
-                         "mean": [50.0, 91.0, 10.0], "std": [1.0, 0.5, 0.0],
-                         "profile": ["smoke"] * 3, "n_seeds": [1, 2, 1]})
-    with pytest.raises(ValueError, match=r"not in the paper's table: \('NewModel', 'sCIFAR'\)"):
-        tables.compare(paper, ours)  # a misspelt or new row is refused unless asked for
-    misspelt = ours.replace({"S4-LegS": "S4-Legs"}).iloc[:2]
-    with pytest.raises(ValueError, match="did you mean 'S4-LegS'"):
-        tables.compare(paper, misspelt)
-    out = tables.compare(paper, ours, allow_extra=True)
-    assert list(out.columns) == ["model", "task", "paper", "paper_std", "ours", "ours_std",
-                                 "difference", "profile", "n_seeds"]
-    assert len(out) == len(paper) + 1 and out.iloc[-1]["model"] == "NewModel"
-    row = out.set_index("model").loc["Liquid-S4"]
-    assert row["paper"] == 92.02 and row["ours"] == 50.0
-    assert row["difference"] == pytest.approx(50.0 - 92.02) and row["n_seeds"] == 1
-    assert out.set_index("model").loc["LSTM", ["ours"]].isna().all()
-    assert list(out["model"][: len(paper)]) == list(paper["model"])  # paper order kept
-    with pytest.raises(ValueError, match="missing"):
-        tables.compare(paper, ours.drop(columns=["mean"]))
-    with pytest.raises(ValueError, match="duplicate"):
-        tables.compare(paper, pd.concat([ours, ours]))
-    with pytest.raises(TypeError, match="DataFrame"):
-        tables.compare(paper, [1, 2])  # type: ignore[arg-type]
 
 
 def test_root_override(tmp_path, monkeypatch):

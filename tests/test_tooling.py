@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from liquidssm import cli, environment, paths, sitecheck
-from liquidssm.repro import reproduce
+from liquidssm import cli, environment, paths
+from liquidssm.book import reproduce
+from liquidssm.book import site as sitecheck
 
 ROOT = Path(__file__).resolve().parents[1]
 

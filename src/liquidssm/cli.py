@@ -21,9 +21,13 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Callable
+
+from liquidssm.cliutil import UsageError, int_at_least, positive_float
 
 __all__ = ["COMMANDS", "UsageError", "int_at_least", "positive_float", "main", "report_error"]
+
+# the shared helpers live in a leaf module the sub-commands import (no import circle); they are
+# re-exported here because they are part of this command's documented interface
 
 #: sub-command -> one-line description (``liquidssm --help``)
 COMMANDS = {
@@ -35,46 +39,6 @@ COMMANDS = {
     "bench": "speed and memory benchmarks",
     "env": "print the detected environment",
 }
-
-
-class UsageError(SystemExit):
-    """A command-line usage error: printed as one line, exit status 2 (as argparse does).
-
-    ``str(error)`` is the message (a plain ``SystemExit`` would give the status).
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(2)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-def int_at_least(minimum: int) -> Callable[[str], int]:
-    """An ``argparse`` type: an integer ``>= minimum`` (``--repeats 0`` is a usage error, not a crash)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
-
-
-def positive_float(text: str) -> float:
-    """An ``argparse`` type: a finite number ``> 0`` (a timeout, a step)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
 
 
 def _version() -> str:
@@ -149,7 +113,7 @@ def _forward(command: str, rest: list[str]) -> int:
         return int(getattr(repro_cli, f"{command}_main")(rest) or 0)
     if command == "bench":
         return _bench(rest)
-    module = {"reproduce": "liquidssm.repro.reproduce", "data": "liquidssm.data.cli",
+    module = {"reproduce": "liquidssm.book.reproduce", "data": "liquidssm.data.cli",
               "env": "liquidssm.environment"}[command]
     return int(importlib.import_module(module).main(rest) or 0)
 

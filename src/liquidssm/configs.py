@@ -34,7 +34,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["ModelConfig", "SequenceModelConfig", "LrcSSMConfig", "config_from_dict", "CONFIG_TYPES"]
+#: the two variants of a model that differ between paper and released code (design §4): the
+#: paper's mathematics, or what the official implementation computed; defined once here
+VARIANTS = ("paper", "official")
+
+__all__ = ["VARIANTS", "ModelConfig", "SequenceModelConfig", "LrcSSMConfig", "config_from_dict", "CONFIG_TYPES"]
 
 
 def _choice(value: object, name: str, options: tuple) -> None:
@@ -145,7 +149,7 @@ class SequenceModelConfig(ModelConfig):
         _choice(self.layer, "layer", ("s4", "liquid"))
         _choice(self.liquid_kind, "liquid_kind", ("pb", "kb"))
         _int(self.liquid_order, "liquid_order", 2)
-        _choice(self.variant, "variant", ("paper", "official"))
+        _choice(self.variant, "variant", VARIANTS)
         _int(self.liquid_window, "liquid_window", 1, optional=True)
         if self.variant == "official" and self.liquid_window is not None:
             raise ValueError("liquid_window: the official variant chooses L̃_p by the binomial rule; "
@@ -233,7 +237,7 @@ class LrcSSMConfig(ModelConfig):
             _bool(self.complex_params, "complex_params")
         else:
             _choice(self.complex_params, "complex_params", self.COMPLEX_SUBSETS)
-        _choice(self.variant, "variant", ("paper", "official"))
+        _choice(self.variant, "variant", VARIANTS)
         _choice(self.ablation, "ablation", ("none", "A(u)", "A(u),b(u)"))
         if self.rho is not None:
             _real(self.rho, "rho", 0.0, 1.0, open_low=True)

@@ -39,7 +39,7 @@ _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 def errata_file() -> Path:
     """Where the findings live: ``errata.csv`` in :func:`liquidssm.paths.paper_dir`."""
-    return paths.paper_dir() / "errata.csv"
+    return paths.paper_file("errata.csv")
 
 
 def load(path: Path | None = None) -> pd.DataFrame:

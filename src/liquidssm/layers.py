@@ -39,7 +39,7 @@ from torch import nn
 from liquidssm import hippo, kernels, liquid, ssm
 from liquidssm._checks import check_choice, check_finite, check_int, check_memory, check_ndim
 from liquidssm.cauchy import BACKENDS
-from liquidssm.configs import SequenceModelConfig
+from liquidssm.configs import VARIANTS, SequenceModelConfig
 
 __all__ = [
     "S4Layer",
@@ -453,7 +453,7 @@ class LiquidS4Layer(S4Layer):
         super().__init__(H, N, **s4_options)
         self.kind = check_choice(kind, "kind", ("pb", "kb"))
         self.order = liquid.check_order(order)
-        self.variant = check_choice(variant, "variant", ("paper", "official"))
+        self.variant = check_choice(variant, "variant", VARIANTS)
         if L_tilde is not None:
             if variant == "official":
                 raise ValueError("L_tilde: the official variant chooses L̃_p by the binomial rule; pass L_tilde=None")

@@ -48,6 +48,7 @@ from torch.autograd.function import once_differentiable
 
 from liquidssm._checks import as_tensor, check_choice, check_int, check_positive
 from liquidssm.compiled import transforms_active as _transforms_active
+from liquidssm.configs import VARIANTS
 from liquidssm.newton import checked_initial_state, scaled_copy, sequential_rollout
 
 __all__ = [
@@ -62,7 +63,6 @@ __all__ = [
     "CLAMPS",
 ]
 
-VARIANTS = ("paper", "official")
 CLAMPS = ("softplus", "tanh")
 ABLATIONS = ("none", "A(u)", "A(u),b(u)")
 

@@ -48,6 +48,17 @@ __all__ = [
     "benchmarks_dir",
     "official_root",
     "build_dir",
+    "book_dir",
+    "paper_file",
+    "html_dir",
+    "scratch_dir",
+    "sitecheck_dir",
+    "reproductions_dir",
+    "run_results_dir",
+    "result_file",
+    "run_dir",
+    "data_cache_dir",
+    "reproduce_dir",
     "describe",
 ]
 
@@ -193,6 +204,73 @@ def official_root() -> Path | None:
 def build_dir() -> Path:
     """``<repo>/_build``: the site, converted notebooks and papermill outputs (may not exist)."""
     return repo_root() / "_build"
+
+
+def paper_file(name: str) -> Path:
+    """``<repo>/data/paper/<name>``: one transcribed table (``"ls4-table1.csv"``) or index file."""
+    return paper_dir() / name
+
+
+def html_dir() -> Path:
+    """``<build>/html``: the built site."""
+    return build_dir() / "html"
+
+
+def scratch_dir(name: str) -> Path:
+    """``<build>/<name>``: a chapter's or a test's own scratch folder (never the real results)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"name: expected one plain folder name, got {name!r}")
+    return build_dir() / name
+
+
+def sitecheck_dir() -> Path:
+    """``<build>/sitecheck``: screenshots of the headless-browser check of the site."""
+    return build_dir() / "sitecheck"
+
+
+def book_dir() -> Path:
+    """``<repo>/book``: the chapters (Jupytext MyST notebooks)."""
+    return repo_root() / "book"
+
+
+def reproductions_dir(root: PathLike | None = None) -> Path:
+    """``<root>/book/reproductions`` (``root`` default :func:`repo_root`): the papermill chapters."""
+    return (Path(root) if root is not None else repo_root()) / "book" / "reproductions"
+
+
+def _check_variant(variant: str) -> str:
+    if variant not in ("paper", "released"):
+        raise ValueError(f"variant: expected 'paper' or 'released', got {variant!r}")
+    return variant
+
+
+def run_results_dir(variant: str = "paper", base: PathLike | None = None) -> Path:
+    """Results folder of a run variant: ``base`` (default :func:`results_dir`) for ``"paper"``,
+    ``<base>/released`` for ``"released"`` (the released code's settings never mix with ours)."""
+    folder = Path(base) if base is not None else results_dir()
+    return folder if _check_variant(variant) == "paper" else folder / "released"
+
+
+def result_file(experiment_id: str, profile: str, seed: int, base: PathLike | None = None) -> Path:
+    """``<base>/<experiment_id>/<profile>-seed<seed>.json`` (``base`` default :func:`results_dir`)."""
+    folder = Path(base) if base is not None else results_dir()
+    return folder / experiment_id / f"{profile}-seed{seed}.json"
+
+
+def run_dir(experiment_id: str, profile: str, seed: int, variant: str = "paper") -> Path:
+    """Checkpoints of one run: ``<build>/runs[-released]/<experiment_id>/<profile>-seed<seed>``."""
+    runs = "runs" if _check_variant(variant) == "paper" else "runs-released"
+    return build_dir() / runs / experiment_id / f"{profile}-seed{seed}"
+
+
+def data_cache_dir() -> Path:
+    """``<build>/data``: generated and fixture datasets, written once per argument set."""
+    return build_dir() / "data"
+
+
+def reproduce_dir(profile: str) -> Path:
+    """``<build>/reproduce/<profile>``: chapters executed by papermill (``liquidssm reproduce``)."""
+    return build_dir() / "reproduce" / profile
 
 
 def describe() -> dict[str, str]:

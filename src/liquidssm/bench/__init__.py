@@ -14,7 +14,7 @@ import importlib
 import importlib.util
 from pathlib import Path
 
-from liquidssm.cli import UsageError
+from liquidssm.cliutil import UsageError
 
 BENCHMARKS = {
     "kernels": "liquidssm.bench.kernels",
@@ -37,7 +37,7 @@ def describe(name: str) -> str:
 def run(name: str, argv: list[str] | None = None) -> int:
     """Run benchmark ``name`` with command-line arguments ``argv``; return its exit status.
 
-    An unknown ``name`` raises :class:`liquidssm.cli.UsageError` (exit status 2) listing the
+    An unknown ``name`` raises :class:`liquidssm.cliutil.UsageError` (exit status 2) listing the
     benchmarks.
     """
     if name not in BENCHMARKS:

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from liquidssm.bench._util import machine_summary
-from liquidssm.cli import int_at_least
+from liquidssm.cliutil import int_at_least
 
 __all__ = ["benchmark", "main"]
 
@@ -33,7 +33,7 @@ def benchmark(experiment: str = "ls4-t1-listops", profile: str = "smoke", *, ste
     from liquidssm.repro import train
     from liquidssm.repro.models import build_model, model_output
     from liquidssm.repro.optim import build_optimizer, lr_factor, set_lr
-    from liquidssm.repro.tasks import loss_fn
+    from liquidssm.repro.taskbase import loss_fn
 
     with tempfile.TemporaryDirectory() as tmp:
         run = train.setup(experiment, profile, seed, device="cpu", devices=1, num_nodes=1,

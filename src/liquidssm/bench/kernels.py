@@ -37,7 +37,7 @@ from liquidssm.cauchy import (
     cauchy_torch,
     keops_available,
 )
-from liquidssm.cli import int_at_least
+from liquidssm.cliutil import int_at_least
 from liquidssm.hippo import nplr_legs
 from liquidssm.kernels import roots_of_unity, s4_dplr_kernel
 

@@ -20,7 +20,7 @@ import torch
 
 from liquidssm._checks import check_choice
 from liquidssm.bench._util import machine_summary, time_fn
-from liquidssm.cli import int_at_least
+from liquidssm.cliutil import int_at_least
 from liquidssm.layers import LiquidS4Layer, S4Layer
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from liquidssm.bench._util import interleaved_times, machine_summary, peak_memory_mb
-from liquidssm.cli import int_at_least
+from liquidssm.cliutil import int_at_least
 from liquidssm.lrc import LrcSSMCell
 from liquidssm.newton import newton_solve, sequential_solve, sequential_solve_bptt
 from liquidssm.scan import SCAN_METHODS

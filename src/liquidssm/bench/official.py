@@ -52,7 +52,7 @@ from typing import Any
 import pandas as pd
 
 from liquidssm import paths
-from liquidssm.cli import UsageError, int_at_least, positive_float
+from liquidssm.cliutil import UsageError, int_at_least, positive_float
 
 __all__ = ["COMPARISONS", "DEFAULT_SIZES", "QUICK_SIZES", "OfficialRootError", "bench_official",
            "check_official_root", "load_measurements", "main"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -94,22 +95,57 @@ class AAN(Dataset):
     collate = staticmethod(pad_pair_collate)
 
 
-def write_fixture(root: str | os.PathLike[str], n_train: int = 24, n_val: int = 8,
-                  n_test: int = 8, seed: int = 0) -> Path:
-    """Tiny AAN in the release layout: label-correlated pseudo-citations, with quotes in texts."""
-    import random
+#: the four topics of the fixture documents (:func:`write_fixture`), a word list each
+FIXTURE_TOPICS = (
+    ("parsing", "grammar", "treebank", "syntax", "dependency", "parser"),
+    ("translation", "bilingual", "alignment", "phrase", "decoder", "bleu"),
+    ("speech", "acoustic", "phoneme", "audio", "prosody", "voice"),
+    ("semantic", "lexicon", "wordnet", "meaning", "sense", "frame"),
+)
+#: generic paper words shared by all topics, with quote characters as the release has
+FIXTURE_PAPER_WORDS = ("we", "the", "a", "of", "in", "model", "results", "paper", "\"method\"", "it's",
+                       "data", "show", "using", "on")
 
-    rng = random.Random(seed)
-    words = ["model", "parse", "tree", "neural", "corpus", "\"quoted\"", "it's", "a/b", "x=1"]
+
+def _fixture_document(rng: np.random.Generator, topic: int, min_words: int, max_words: int,
+                      topic_rate: float) -> str:
+    """One fixture document: words of ``FIXTURE_TOPICS[topic]`` (probability ``topic_rate``) and paper words."""
+    words = []
+    for _ in range(int(rng.integers(min_words, max_words + 1))):
+        pool = FIXTURE_TOPICS[topic] if rng.random() < topic_rate else FIXTURE_PAPER_WORDS
+        words.append(str(rng.choice(pool)))
+    return " ".join(words)
+
+
+def write_fixture(root: str | os.PathLike[str], n_train: int = 24, n_val: int = 8,
+                  n_test: int = 8, min_words: int = 10, max_words: int = 25,
+                  topic_rate: float = 0.4, seed: int = 0) -> Path:
+    """``new_aan_pairs.{train,eval,test}.tsv`` whose label says whether two documents share a topic.
+
+    Each document mixes words of one of four topics (:data:`FIXTURE_TOPICS`, probability
+    ``topic_rate``) with generic paper words (:data:`FIXTURE_PAPER_WORDS`, with quote
+    characters, as the release has). A pair is labelled 1 ("cites") when both documents come
+    from the same topic, else 0; labels alternate, so the classes are balanced. Written in the
+    release's format: no header, five tab-separated fields, the label as a float. The defaults
+    are the tiny stand-in of ``liquidssm data fixtures aan``; the Liquid-S4 smoke tasks pass
+    their sizes. Returns ``<root>/aan``.
+    """
+    for name, n in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+        check_int(n, name, minimum=1)
+    check_int(min_words, "min_words", minimum=1)
+    check_int(max_words, "max_words", minimum=min_words)
+    rng = np.random.default_rng(seed)
     out = Path(root) / SUBDIR
     out.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", n_train), ("eval", n_val), ("test", n_test)):
         with open(out / f"new_aan_pairs.{split}.tsv", "w", encoding="utf-8", newline="") as f:
             for i in range(n):
-                lab = i % 2
-                t1 = " ".join(rng.choice(words) for _ in range(rng.randint(5, 30)))
-                t2 = t1 if lab else " ".join(rng.choice(words) for _ in range(rng.randint(5, 30)))
-                f.write(f"{float(lab)}\tP{split}{i}a\tP{split}{i}b\t{t1}\t{t2}\n")
+                label = i % 2
+                t1 = int(rng.integers(len(FIXTURE_TOPICS)))
+                t2 = t1 if label else int((t1 + rng.integers(1, len(FIXTURE_TOPICS))) % len(FIXTURE_TOPICS))
+                d1 = _fixture_document(rng, t1, min_words, max_words, topic_rate)
+                d2 = _fixture_document(rng, t2, min_words, max_words, topic_rate)
+                f.write(f"{float(label)}\t{split}-{i}-a\t{split}-{i}-b\t{d1}\t{d2}\n")
     return out
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from liquidssm._checks import check_choice
+from liquidssm._checks import check_choice, check_int
 from liquidssm.data._common import Archive, dataset_dir, require_file, require_split
 from liquidssm.data.series import fill_missing, merge_ts
 from liquidssm.data.spec import DatasetSpec
@@ -96,20 +96,47 @@ class BIDMC(Dataset):
         return self.x[i], self.y[i]
 
 
+def fixture_series(target: str, y: float, rng: np.random.Generator, length: int) -> np.ndarray:
+    """A ``(length, 2)`` two-channel series ("PPG", "ECG") from which ``y`` in [-1, 1] can be read.
+
+    HR: the pulse rate of both channels rises with ``y``; RR: the slow baseline wave of the
+    "PPG" channel (the breathing) speeds up with ``y``; SpO2: the pulse amplitude of the "PPG"
+    relative to the "ECG" grows with ``y``. Random phases and noise.
+    """
+    t = np.arange(length) / length
+    beat = 8.0 * (1.0 + 0.4 * y) if target == "HR" else 8.0
+    breath = 3.0 * (1.0 + 0.5 * y) if target == "RR" else 3.0
+    amp = 1.0 + 0.5 * y if target == "SpO2" else 1.0
+    p1, p2 = rng.uniform(0, 2 * math.pi, size=2)
+    ppg = amp * np.sin(2 * math.pi * beat * t + p1) + 0.8 * np.sin(2 * math.pi * breath * t + p2)
+    ecg = np.maximum(np.sin(2 * math.pi * beat * t + p1), 0.0) ** 8
+    x = np.stack([ppg, ecg], -1) + 0.05 * rng.standard_normal((length, 2))
+    return x.astype(np.float64)
+
+
 def write_fixture(root: str | os.PathLike[str], n_train: int = 20, n_test: int = 8,
                   length: int = 64, seed: int = 0) -> Path:
-    """Tiny TSER files for the three targets (short series; real length is 4000)."""
+    """Monash TSER ``BIDMC32{HR,RR,SpO2}_{TRAIN,TEST}.ts`` with targets readable from the series.
+
+    Targets ``y ~ U[-1, 1]`` (the real HR, RR and SpO2 are in their physical units; a fixture's
+    scale only has to make the mean predictor's RMSE, ``1/sqrt(3)``, easy to beat by learning);
+    series of :func:`fixture_series` (real length 4000), written with
+    :func:`liquidssm.data.tsfile.write_ts`. The loader merges TRAIN and TEST and splits them
+    70/15/15 as the released code. The defaults are the tiny stand-in of ``liquidssm data
+    fixtures bidmc``; the Liquid-S4 smoke tasks pass their sizes. Returns ``<root>/bidmc``.
+    """
+    check_int(n_train, "n_train", minimum=1)
+    check_int(n_test, "n_test", minimum=1)
+    check_int(length, "length", minimum=1)
     rng = np.random.default_rng(seed)
     out = Path(root) / SUBDIR
     out.mkdir(parents=True, exist_ok=True)
-    for target, scale in (("HR", 80.0), ("RR", 15.0), ("SpO2", 97.0)):
+    for target in TARGETS:
         for split, n in (("TRAIN", n_train), ("TEST", n_test)):
-            y = scale + rng.standard_normal(n)
-            t = np.arange(length)[None, :]
-            X = np.stack([np.sin(2 * np.pi * t * y[:, None] / (60 * length)),
-                          rng.standard_normal((n, length))], axis=-1)
-            write_ts(out / f"BIDMC32{target}_{split}.ts", np.round(X, 5),
-                     [f"{v:.4f}" for v in y], f"BIDMC32{target}")
+            y = rng.uniform(-1.0, 1.0, size=n)
+            X = np.stack([fixture_series(target, float(v), rng, length) for v in y])
+            write_ts(out / f"BIDMC32{target}_{split}.ts", np.round(X, 4), [f"{v:.5f}" for v in y],
+                     f"BIDMC32{target}")
     return out
 
 

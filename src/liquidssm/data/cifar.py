@@ -13,6 +13,7 @@ training images drawn by ``random_split`` with seed 42.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -114,17 +115,40 @@ class CIFAR10Sequence(Dataset):
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
-def write_fixture(root: str | os.PathLike[str], n_per_batch: int = 10, seed: int = 0) -> Path:
-    """Tiny binary release: 5 train batches + test batch of ``n_per_batch`` records each."""
+def fixture_image(label: int, rng: np.random.Generator, noise: float = 40.0) -> np.ndarray:
+    """One ``(3, 32, 32)`` uint8 image of class ``label``: stripes whose period and orientation code the class.
+
+    Classes 0-4 have horizontal stripes (constant along a row: slow changes in the row-major
+    pixel sequence), 5-9 vertical ones (fast, periodic changes); the period is
+    ``(2, 3, 4, 6, 8)[label % 5]`` pixels. Phase, colour tint and pixel noise are random.
+    """
+    period = (2, 3, 4, 6, 8)[label % 5]
+    coord = np.arange(32)
+    phase = rng.uniform(0, 2 * math.pi)
+    wave = np.sin(2 * math.pi * coord / period + phase)
+    pattern = np.repeat(wave[:, None], 32, 1) if label < 5 else np.repeat(wave[None, :], 32, 0)
+    tint = rng.uniform(0.6, 1.0, size=3)
+    img = 128 + 70 * tint[:, None, None] * pattern[None] + noise * rng.standard_normal((3, 32, 32))
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def write_fixture(root: str | os.PathLike[str], n_per_batch: int = 10, noise: float = 40.0,
+                  seed: int = 0) -> Path:
+    """The CIFAR-10 binary release (``data_batch_1..5.bin``, ``test_batch.bin``, 3073-byte records).
+
+    Every record is ``label byte + R, G, B planes`` of :func:`fixture_image`; labels are
+    balanced within each file (``n_per_batch`` records, in random order). The defaults are the
+    tiny stand-in of ``liquidssm data fixtures cifar10``; the Liquid-S4 smoke tasks pass their
+    sizes. Returns ``<root>/cifar/cifar-10-batches-bin``.
+    """
+    check_int(n_per_batch, "n_per_batch", minimum=1)
     rng = np.random.default_rng(seed)
     out = Path(root) / SUBDIR
     out.mkdir(parents=True, exist_ok=True)
-    for f in TRAIN_FILES + TEST_FILES:
-        labels = rng.integers(0, 10, n_per_batch, dtype=np.uint8)
-        pix = rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8)
-        # a class-dependent brightness so a tiny model can learn something
-        pix = ((pix.astype(np.int32) // 4) + labels[:, None].astype(np.int32) * 18).astype(np.uint8)
-        np.concatenate([labels[:, None], pix], axis=1).tofile(out / f)
+    for name in TRAIN_FILES + TEST_FILES:
+        labels = rng.permutation(np.arange(n_per_batch) % 10).astype(np.uint8)
+        pix = np.stack([fixture_image(int(c), rng, noise).reshape(-1) for c in labels])
+        np.concatenate([labels[:, None], pix], axis=1).astype(np.uint8).tofile(out / name)
     (out / "batches.meta.txt").write_text("\n".join(CLASSES) + "\n")
     return out
 

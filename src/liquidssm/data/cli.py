@@ -20,7 +20,7 @@ import urllib.error
 import zipfile
 from pathlib import Path
 
-from liquidssm.cli import int_at_least, positive_float
+from liquidssm.cliutil import int_at_least, positive_float
 from liquidssm.data._common import (
     CorruptDataError,
     data_root,

@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -93,22 +94,54 @@ class IMDB(Dataset):
         return self.vocab.encode(list(self.texts[i]), self.l_max), self.items[i][1]
 
 
-def write_fixture(root: str | os.PathLike[str], n_per_class: int = 8, seed: int = 0) -> Path:
-    """Tiny ``aclImdb`` tree: ``n_per_class`` reviews per split and polarity (ratings 1-4 / 7-10)."""
-    import random
+#: neutral words of the fixture reviews (:func:`write_fixture`)
+FIXTURE_FILLER = ("the", "movie", "was", "and", "a", "of", "plot", "scene", "actor", "story", "film",
+                  "some", "really", "this", "with", "cast", "music", "ending", "director", "it")
+#: sentiment words of the fixture reviews; a review mostly draws those of its own polarity
+FIXTURE_POSITIVE = ("great", "good", "superb", "wonderful", "loved", "brilliant", "fun", "moving")
+FIXTURE_NEGATIVE = ("awful", "bad", "boring", "terrible", "hated", "poor", "dull", "weak")
+#: the same closing line of every fixture review: the release's ``<br />`` markup and non-ASCII
+#: text, which the loader keeps as characters (no cleaning, no lowercasing)
+FIXTURE_CLOSING = "<br /><br />Seen at a café — twice."
 
-    rng = random.Random(seed)
-    good = ["great", "wonderful", "loved it", "superb acting", "a joy"]
-    bad = ["awful", "boring", "hated it", "terrible plot", "a mess"]
+
+def write_fixture(root: str | os.PathLike[str], n_train: int = 8, n_test: int = 8,
+                  min_words: int = 15, max_words: int = 40, sentiment_rate: float = 0.3,
+                  agreement: float = 0.8, seed: int = 0) -> Path:
+    """Reviews in the ``aclImdb`` layout whose words depend on the label (``n_*`` per polarity).
+
+    Each word is a sentiment word with probability ``sentiment_rate``, else a neutral filler
+    word (:data:`FIXTURE_FILLER`); a sentiment word comes from the review's own polarity
+    (:data:`FIXTURE_POSITIVE`, :data:`FIXTURE_NEGATIVE`) with probability ``agreement``, else
+    from the other one. So the label is learnable from the characters, but a review with few
+    sentiment words is ambiguous: perfect accuracy is not expected. Every review ends with
+    :data:`FIXTURE_CLOSING` (release-like markup and non-ASCII characters, the same for both
+    labels). Files are named as in the release (``<id>_<rating>.txt``, ratings 7-10 positive,
+    1-4 negative). The defaults are the tiny stand-in of ``liquidssm data fixtures imdb``; the
+    Liquid-S4 smoke tasks pass their sizes. Returns ``<root>/imdb``.
+    """
+    check_int(n_train, "n_train", minimum=1)
+    check_int(n_test, "n_test", minimum=1)
+    check_int(min_words, "min_words", minimum=1)
+    check_int(max_words, "max_words", minimum=min_words)
+    rng = np.random.default_rng(seed)
     out = Path(root) / SUBDIR / "aclImdb"
-    for split in SPLITS:
-        for sub, words, ratings in (("pos", good, (7, 10)), ("neg", bad, (1, 4))):
+    for split, n in (("train", n_train), ("test", n_test)):
+        for sub, label, ratings in (("pos", 1, (7, 10)), ("neg", 0, (1, 4))):
             d = out / split / sub
             d.mkdir(parents=True, exist_ok=True)
-            for i in range(n_per_class):
-                text = "This film was " + ", ".join(rng.choice(words) for _ in range(rng.randint(3, 40)))
-                text += ". <br /><br />Rated \"fine\" by some — café."
-                (d / f"{i}_{rng.randint(*ratings)}.txt").write_text(text, encoding="utf-8")
+            for i in range(n):
+                words = []
+                for _ in range(int(rng.integers(min_words, max_words + 1))):
+                    if rng.random() < sentiment_rate:
+                        own = rng.random() < agreement
+                        pool = FIXTURE_POSITIVE if (label == 1) == own else FIXTURE_NEGATIVE
+                    else:
+                        pool = FIXTURE_FILLER
+                    words.append(str(rng.choice(pool)))
+                text = " ".join(words).capitalize() + "." + FIXTURE_CLOSING
+                rating = int(rng.integers(ratings[0], ratings[1] + 1))
+                (d / f"{i}_{rating}.txt").write_text(text, encoding="utf-8")
     return out.parent
 
 

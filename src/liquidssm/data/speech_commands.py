@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from liquidssm._checks import check_choice
+from liquidssm._checks import check_choice, check_int
 from liquidssm.data._common import (
     Archive,
     CorruptDataError,
@@ -176,26 +176,65 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE) -> None:
         w.writeframes(data.tobytes())
 
 
-def write_fixture(root: str | os.PathLike[str], per_class: int = 3, seed: int = 0,
-                  classes: tuple[str, ...] = ALL_CLASSES) -> Path:
-    """Tiny release tree: ``per_class`` clips per word (class-specific tone, random length)."""
+def fixture_clip(label: int, n_classes: int, rng: np.random.Generator, n: int,
+                 rate: int = SAMPLE_RATE) -> np.ndarray:
+    """One clip of ``n`` samples for class ``label``: a tone whose pitch codes the class.
+
+    Pitches are spaced geometrically from 150 Hz to 1500 Hz (below the 4 kHz Nyquist limit of
+    the 8 kHz zero-shot test, so the class survives halving the sampling rate); random phase,
+    loudness and a little noise.
+    """
+    f = 150.0 * 10.0 ** (label / max(n_classes - 1, 1))
+    t = np.arange(n) / rate
+    amp = rng.uniform(0.2, 0.5)
+    x = amp * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+    return x + 0.02 * rng.standard_normal(n)
+
+
+def write_fixture(root: str | os.PathLike[str], classes: str | tuple[str, ...] = "all",
+                  n_train: int = 1, n_val: int = 1, n_test: int = 1, clip_samples: int = 2000,
+                  seed: int = 0) -> Path:
+    """Speech Commands v0.02 layout: ``<word>/<speaker>_nohash_<k>.wav`` at 16 kHz, 16-bit mono.
+
+    ``n_train + n_val + n_test`` clips per word of ``classes`` (``"all"``: the 35 words,
+    ``"sc10"``: the SC10 words, or a tuple of words of :data:`ALL_CLASSES` for a partial tree),
+    each ``clip_samples`` long (the loader zero-pads to 16000) with the tone of
+    :func:`fixture_clip` for the word's index in ``classes``; ``validation_list.txt`` and
+    ``testing_list.txt`` name the validation and test clips as the release does, and
+    ``_background_noise_/`` is present (and ignored, as in the release). The defaults are the
+    tiny stand-in of ``liquidssm data fixtures speech_commands``; the Liquid-S4 smoke tasks pass
+    their sizes. Returns ``<root>/speech_commands``.
+    """
+    if isinstance(classes, str):
+        check_choice(classes, "classes", ("all", "sc10"))
+        words = ALL_CLASSES if classes == "all" else SC10_CLASSES
+    else:
+        words = tuple(classes)
+        unknown = [w for w in words if w not in ALL_CLASSES]
+        if not words or unknown:
+            raise ValueError(f"classes: expected 'all', 'sc10' or a non-empty tuple of Speech Commands "
+                             f"words, got {classes!r}" + (f" (unknown: {unknown})" if unknown else ""))
+    check_int(n_train, "n_train", minimum=1)
+    check_int(n_val, "n_val", minimum=0)
+    check_int(n_test, "n_test", minimum=0)
+    check_int(clip_samples, "clip_samples", minimum=1, maximum=SAMPLE_RATE)
     rng = np.random.default_rng(seed)
     out = Path(root) / SUBDIR
     val, test = [], []
-    for c, word in enumerate(classes):
+    for c, word in enumerate(words):
         d = out / word
         d.mkdir(parents=True, exist_ok=True)
-        for j in range(per_class):
-            n = int(rng.integers(4000, SAMPLE_RATE + 1))
-            t = np.arange(n) / SAMPLE_RATE
-            x = 0.3 * np.sin(2 * np.pi * (200 + 40 * c) * t) + 0.01 * rng.standard_normal(n)
-            name = f"{rng.integers(0, 16**8):08x}_nohash_{j}.wav"
-            write_wav(d / name, x)
-            (val if j == 1 else test if j == 2 else []).append(f"{word}/{name}")
+        for k in range(n_train + n_val + n_test):
+            name = f"{rng.integers(0, 16**8):08x}_nohash_{k}.wav"
+            write_wav(d / name, fixture_clip(c, len(words), rng, clip_samples))
+            if k >= n_train + n_val:
+                test.append(f"{word}/{name}")
+            elif k >= n_train:
+                val.append(f"{word}/{name}")
     (out / "validation_list.txt").write_text("\n".join(val) + "\n")
     (out / "testing_list.txt").write_text("\n".join(test) + "\n")
     (out / "_background_noise_").mkdir(exist_ok=True)
-    write_wav(out / "_background_noise_" / "white_noise.wav", 0.1 * rng.standard_normal(SAMPLE_RATE))
+    write_wav(out / "_background_noise_" / "white_noise.wav", 0.1 * rng.standard_normal(4000))
     return out
 
 

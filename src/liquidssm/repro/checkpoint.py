@@ -8,8 +8,9 @@ validation result so far and the configuration hash. Everything is stored as ten
 Python values, so it loads with ``torch.load(weights_only=True)``: no unsafe unpickling.
 
 Files are written atomically (temporary file, ``fsync``, rename, ``fsync`` of the folder) as
-``step-<n>.pt``; the last two are kept. A truncated or corrupt file is named in a warning and the
-previous good one is used.
+``step-<n>.pt``; the last two are kept. The model at the best validation evaluation is written
+by the same writer as ``best.pt`` (:func:`save_best`). A truncated or corrupt file is named in a
+warning and the previous good one is used.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ __all__ = [
     "rng_state",
     "set_rng_state",
     "save_checkpoint",
+    "save_best",
+    "load_best",
     "list_checkpoints",
     "load_latest",
     "load_model_weights",
@@ -107,16 +110,35 @@ def list_checkpoints(folder: str | os.PathLike[str]) -> list[Path]:
     return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)), reverse=True)  # type: ignore[union-attr]
 
 
+BEST = "best.pt"
+
+
+def _write(path: Path, state: dict[str, Any]) -> Path:
+    """The one checkpoint writer: ``state`` plus the format version, serialised, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save({"version": CHECKPOINT_VERSION, **state}, buf)
+    return atomic_write(path, buf.getvalue())
+
+
 def save_checkpoint(folder: str | os.PathLike[str], state: dict[str, Any], keep: int = 2) -> Path:
     """Write ``state`` (must hold ``"step"``) as ``folder/step-<n>.pt`` atomically; keep the newest ``keep``."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save({"version": CHECKPOINT_VERSION, **state}, buf)
-    path = atomic_write(folder / f"step-{int(state['step']):09d}.pt", buf.getvalue())
+    path = _write(folder / f"step-{int(state['step']):09d}.pt", state)
     for old in list_checkpoints(folder)[keep:]:
         old.unlink(missing_ok=True)
     return path
+
+
+def save_best(folder: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """Write ``state`` (model, step, configuration hash) as ``folder/best.pt`` atomically."""
+    return _write(Path(folder) / BEST, state)
+
+
+def load_best(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The state in ``folder/best.pt``, or ``None`` when the run kept none (``weights_only=True``)."""
+    path = Path(folder) / BEST
+    return _read(path) if path.exists() else None
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -17,8 +17,9 @@ import sys
 
 import pandas as pd
 
-from liquidssm.cli import UsageError
+from liquidssm.cliutil import UsageError
 from liquidssm.repro.experiments import PROFILES, get_experiment, list_experiments
+from liquidssm.repro.spec import PRECISIONS, RUN_VARIANTS, Launch
 
 __all__ = ["train_main", "experiments_main", "results_main"]
 
@@ -54,10 +55,12 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("experiment", help="registry id (`liquidssm experiments` lists them)")
     p.add_argument("--profile", default="smoke", choices=PROFILES)
     p.add_argument("--seed", type=int, default=None, help="default: the profile's first seed")
+    p.add_argument("--variant", default="paper", choices=RUN_VARIANTS,
+                   help="'released': the released code's settings, into their own folders")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "gpu", "auto"))
     p.add_argument("--devices", type=int, default=1, help="processes per node (DDP when > 1)")
     p.add_argument("--num-nodes", type=int, default=1)
-    p.add_argument("--precision", default="32-true", choices=("32-true", "bf16-mixed", "16-mixed"))
+    p.add_argument("--precision", default="32-true", choices=PRECISIONS)
     p.add_argument("--max-minutes", type=float, default=None,
                    help="checkpoint and stop after this many minutes (rerun to continue)")
     group = p.add_mutually_exclusive_group()
@@ -78,17 +81,31 @@ def train_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     _known(args.experiment)
     overrides = _parse_set(args.set)
+    from liquidssm import paths
+    from liquidssm.repro.runs import variant_overrides
+    from liquidssm.repro.spec import resolve
     from liquidssm.repro.train import RunInterrupted, fit
 
-    device = "cuda" if args.device == "gpu" else args.device
+    for section, fields in variant_overrides(args.experiment, args.profile, args.variant).items():
+        overrides[section] = {**fields, **overrides.get(section, {})}  # --set wins
+    seed = args.seed
+    if args.run_dir is None and args.variant != "paper":
+        seed = seed if seed is not None else resolve(get_experiment(args.experiment), args.profile).seeds[0]
+        args.run_dir = paths.run_dir(args.experiment, args.profile, seed, args.variant)
+    try:
+        launch = Launch(device=args.device, devices=args.devices, num_nodes=args.num_nodes,
+                        precision=args.precision, max_minutes=args.max_minutes,
+                        restart=args.restart,
+                        results_dir=paths.run_results_dir(args.variant, args.results_dir)
+                        if args.variant != "paper" or args.results_dir is not None else None,
+                        run_dir=args.run_dir, data_root=args.data_root, cache_dir=args.cache_dir,
+                        progress=args.progress, tensorboard=args.tensorboard)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     # library errors (missing data, unwritable results, a changed configuration, a NaN loss)
     # propagate to `liquidssm.cli`, which prints them as one line and exits with status 1
     try:
-        rec = fit(args.experiment, args.profile, args.seed, device=device, devices=args.devices,
-                  num_nodes=args.num_nodes, precision=args.precision, max_minutes=args.max_minutes,
-                  restart=args.restart, results_dir=args.results_dir, run_dir=args.run_dir,
-                  data_root=args.data_root, cache_dir=args.cache_dir, overrides=overrides,
-                  progress=args.progress, tensorboard=args.tensorboard)
+        rec = fit(args.experiment, args.profile, seed, launch, overrides=overrides)
     except RunInterrupted as exc:
         print(f"liquidssm train: {exc}", file=sys.stderr)
         return 130
@@ -129,7 +146,7 @@ def experiments_main(argv: list[str] | None = None) -> int:
 
 def results_main(argv: list[str] | None = None) -> int:
     """``liquidssm results [--table T] [--experiment ID]``: what has run, per seed and aggregated."""
-    from liquidssm.repro.results import aggregate, load_results
+    from liquidssm.repro.results import load_results, summarise
 
     p = argparse.ArgumentParser(prog="liquidssm results", description=results_main.__doc__)
     p.add_argument("--table", default=None)
@@ -147,5 +164,5 @@ def results_main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(df[cols].to_string(index=False))
         print()
-        print(aggregate(df).to_string(index=False))
+        print(summarise(df).to_string(index=False))
     return 0

@@ -20,7 +20,7 @@ __all__ = ["build_model", "model_output", "newton_iterations"]
 def build_model(config: ModelConfig, *, l_max: int | None = None) -> nn.Module:
     """The model a configuration describes (parameters drawn from torch's global RNG).
 
-    ``l_max``: the task's sequence length (:func:`liquidssm.repro.liquid_s4_tasks.sequence_length`).
+    ``l_max``: the task's sequence length (:func:`liquidssm.repro.taskbase.sequence_length`).
     An S4 / Liquid-S4 model whose configuration learns ``C̃`` (``c_param="tilde"``) and leaves
     ``l_max`` unset learns ``C̃`` at this length (chapter ``s4/03_s4_kernel``); a configured
     ``l_max`` wins. Ignored by the other models.

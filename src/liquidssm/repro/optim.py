@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from liquidssm.layers import ssm_param_groups
-from liquidssm.repro.settings import Optimisation
+from liquidssm.repro.spec import Optimisation
 
 __all__ = ["cosine_warmup_factor", "multistep_factor", "lr_factor", "build_optimizer", "set_lr"]
 

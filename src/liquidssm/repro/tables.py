@@ -1,9 +1,13 @@
-"""Paper tables as data: every numeric table of Liquid-S4 and LrcSSM, plus the paper-vs-ours frame.
+"""Paper tables as data, ours beside them, the smoke summaries and the run status.
 
 Liquid-S4 Tables 1-4, S1, S2 and LrcSSM Tables 1-11 (all but the Figure-2 bar chart); chapter
-reproductions/* render them: :func:`reproduction_table` puts our results (from
-:func:`liquidssm.repro.results.load_results`) beside the paper's numbers and :func:`render` shows
-the frame (pandas Styler, or Markdown without jinja2). This module trains nothing.
+reproductions/* render them: :func:`reproduction_table` (the one table builder) puts our results
+(from :func:`liquidssm.repro.results.load_results`, aggregated by
+:func:`liquidssm.repro.results.summarise`) beside the paper's numbers and :func:`render` shows
+the frame (pandas Styler, or Markdown without jinja2). :func:`baselines` and
+:func:`smoke_summary` are the smoke check of both papers' chapters (one margin: over the better
+of chance and the majority class, or under the mean predictor's RMSE); :func:`run_status` is the
+status page. This module trains nothing.
 
 The tables live as tidy CSV files in ``data/paper/`` at the repository root (one row per
 model x task; columns ``mean``, ``std``, ``note`` -- ``x`` = not run / infeasible, ``OOM``, ``-`` =
@@ -14,19 +18,22 @@ checkout this package was imported from, else the current directory or a parent)
 
 from __future__ import annotations
 
-import difflib
 import math
+import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from liquidssm import paths
+from liquidssm.repro import results as res
+from liquidssm.repro.experiments import get_experiment, list_experiments
+from liquidssm.repro.spec import PROFILES, resolve
 
 __all__ = [
     "list_paper_tables",
     "paper_table",
     "paper_table_info",
-    "compare",
     "recompute_averages",
     "known_discrepancies",
     "average_discrepancies",
@@ -35,6 +42,9 @@ __all__ = [
     "fill_averages",
     "render",
     "to_markdown",
+    "baselines",
+    "smoke_summary",
+    "run_status",
 ]
 
 #: Columns that hold numbers in the result tables (parsed to float; empty cells become NaN).
@@ -55,7 +65,7 @@ def list_paper_tables() -> list[str]:
 
 def paper_table_info(name: str) -> dict[str, str]:
     """Provenance of a table: ``{"name", "paper", "table", "caption"}`` from ``data/paper/index.csv``."""
-    index = pd.read_csv(paths.paper_dir() / _INDEX_FILE, dtype=str, keep_default_na=False)
+    index = pd.read_csv(paths.paper_file(_INDEX_FILE), dtype=str, keep_default_na=False)
     hit = index[index["name"] == name]
     if hit.empty:
         raise KeyError(f"unknown paper table {name!r}; valid names: {', '.join(index['name'])}")
@@ -75,7 +85,7 @@ def paper_table(name: str) -> pd.DataFrame:
     names = list_paper_tables()
     if name not in names:
         raise KeyError(f"unknown paper table {name!r}; valid names: {', '.join(names)}")
-    df = pd.read_csv(paths.paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
+    df = pd.read_csv(paths.paper_file(f"{name}.csv"), dtype=str, keep_default_na=False)
     for col in _NUMERIC:
         if col in df.columns:
             df[col] = pd.to_numeric(df[col].replace("", np.nan)).astype(float)
@@ -88,67 +98,6 @@ def paper_table(name: str) -> pd.DataFrame:
     except (KeyError, FileNotFoundError):
         pass
     return df
-
-
-def _unmatched(paper_df: pd.DataFrame, ours_df: pd.DataFrame) -> list[str]:
-    """Our rows whose (model, task) is not a cell of the paper's table, with the nearest names."""
-    cells = set(zip(paper_df["model"], paper_df["task"], strict=True))
-    models, tasks = sorted(set(paper_df["model"])), sorted(set(paper_df["task"]))
-    out = []
-    for model, task in zip(ours_df["model"], ours_df["task"], strict=True):
-        if (model, task) in cells:
-            continue
-        hints = []
-        for name, known in ((model, models), (task, tasks)):
-            if name not in known:
-                near = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
-                hints.append(f"did you mean {near[0]!r}" if near else f"{name!r} is unknown")
-        out.append(f"({model!r}, {task!r})" + (f": {'; '.join(hints)}" if hints else ""))
-    return out
-
-
-def compare(paper_df: pd.DataFrame, ours_df: pd.DataFrame, *, allow_extra: bool = False) -> pd.DataFrame:
-    """Side-by-side frame rendered by reproduction chapters: paper value, ours, difference.
-
-    ``paper_df`` is a result table from :func:`paper_table` (columns ``model``, ``task``,
-    ``mean``, ``std``). ``ours_df`` has ``model``, ``task``, ``mean`` and, optionally, ``std``,
-    ``profile`` (``"smoke"``/``"full"``) and ``n_seeds``. Every paper row is kept (our columns
-    are NaN where we have no run); a row of ours that is not a cell of the paper's table raises
-    ``ValueError`` naming it and the nearest paper names, unless ``allow_extra=True`` appends it
-    with a NaN paper value (a row added on purpose). Returns columns ``model, task, paper, paper_std, ours, ours_std,
-    difference, profile, n_seeds`` where ``difference = ours - paper``.
-    """
-    for arg, df, need in (("paper_df", paper_df, ("model", "task", "mean")),
-                          ("ours_df", ours_df, ("model", "task", "mean"))):
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"{arg} must be a pandas DataFrame, got {type(df).__name__}")
-        missing = [c for c in need if c not in df.columns]
-        if missing:
-            raise ValueError(f"{arg} must have columns {list(need)}; missing {missing}")
-    if ours_df.duplicated(["model", "task"]).any():
-        dup = ours_df[ours_df.duplicated(["model", "task"], keep=False)][["model", "task"]]
-        raise ValueError(f"ours_df has duplicate (model, task) rows: {dup.values.tolist()}")
-    extra = _unmatched(paper_df, ours_df)
-    if extra and not allow_extra:
-        raise ValueError(f"ours_df: {len(extra)} row(s) not in the paper's table: {'; '.join(extra)} "
-                         "(pass allow_extra=True to append rows on purpose)")
-    p = paper_df[["model", "task", "mean"]].copy()
-    p["paper_std"] = paper_df["std"] if "std" in paper_df.columns else np.nan
-    p = p.rename(columns={"mean": "paper"})
-    o = pd.DataFrame({"model": ours_df["model"], "task": ours_df["task"],
-                      "ours": pd.to_numeric(ours_df["mean"])})
-    o["ours_std"] = pd.to_numeric(ours_df["std"]) if "std" in ours_df.columns else np.nan
-    o["profile"] = ours_df["profile"] if "profile" in ours_df.columns else None
-    o["n_seeds"] = ours_df["n_seeds"] if "n_seeds" in ours_df.columns else pd.NA
-    out = p.merge(o, on=["model", "task"], how="outer", sort=False, indicator=True)
-    order = {k: i for i, k in enumerate(zip(paper_df["model"], paper_df["task"], strict=True))}
-    keys = zip(out["model"], out["task"], strict=True)
-    out["_ord"] = [order.get(k, len(order) + i) for i, k in enumerate(keys)]
-    out = out.sort_values("_ord", kind="stable").drop(columns=["_ord", "_merge"])
-    out["difference"] = out["ours"] - out["paper"]
-    out["n_seeds"] = out["n_seeds"].astype("Int64")
-    cols = ["model", "task", "paper", "paper_std", "ours", "ours_std", "difference", "profile", "n_seeds"]
-    return out[cols].reset_index(drop=True)
 
 
 def _decimals(text: str) -> int:
@@ -165,7 +114,7 @@ def recompute_averages(name: str) -> pd.DataFrame:
     (the LrcSSM papers' "±" on averages). ``mean_ok``/``se_ok``: the paper's printed value equals
     ours rounded to the paper's number of decimals (half a unit of the last digit, plus 1e-9).
     """
-    raw = pd.read_csv(paths.paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
+    raw = pd.read_csv(paths.paper_file(f"{name}.csv"), dtype=str, keep_default_na=False)
     if "task" not in raw.columns or not raw["task"].isin(_AVERAGE_TASKS).any():
         raise ValueError(f"paper table {name!r} has no 'Avg.'/'Average' column")
     rows = []
@@ -196,7 +145,7 @@ def average_discrepancies() -> pd.DataFrame:
     """
     out = []
     for name in list_paper_tables():
-        raw = pd.read_csv(paths.paper_dir() / f"{name}.csv", dtype=str, keep_default_na=False)
+        raw = pd.read_csv(paths.paper_file(f"{name}.csv"), dtype=str, keep_default_na=False)
         if "task" not in raw.columns or not raw["task"].isin(_AVERAGE_TASKS).any():
             continue
         for r in recompute_averages(name).itertuples():
@@ -211,7 +160,7 @@ def average_discrepancies() -> pd.DataFrame:
 
 def known_discrepancies() -> pd.DataFrame:
     """The recorded findings: averaged rows that do not match their own entries (with why)."""
-    return pd.read_csv(paths.paper_dir() / _DISCREPANCY_FILE, keep_default_na=False)
+    return pd.read_csv(paths.paper_file(_DISCREPANCY_FILE), keep_default_na=False)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -229,14 +178,6 @@ def table_key(name: str) -> tuple[str, str]:
     return _PAPERS[prefix], number
 
 
-def _commit_badge(commits: pd.Series, dirty: pd.Series) -> str:
-    shas = sorted({str(c)[:7] for c in commits.dropna()})
-    if not shas:
-        return "unknown"
-    mark = " (dirty)" if bool(dirty.fillna(False).astype(bool).any()) else ""
-    return ", ".join(shas) + mark
-
-
 def reproduction_table(name: str, results_df: pd.DataFrame | None = None, *,
                        profile: str | None = None) -> pd.DataFrame:
     """The paper's table ``name`` with our results beside it, one row per paper cell.
@@ -249,8 +190,6 @@ def reproduction_table(name: str, results_df: pd.DataFrame | None = None, *,
     paper's baseline, kept at its paper value). ``profile`` filters the results; without it, results
     of more than one profile are refused (smoke and full numbers are never averaged together).
     """
-    from liquidssm.repro.experiments import list_experiments
-
     paper_name, table = table_key(name)
     paper = paper_table(name)
     entries = {(e.row, e.column): e.id for e in list_experiments(table=table, paper=paper_name)}
@@ -262,18 +201,19 @@ def reproduction_table(name: str, results_df: pd.DataFrame | None = None, *,
         elif df["profile"].nunique() > 1:
             raise ValueError(f"profile: results of {sorted(set(df['profile']))} would be averaged "
                              "together; pass profile='smoke' or 'full'")
+    summary = res.summarise(df, by=("row", "column", "profile")) if not df.empty else pd.DataFrame()
     rows = []
     for r in paper.itertuples():
         key = (r.model, r.task)
-        ours = df[(df["row"] == r.model) & (df["column"] == r.task)] if not df.empty else df
         row = {"model": r.model, "task": r.task, "paper": r.mean, "paper_std": r.std,
                "ours": math.nan, "ours_std": math.nan, "profile": None, "n_seeds": 0,
                "commit": "", "status": "not re-run" if key not in entries else "not run yet"}
+        ours = (summary[(summary["row"] == r.model) & (summary["column"] == r.task)]
+                if not summary.empty else summary)
         if len(ours):
-            values = ours["value"].astype(float)
-            row.update(ours=float(values.mean()), ours_std=float(values.std(ddof=0)),
-                       profile="+".join(sorted(set(ours["profile"]))), n_seeds=int(len(values)),
-                       commit=_commit_badge(ours["commit"], ours["dirty"]), status="re-run")
+            agg = ours.iloc[0]
+            row.update(ours=agg["mean"], ours_std=agg["std"], profile=agg["profile"],
+                       n_seeds=int(agg["n_seeds"]), commit=agg["commit"], status="re-run")
         rows.append(row)
     out = pd.DataFrame(rows)
     out["difference"] = out["ours"] - out["paper"]
@@ -293,8 +233,6 @@ def fill_averages(table: pd.DataFrame) -> pd.DataFrame:
     (as the LrcSSM paper computes it); a model with some cells missing is marked "not run yet";
     other papers' baselines ("not re-run") are left as they are.
     """
-    from liquidssm.repro.results import cross_dataset_average
-
     out = table.copy()
     for _, g in out.groupby("model", sort=False):
         cells = g[g["task"] != "Average"]
@@ -304,7 +242,7 @@ def fill_averages(table: pd.DataFrame) -> pd.DataFrame:
         if not (cells["status"] == "re-run").all():
             out.loc[avg, "status"] = "not run yet"
             continue
-        mu, se = cross_dataset_average(cells["ours"])
+        mu, se = res.cross_dataset_average(cells["ours"])
         out.loc[avg, ["ours", "ours_std", "difference"]] = [mu, se, mu - float(out.loc[avg[0], "paper"])]
         commits = sorted({c for text in cells["commit"] for c in str(text).split(", ") if c})
         out.loc[avg, ["profile", "n_seeds", "commit", "status"]] = [
@@ -366,3 +304,101 @@ def render(df: pd.DataFrame, caption: str | None = None, decimals: int = 2) -> o
     cap = caption if caption is not None else df.attrs.get("caption")
     return styler.set_caption(cap) if cap else styler
 
+
+
+# ------------------------------------------------------------------------------------------------
+# smoke summaries (both papers) and the run status
+# ------------------------------------------------------------------------------------------------
+
+def _data_spec(exp_id: str, profile: str) -> tuple[Any, dict[str, Any]]:
+    """The run spec whose data a cell reports on, and its task arguments (zero-shot: at its rate)."""
+    exp = get_experiment(exp_id)
+    if exp.zero_shot_of is not None:
+        spec = resolve(get_experiment(exp.zero_shot_of), profile)
+        return spec, {**spec.task_args, "resolution": exp.task_args["resolution"]}
+    spec = resolve(exp, profile)
+    return spec, dict(spec.task_args)
+
+
+def baselines(experiment_id: str, profile: str = "smoke", seed: int | None = None, *,
+              cache_dir: str | os.PathLike[str] | None = None,
+              data_root: str | os.PathLike[str] | None = None) -> dict[str, float]:
+    """What guessing scores on the split the cell reports (validation or test), for ``profile``'s data.
+
+    Classification: ``{"chance": 100/K, "majority": % of the most frequent label, "n": items}``;
+    regression: ``{"mean_rmse": RMSE of predicting the training mean, "n": items}``.
+    """
+    from liquidssm.repro.tasks import build_task
+
+    spec, args = _data_spec(experiment_id, profile)
+    task = build_task(spec.task, args, spec.seeds[0] if seed is None else seed,
+                      data_root=data_root, cache_dir=cache_dir)
+    split = task.val if spec.train.report == "val" else task.test
+    if task.kind == "classification":
+        labels = np.array([int(split[i][-1]) for i in range(len(split))])
+        majority = 100.0 * np.bincount(labels).max() / len(labels)
+        return {"chance": float(task.chance), "majority": float(majority), "n": len(labels)}
+    y_train = np.array([float(task.train[i][-1]) for i in range(len(task.train))])
+    y = np.array([float(split[i][-1]) for i in range(len(split))])
+    return {"mean_rmse": float(np.sqrt(np.mean((y - y_train.mean()) ** 2))), "n": len(y)}
+
+
+def smoke_summary(results: pd.DataFrame, experiment_ids: list[str] | tuple[str, ...], *,
+                  profile: str = "smoke",
+                  cache_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """One row per experiment: value (mean over seeds), target, baselines, margin, reached, wall time.
+
+    The one smoke margin of the book: the value minus the better of chance and the majority class
+    (accuracy), or the mean predictor's RMSE minus the value (regression); positive means the run
+    learned. ``reached`` compares with the entry's ``smoke_target`` (at least it when the metric is
+    maximised, at most it otherwise); an entry without a target (the zero-shot cells) has
+    ``reached`` = NA.
+    """
+    rows = []
+    for exp_id in experiment_ids:
+        exp = get_experiment(exp_id)
+        mine = results[results["experiment"] == exp_id] if not results.empty else results
+        base = baselines(exp_id, profile, cache_dir=cache_dir)
+        value = float(mine["value"].mean()) if len(mine) else math.nan
+        if exp.maximise:
+            guess = max(base["chance"], base["majority"])
+            margin = value - guess
+        else:
+            guess, margin = base["mean_rmse"], base["mean_rmse"] - value
+        target = exp.smoke_target
+        reached: Any = pd.NA if target is None or math.isnan(value) else (
+            value >= target if exp.maximise else value <= target)
+        rows.append({"experiment": exp_id, "cell": f"{exp.row} / {exp.column}",
+                     "metric": "accuracy (%)" if exp.maximise else exp.metric, "value": value,
+                     "target": target, "guessing": guess,
+                     "guess": "max(chance, majority)" if exp.maximise else "mean predictor",
+                     "margin": margin, "reached": reached, "seeds": int(len(mine)),
+                     "wall_s": float(mine["wall_s"].sum()) if len(mine) else math.nan})
+    return pd.DataFrame(rows)
+
+
+def run_status(results_dir: str | os.PathLike[str] | None = None,
+               profiles: tuple[str, ...] = PROFILES) -> pd.DataFrame:
+    """The run-status page: one row per (registry entry, profile), entries that never ran included.
+
+    Columns ``experiment, paper, table, cell, profile, seeds`` (with results / planned),
+    ``value`` (mean over seeds), ``device``, ``finished`` (latest), ``commit`` (the badge of
+    :func:`liquidssm.repro.results.commit_badge`) and ``wall_min`` (total).
+    """
+    summary = res.summarise(res.load_results(results_dir))
+    rows = []
+    for exp in list_experiments():
+        for profile in profiles:
+            planned = len(resolve(exp, profile).seeds)
+            ran = summary[(summary["experiment"] == exp.id) & (summary["profile"] == profile)]
+            row = {"experiment": exp.id, "paper": exp.paper, "table": exp.table,
+                   "cell": f"{exp.row} / {exp.column}", "profile": profile,
+                   "seeds": f"0/{planned}", "value": float("nan"), "device": "",
+                   "finished": "", "commit": "", "wall_min": float("nan")}
+            if len(ran):
+                agg = ran.iloc[0]
+                row.update(seeds=f"{int(agg['n_seeds'])}/{planned}", value=float(agg["mean"]),
+                           device=agg["devices"], finished=agg["finished"], commit=agg["commit"],
+                           wall_min=float(agg["wall_s"]) / 60)
+            rows.append(row)
+    return pd.DataFrame(rows)

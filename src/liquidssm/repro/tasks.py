@@ -1,154 +1,43 @@
-"""Tasks: a registry task name + arguments → datasets, collate, loss and metric.
+"""The task table: a registry task name → its builder, for both papers (:data:`TASKS`).
 
-Chapter ``reproductions/02_how_reproductions_run``. Every batch the engine sees is a triple
-``(x, y, lengths)``: ``x`` ``(B, L)`` tokens or ``(B, T, d_input)`` values, ``y`` ``(B,)`` class
-indices (or ``(B, d_output)`` regression targets), ``lengths`` ``(B,)`` valid lengths or ``None``.
-
-Data sources (``task_args["source"]``):
-
-* ``"release"``: the real dataset in its release layout under the raw-data folder
-  (:func:`liquidssm.paths.raw_data_dir`; a missing dataset names the path and the
-  ``liquidssm data`` command);
-The builders live with their paper (:mod:`liquidssm.repro.liquid_s4_tasks`,
-:mod:`liquidssm.repro.lrcssm_tasks`); this module holds what they share.
-
-* ``"generated"``: made by the task's own procedure (ListOps: the LRA generator), written once to
-  a cache folder and reused;
-* ``"fixture"``: files in the release layout written by the dataset's fixture writer, with a
-  class-dependent signal, so a smoke run can learn.
+Chapter ``reproductions/02_how_reproductions_run``. A builder takes ``(args, seed, data_root,
+cache_dir)`` and returns a :class:`~liquidssm.repro.taskbase.TaskData`. The builders live with
+their paper under :mod:`liquidssm.repro.papers`; what they share is in
+:mod:`liquidssm.repro.taskbase`, which imports no paper, so this module-level table closes no
+import circle.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import torch
-from torch.nn import functional as F
-from torch.utils.data import Dataset
+from liquidssm.repro.papers.liquid_s4 import tasks as liquid_s4_tasks
+from liquidssm.repro.papers.lrcssm import tasks as lrcssm_tasks
+from liquidssm.repro.taskbase import TaskData
 
-from liquidssm import paths
-from liquidssm.data import pad_collate
-from liquidssm.data._common import sha256_file  # re-exported for the task builders
-
-__all__ = ["TaskData", "build_task", "task_builders", "loss_fn", "metrics_of", "cached_folder",
-           "sha256_file", "check_task_args", "token_collate", "stack_collate"]
-
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+__all__ = ["TASKS", "build_task"]
 
 
-@dataclass
-class TaskData:
-    """Datasets and batch plumbing of one task (see the module docstring for the batch format)."""
-
-    train: Dataset
-    val: Dataset
-    test: Dataset
-    collate: Callable[[list], Batch]
-    kind: str  # "classification" | "regression"
-    n_classes: int | None
-    source: str  # "release" | "generated" | "fixture"
-    location: str
-    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
-
-    @property
-    def chance(self) -> float | None:
-        """Accuracy (%) of guessing uniformly at random (classification only)."""
-        return 100.0 / self.n_classes if self.n_classes else None
+def _collect(*tables: dict[str, Callable[..., TaskData]]) -> dict[str, Callable[..., TaskData]]:
+    out: dict[str, Callable[..., TaskData]] = {}
+    for table in tables:
+        for name, builder in table.items():
+            if name in out:
+                raise ValueError(f"task {name!r} is defined by two papers")
+            out[name] = builder
+    return out
 
 
-def cached_folder(kind: str, args: dict[str, Any], write: Callable[[Path], None],
-                  cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """A folder ``<cache>/<kind>-<digest of args>`` filled once by ``write(folder)``, atomically.
-
-    ``write`` fills a temporary sibling that is renamed into place only when complete, so an
-    interrupted generation never leaves a half-written dataset that later runs would trust.
-    """
-    base = Path(cache_dir) if cache_dir is not None else paths.build_dir() / "data"
-    digest = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:12]
-    final = base / f"{kind}-{digest}"
-    if final.is_dir():
-        return final
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=base))
-    try:
-        write(tmp)
-        (tmp / "args.json").write_text(json.dumps(args, sort_keys=True, indent=1))
-        os.replace(tmp, final)
-    except OSError:
-        if final.is_dir():  # another process finished first
-            shutil.rmtree(tmp, ignore_errors=True)
-            return final
-        raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
-def check_task_args(args: dict[str, Any], allowed: set[str], task: str) -> None:
-    """Refuse task arguments a builder does not know, naming them and the valid ones."""
-    unknown = sorted(set(args) - allowed)
-    if unknown:
-        raise ValueError(f"task {task!r}: unknown argument(s) {unknown}; valid: {sorted(allowed)}")
-
-
-def token_collate(pad: int) -> Callable[[list], Batch]:
-    """Token sequences padded with ``pad`` → ``(x (B, L), y (B,), lengths (B,))``."""
-    def collate(batch: list) -> Batch:
-        return pad_collate(batch, pad=pad)
-    return collate
-
-
-def stack_collate(batch: list) -> Batch:
-    """Equal-length series ``(x (T, C), y)`` → ``(x (B, T, C), y (B,), None)``."""
-    x = torch.stack([b[0] for b in batch])
-    y = torch.as_tensor([int(b[1]) for b in batch])
-    return x, y, None
-
-
-def task_builders() -> dict[str, Callable[..., TaskData]]:
-    """Every task: ``name -> builder(args, seed, data_root, cache_dir)`` from both papers' modules.
-
-    The paper modules import this one for :class:`TaskData` and the helpers, so they are
-    collected here at call time (importing them at module level would be a circle).
-    """
-    from liquidssm.repro import liquid_s4_tasks, lrcssm_tasks
-
-    return {**liquid_s4_tasks.TASKS, **lrcssm_tasks.TASKS}
+#: every task of both papers: ``name -> builder(args, seed, data_root, cache_dir)``
+TASKS: dict[str, Callable[..., TaskData]] = _collect(liquid_s4_tasks.TASKS, lrcssm_tasks.TASKS)
 
 
 def build_task(task: str, args: dict[str, Any], seed: int, *,
                data_root: str | os.PathLike[str] | None = None,
                cache_dir: str | os.PathLike[str] | None = None) -> TaskData:
-    """Datasets of ``task`` with ``args`` for run ``seed``."""
-    builders = task_builders()
-    if task not in builders:
-        raise ValueError(f"task: unknown task {task!r}; known: {sorted(builders)}")
-    return builders[task](args, seed, data_root, cache_dir)
-
-
-def loss_fn(kind: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of logits ``(B, K)`` (classification) or mean squared error (regression)."""
-    if kind == "classification":
-        return F.cross_entropy(output.float(), y)
-    return F.mse_loss(output.float(), y.float().reshape(output.shape))
-
-
-def metrics_of(kind: str, loss_sum: float, correct: int, sq_err: float, n: int) -> dict[str, float]:
-    """Split metrics from running sums: ``loss``, and ``accuracy`` (%) or ``rmse``."""
-    if n == 0:
-        raise ValueError("metrics_of: the evaluation split is empty (n = 0)")
-    out = {"loss": loss_sum / n}
-    if kind == "classification":
-        out["accuracy"] = 100.0 * correct / n
-    else:
-        out["rmse"] = (sq_err / n) ** 0.5
-    return out
+    """Datasets of ``task`` with ``args`` for run ``seed`` (an unknown name lists the known ones)."""
+    if task not in TASKS:
+        raise ValueError(f"task: unknown task {task!r}; known: {sorted(TASKS)}")
+    return TASKS[task](args, seed, data_root, cache_dir)

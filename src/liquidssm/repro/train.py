@@ -1,9 +1,11 @@
 """The training engine: one Lightning Fabric loop for every experiment of both papers.
 
 Chapter ``reproductions/02_how_reproductions_run``. :func:`fit` trains one registry entry
-(:mod:`liquidssm.repro.experiments`) for one profile and seed, on a CPU, one GPU, or several
-GPUs/nodes through Fabric's DDP (``fabric run`` / ``torchrun``, or ``devices=N`` which launches
-the processes itself), and writes one results file (:mod:`liquidssm.repro.results`).
+(:mod:`liquidssm.repro.experiments`) for one profile and seed, where its
+:class:`~liquidssm.repro.spec.Launch` says: a CPU, one GPU, or several GPUs/nodes through Fabric's
+DDP (``fabric run`` / ``torchrun``, or ``devices=N`` which launches the processes itself), and
+writes one results file (:func:`liquidssm.repro.results.make_record`). It imports no paper module:
+the entries and tasks reach it as data.
 
 The loop, one screen per phase:
 
@@ -11,14 +13,15 @@ The loop, one screen per phase:
 * :func:`epoch_batches` -- the batches of an epoch: a pure function of (seed, epoch, rank), so
   resuming mid-epoch skips exactly the consumed batches and replays none;
 * :func:`train_step` -- schedule, forward, loss, NaN guard, backward, clipping, optimiser step;
-* :func:`evaluate` and :func:`evaluate_and_select` -- validation and test metrics, the best
-  validation result (model selection) and early stopping;
+* :func:`evaluate` (the one evaluation loop, also used by evaluation-only entries) and
+  :func:`evaluate_and_select` -- validation and test metrics, the best validation result
+  (model selection) and early stopping;
 * :func:`train_epoch` -- the steps of one epoch with logging, checkpoints and stop conditions;
 * :func:`fit` -- the epochs, the final evaluation and the results file.
 
 Checkpoints (every ``checkpoint_every`` steps, at each epoch's end, on SIGINT/SIGTERM and when
-``max_minutes`` runs out) go to ``<build>/runs/<experiment>/<profile>-seed<k>/`` with the best
-model (``best.pt``); per-step metrics are appended to ``<profile>-seed<k>.metrics.jsonl`` next
+``max_minutes`` runs out) go to :func:`liquidssm.paths.run_dir` with the best model
+(``best.pt``), both through :mod:`liquidssm.repro.checkpoint`'s one writer; per-step metrics are appended to ``<profile>-seed<k>.metrics.jsonl`` next
 to the results file. Nothing here renders tables (that is :mod:`liquidssm.repro.tables`).
 """
 
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import resource
 import shutil
@@ -43,21 +45,20 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from liquidssm import paths
-from liquidssm.allocator import apply_malloc_setting, malloc_setting
-from liquidssm.configs import SequenceModelConfig
+from liquidssm.allocator import apply_malloc_setting
+from liquidssm.configs import ModelConfig, SequenceModelConfig
 from liquidssm.repro import checkpoint as ckpt
 from liquidssm.repro import results as res
-from liquidssm.repro.experiments import Experiment, RunSpec, get_experiment, resolve
-from liquidssm.repro.liquid_s4_tasks import sequence_length
+from liquidssm.repro.experiments import get_experiment
 from liquidssm.repro.models import build_model, model_output, newton_iterations
 from liquidssm.repro.optim import build_optimizer, lr_factor, set_lr
-from liquidssm.repro.tasks import TaskData, build_task, loss_fn, metrics_of
+from liquidssm.repro.spec import Experiment, Launch, RunSpec, resolve
+from liquidssm.repro.taskbase import TaskData, loss_fn, metrics_of, sequence_length
+from liquidssm.repro.tasks import build_task
 
 __all__ = ["fit", "setup", "train_epoch", "train_step", "evaluate", "evaluate_and_select", "epoch_batches",
            "param_digest", "order_digest", "NonFiniteLossError", "RunInterrupted"]
 
-#: precisions Fabric may use; the ``*-true`` half precisions break the FFT path (engine notes)
-GPU_PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 #: fault injection for the resume test: SIGKILL this process right after that optimiser step
 KILL_ENV = "LIQUIDSSM_FAULT_KILL_AT_STEP"
 
@@ -92,7 +93,7 @@ class Run:
     """The objects of one run (set up by :func:`setup`)."""
 
     spec: RunSpec
-    experiment: Experiment
+    exp: Experiment
     seed: int
     fabric: Fabric
     task: TaskData
@@ -123,48 +124,37 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _check_precision(device: str, precision: str) -> str:
-    if precision not in GPU_PRECISIONS:
-        raise ValueError(f"precision: expected one of {GPU_PRECISIONS} (the '*-true' half modes break "
-                         f"the FFT convolution), got {precision!r}")
-    if device == "cpu" and precision != "32-true":
-        raise ValueError(f"precision: {precision!r} is for GPUs; on the CPU use '32-true'")
-    return precision
-
-
 def _device_name(fabric: Fabric) -> str:
     if fabric.device.type == "cuda":
         return torch.cuda.get_device_name(fabric.device)
     return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
 
 
-def setup(experiment: str | Experiment, profile: str, seed: int | None, *, device: str,
-          devices: int, num_nodes: int, precision: str, restart: bool,
-          results_dir: str | os.PathLike[str] | None, run_dir: str | os.PathLike[str] | None,
-          data_root: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None,
-          overrides: dict[str, dict[str, Any]] | None) -> Run:
-    """Resolve the experiment, start Fabric, build data/model/optimiser, load the checkpoint."""
+def setup(experiment: str | Experiment, profile: str, seed: int | None, launch: Launch,
+          overrides: dict[str, dict[str, Any]] | None = None) -> Run:
+    """Resolve the entry (an id or an :class:`Experiment`), start Fabric, build
+    data/model/optimiser, load the checkpoint."""
     exp = experiment if isinstance(experiment, Experiment) else get_experiment(experiment)
     spec = resolve(exp, profile, overrides)
     seed = spec.seeds[0] if seed is None else int(seed)
-    precision = _check_precision(device, precision)
-    results_file = res.result_path(exp.id, profile, seed, results_dir)
+    results_file = res.result_path(exp.id, profile, seed, launch.results_dir)
     res.check_writable(results_file.parent)  # fail before any training
     metrics_file = results_file.with_suffix(".metrics.jsonl")
-    run_dir = Path(run_dir) if run_dir is not None else (
-        paths.build_dir() / "runs" / exp.id / f"{profile}-seed{seed}")
+    run_dir = (Path(launch.run_dir) if launch.run_dir is not None
+               else paths.run_dir(exp.id, profile, seed))
 
-    world = devices * num_nodes
-    fabric = Fabric(accelerator=device, devices=devices, num_nodes=num_nodes,
-                    strategy="ddp" if world > 1 else "auto", precision=precision)
+    world = launch.devices * launch.num_nodes
+    fabric = Fabric(accelerator=launch.device, devices=launch.devices, num_nodes=launch.num_nodes,
+                    strategy="ddp" if world > 1 else "auto", precision=launch.precision)
     fabric.launch()
-    if restart and fabric.global_rank == 0:
+    if launch.restart and fabric.global_rank == 0:
         shutil.rmtree(run_dir, ignore_errors=True)
         metrics_file.unlink(missing_ok=True)
     fabric.barrier()
 
     with fabric.rank_zero_first():
-        task = build_task(spec.task, spec.task_args, seed, data_root=data_root, cache_dir=cache_dir)
+        task = build_task(spec.task, spec.task_args, seed, data_root=launch.data_root,
+                          cache_dir=launch.cache_dir)
     seed_everything(spec.train.init_seed if spec.train.init_seed is not None else seed)
     # an S4 / Liquid-S4 model learns C̃ at the task's length on every rank (never at a first batch's)
     l_max = sequence_length(task) if isinstance(spec.model, SequenceModelConfig) else None
@@ -187,7 +177,7 @@ def setup(experiment: str | Experiment, profile: str, seed: int | None, *, devic
             print(f"resuming {exp.id} ({profile}, seed {seed}) from {path} at step {state.step}",
                   file=sys.stderr)
     return Run(spec, exp, seed, fabric, task, model, optimizer, run_dir, results_file,
-               metrics_file, state, precision, _device_name(fabric))
+               metrics_file, state, launch.precision, _device_name(fabric))
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -259,40 +249,47 @@ def _diverged(run: Run, what: str) -> None:
     st = run.state
     last = ckpt.list_checkpoints(run.run_dir)
     kept = f"the last good checkpoint {last[0]} is kept" if last else "no checkpoint was written yet"
-    raise NonFiniteLossError(f"{run.spec.experiment}: {what} at step {st.step + 1} (epoch {st.epoch}); "
+    raise NonFiniteLossError(f"{run.spec.experiment_id}: {what} at step {st.step + 1} (epoch {st.epoch}); "
                              f"training stopped, {kept}")
 
 
 @torch.no_grad()
-def evaluate(run: Run, dataset: Any) -> dict[str, float]:
-    """Loss and accuracy (%) or RMSE of the model on a whole split (every rank sees all of it)."""
-    tr = run.spec.train
-    bs = tr.eval_batch_size or tr.batch_size
+def evaluate(model: Any, config: ModelConfig, task: TaskData, dataset: Any, batch_size: int, *,
+             to_device: Any, drop_last: bool = False) -> dict[str, float]:
+    """Loss and accuracy (%) or RMSE of ``model`` on a whole split, in order (every rank sees all).
+
+    The one evaluation loop: training's model selection (:func:`evaluate_and_select`) and the
+    evaluation-only entries (:mod:`liquidssm.repro.zeroshot`) both call it. ``to_device`` moves a
+    batch (Fabric's ``to_device``, or ``.to(device)``); ``drop_last`` drops a last partial batch
+    (LrcSSM's evaluation does).
+    """
     n = len(dataset)
-    batches = [list(range(i, min(i + bs, n))) for i in range(0, n, bs)]
-    if tr.eval_drop_last and batches and len(batches[-1]) < bs:
+    batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+    if drop_last and batches and len(batches[-1]) < batch_size:
         batches.pop()
-    run.model.eval()
+    model.eval()
     loss_sum, correct, sq, count = 0.0, 0, 0.0, 0
-    for batch in _loader(dataset, batches, run.task.collate, 0, 0):
-        x, y, lengths = run.fabric.to_device(batch)
-        out = model_output(run.model, run.spec.model, x, lengths).float()
-        loss_sum += float(loss_fn(run.task.kind, out, y)) * len(y)
-        if run.task.kind == "classification":
+    for batch in _loader(dataset, batches, task.collate, 0, 0):
+        x, y, lengths = to_device(batch)
+        out = model_output(model, config, x, lengths).float()
+        loss_sum += float(loss_fn(task.kind, out, y)) * len(y)
+        if task.kind == "classification":
             correct += int((out.argmax(-1) == y).sum())
         else:
             sq += float(((out - y.float().reshape(out.shape)) ** 2).mean(-1).sum())
         count += len(y)
-    return metrics_of(run.task.kind, loss_sum, correct, sq, count)
+    return metrics_of(task.kind, loss_sum, correct, sq, count)
+
+
+def _evaluate_split(run: Run, dataset: Any) -> dict[str, float]:
+    tr = run.spec.train
+    return evaluate(run.model, run.spec.model, run.task, dataset, tr.eval_batch_size or tr.batch_size,
+                    to_device=run.fabric.to_device, drop_last=tr.eval_drop_last)
 
 
 # ------------------------------------------------------------------------------------------------
 # model selection, checkpoints, logging
 # ------------------------------------------------------------------------------------------------
-
-def _metric_key(run: Run) -> str:
-    return "accuracy" if run.task.kind == "classification" else "rmse"
-
 
 def _improved(run: Run, val: dict[str, float]) -> bool:
     st, tr = run.state, run.spec.train
@@ -314,6 +311,18 @@ def param_digest(model: Any) -> str:
     return h.hexdigest()
 
 
+def _checkpoint_state(run: Run, *, resume: bool) -> dict[str, Any]:
+    """The one checkpoint dict: model, step and configuration; with ``resume`` also the optimiser,
+    every RNG and the loop's :class:`State` (``last``), without them the model alone (``best``)."""
+    state = {"config_hash": run.spec.config_hash(), "experiment": run.spec.experiment_id,
+             "profile": run.spec.profile, "seed": run.seed, "model": run.model.state_dict(),
+             "step": run.state.step}
+    if resume:
+        state.update({"optimizer": run.optimizer.state_dict(), "rng": ckpt.rng_state(),
+                      **{k: getattr(run.state, k) for k in State.__dataclass_fields__}})
+    return state
+
+
 def _save(run: Run) -> Path | None:
     st = run.state
     now = time.perf_counter()
@@ -321,11 +330,7 @@ def _save(run: Run) -> Path | None:
     run.segment_start = now
     path = None
     if run.fabric.global_rank == 0:
-        state = {"config_hash": run.spec.config_hash(), "experiment": run.spec.experiment,
-                 "profile": run.spec.profile, "seed": run.seed, "model": run.model.state_dict(),
-                 "optimizer": run.optimizer.state_dict(), "rng": ckpt.rng_state(),
-                 **{k: getattr(st, k) for k in State.__dataclass_fields__}}
-        path = ckpt.save_checkpoint(run.run_dir, state)
+        path = ckpt.save_checkpoint(run.run_dir, _checkpoint_state(run, resume=True))
     run.fabric.barrier()
     return path
 
@@ -363,7 +368,7 @@ def order_digest(batches: list[list[int]]) -> str:
 
 def evaluate_and_select(run: Run, order: str | None = None) -> None:
     st = run.state
-    val, test = evaluate(run, run.task.val), evaluate(run, run.task.test)
+    val, test = _evaluate_split(run, run.task.val), _evaluate_split(run, run.task.test)
     entry = {"step": st.step, "epoch": st.epoch, "val": val, "test": test}
     if order is not None:
         entry["order_digest"] = order
@@ -373,12 +378,7 @@ def evaluate_and_select(run: Run, order: str | None = None) -> None:
     if _improved(run, val):
         st.best, st.bad_evals = entry, 0
         if run.fabric.global_rank == 0:
-            import io
-            buf = io.BytesIO()
-            torch.save({"version": ckpt.CHECKPOINT_VERSION, "model": run.model.state_dict(),
-                        "step": st.step, "config_hash": run.spec.config_hash()}, buf)
-            run.run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.atomic_write(run.run_dir / "best.pt", buf.getvalue())
+            ckpt.save_best(run.run_dir, _checkpoint_state(run, resume=False))
     else:
         st.bad_evals += 1
         if run.spec.train.patience is not None and st.bad_evals >= run.spec.train.patience:
@@ -431,7 +431,7 @@ def train_epoch(run: Run, signals: _Signals, deadline: float | None, bar: Any) -
     """Consume the rest of the current epoch; returns "epoch", "budget", "signal" or "time"."""
     st, tr, fabric = run.state, run.spec.train, run.fabric
     batches = _epoch_batches(run)
-    bar.set_description(f"{run.spec.experiment} [{run.spec.profile}] epoch {st.epoch + 1}"
+    bar.set_description(f"{run.spec.experiment_id} [{run.spec.profile}] epoch {st.epoch + 1}"
                         + (f"/{tr.epochs}" if tr.epochs is not None else ""))
     loader = _loader(run.task.train, batches[st.batch:], run.task.collate, tr.num_workers,
                      run.seed * 100003 + st.epoch)
@@ -468,45 +468,43 @@ def train_epoch(run: Run, signals: _Signals, deadline: float | None, bar: Any) -
     return "epoch"
 
 
-def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None = None, *,
-        device: str = "cpu", devices: int = 1, num_nodes: int = 1, precision: str = "32-true",
-        max_minutes: float | None = None, restart: bool = False,
-        results_dir: str | os.PathLike[str] | None = None,
-        run_dir: str | os.PathLike[str] | None = None,
-        data_root: str | os.PathLike[str] | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        overrides: dict[str, dict[str, Any]] | None = None,
-        progress: bool | None = None, tensorboard: bool = False) -> dict[str, Any]:
-    """Train ``experiment`` in ``profile`` with ``seed`` and return the results record.
+def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None = None,
+        launch: Launch | None = None, *, overrides: dict[str, dict[str, Any]] | None = None,
+        **launch_fields: Any) -> dict[str, Any]:
+    """Train ``experiment`` (an id or an entry) in ``profile`` with ``seed``; return the record.
 
-    Resumes from the newest checkpoint of the same run unless ``restart``; a checkpoint with other
-    settings refuses (:class:`~liquidssm.repro.checkpoint.ConfigMismatchError`). On SIGINT/SIGTERM
-    or when ``max_minutes`` runs out it checkpoints and stops (:class:`RunInterrupted`, or a record
-    with ``"status": "incomplete"``); the results file is written only when the run completes.
-    ``progress=None`` shows bars only on a terminal; ``tensorboard=True`` also logs the per-step
-    metrics to TensorBoard (the ``tensorboard`` extra).
+    ``launch`` says where and how (:class:`~liquidssm.repro.spec.Launch`); its fields may instead
+    be given as keywords (``fit("ls4-t1-listops", "smoke", 0, results_dir=tmp)``), never both.
+    Resumes from the newest checkpoint of the same run unless ``launch.restart``; a checkpoint with
+    other settings refuses (:class:`~liquidssm.repro.checkpoint.ConfigMismatchError`). On
+    SIGINT/SIGTERM or when ``max_minutes`` runs out it checkpoints and stops
+    (:class:`RunInterrupted`, or a record with ``"status": "incomplete"``); the results file is
+    written only when the run completes.
     """
-    if tensorboard:
+    if launch is None:
+        launch = Launch(**launch_fields)
+    elif launch_fields:
+        raise TypeError(f"fit: give a Launch or its fields {sorted(launch_fields)}, not both")
+    if launch.tensorboard:
         _require_tensorboard()  # fail before any training
     apply_malloc_setting()  # keep freed large blocks (LIQUIDSSM_MALLOC=system opts out)
-    run = setup(experiment, profile, seed, device=device, devices=devices, num_nodes=num_nodes,
-                precision=precision, restart=restart, results_dir=results_dir, run_dir=run_dir,
-                data_root=data_root, cache_dir=cache_dir, overrides=overrides)
-    if tensorboard and run.fabric.global_rank == 0:
+    run = setup(experiment, profile, seed, launch, overrides)
+    if launch.tensorboard and run.fabric.global_rank == 0:
         run.tensorboard = tensorboard_logger(run.run_dir)
+    max_minutes, progress = launch.max_minutes, launch.progress
     st, tr, fabric = run.state, run.spec.train, run.fabric
     deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
     rank0 = fabric.global_rank == 0
     steps_per_epoch = len(epoch_batches(len(run.task.train), tr.batch_size, run.seed, 0,
                                         fabric.global_rank, fabric.world_size, tr.drop_last))
     if steps_per_epoch == 0:
-        raise ValueError(f"{run.spec.experiment}: the training split ({len(run.task.train)} items) "
+        raise ValueError(f"{run.spec.experiment_id}: the training split ({len(run.task.train)} items) "
                          f"gives no full batch of {tr.batch_size} per process")
     total = min(x for x in (tr.max_steps, None if tr.epochs is None else tr.epochs * steps_per_epoch)
                 if x is not None)
     show = rank0 and (progress if progress is not None else sys.stderr.isatty())
     with _Signals() as signals, tqdm(total=total, initial=st.step, disable=not show, unit="step",
-                                     desc=f"{run.spec.experiment} [{profile}]") as bar:
+                                     desc=f"{run.spec.experiment_id} [{profile}]") as bar:
         while _budget_left(run):
             why = train_epoch(run, signals, deadline, bar)
             if why == "epoch":
@@ -516,7 +514,7 @@ def fit(experiment: str | Experiment, profile: str = "smoke", seed: int | None =
                 _save(run)
             elif why == "signal":
                 path = _save(run)
-                raise RunInterrupted(f"{run.spec.experiment}: stopped by signal {signals.caught} at "
+                raise RunInterrupted(f"{run.spec.experiment_id}: stopped by signal {signals.caught} at "
                                      f"step {st.step}; checkpoint {path}; run the same command to resume")
             elif why == "time":
                 path = _save(run)
@@ -551,27 +549,13 @@ def _peak_memory(fabric: Fabric) -> dict[str, Any]:
 
 
 def _record(run: Run, wall_s: float) -> dict[str, Any]:
-    st, spec, exp = run.state, run.spec, run.experiment
-    key = _metric_key(run)
-    best = st.best or {}
-    split = spec.train.report
-    value = best.get(split, {}).get(key, math.nan)
+    st = run.state
     newton = [v / max(st.step, 1) for v in st.newton_sums] or None
-    return {
-        "schema": res.SCHEMA_VERSION, "status": "complete", "experiment": exp.id,
-        "paper": exp.paper, "table": exp.table, "row": exp.row, "column": exp.column,
-        "profile": spec.profile, "seed": run.seed, "metric": exp.metric, "metric_key": key,
-        "report": split, "value": value, "paper_value": exp.paper_value, "paper_std": exp.paper_std,
-        "smoke_target": exp.smoke_target, "chance": run.task.chance, "best": best,
-        "final": st.history[-1] if st.history else None, "history": st.history,
-        "training": {"steps": st.step, "epochs": st.epoch, "stopped_early": st.stopped_early,
-                     "train_seconds": st.train_seconds, "wall_s": wall_s,
-                     "samples_per_s": st.samples / max(st.train_seconds, 1e-9),
-                     "newton_iterations_per_block": newton, **_peak_memory(run.fabric)},
-        "data": {"source": run.task.source, "location": run.task.location, "sha256": run.task.files,
-                 "n_train": len(run.task.train), "n_val": len(run.task.val), "n_test": len(run.task.test)},
-        "config": spec.to_dict(), "config_hash": spec.config_hash(),
-        "param_digest": param_digest(run.model),
-        "provenance": {**res.provenance(run.device_name, run.precision, run.fabric.world_size),
-                       "allocator": malloc_setting().description},
-    }
+    training = {"steps": st.step, "epochs": st.epoch, "stopped_early": st.stopped_early,
+                "train_seconds": st.train_seconds, "wall_s": wall_s,
+                "samples_per_s": st.samples / max(st.train_seconds, 1e-9),
+                "newton_iterations_per_block": newton, **_peak_memory(run.fabric)}
+    return res.make_record(run.exp, run.spec, run.seed, task=run.task, best=st.best or {},
+                           history=st.history, training=training, device=run.device_name,
+                           precision=run.precision, world_size=run.fabric.world_size,
+                           param_digest=param_digest(run.model))

@@ -33,9 +33,9 @@ from __future__ import annotations
 from typing import Any
 
 from liquidssm.configs import LrcSSMConfig
-from liquidssm.repro.settings import Experiment, Optimisation, Profile, Training
+from liquidssm.repro.spec import Experiment, Optimisation, Profile, Training
 
-__all__ = ["ENTRIES", "UEA_SPLITS", "UEA", "TABLE5", "ABLATION_ROWS", "SHARED_CELLS",
+__all__ = ["ENTRIES", "SMOKE_CELLS", "UEA_SPLITS", "UEA", "TABLE5", "ABLATION_ROWS", "SHARED_CELLS",
            "table1_experiment", "ablation_experiment", "table7_experiment", "released_overrides",
            "entry_for_cell"]
 
@@ -281,3 +281,12 @@ ENTRIES: tuple[Experiment, ...] = (
       for col in UEA),
     table7_experiment(),
 )
+
+#: the cells each chapter runs in the smoke profile by default (a CPU build stays short): Table 2 on
+#: SCP1 and EigenWorms (the shortest and the longest series), the App. E ablations on SCP1;
+#: Table 1 and Table 7 run every entry
+SMOKE_CELLS: dict[str, tuple[str, ...]] = {
+    "2": tuple(e.id for e in ENTRIES if e.table == "2" and e.id.endswith(("-scp1", "-worms"))),
+    **{t: tuple(e.id for e in ENTRIES if e.table == t and e.id.endswith("-scp1"))
+       for t in ("8", "9", "10", "11")},
+}

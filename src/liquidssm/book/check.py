@@ -11,8 +11,8 @@ that every finding of ``data/paper/errata.csv`` links to a label that exists, th
 executed, asserting code cells), and that every chapter of the four numbered parts has learning
 objectives and at least one exercise.
 
-Run ``python -m liquidssm.bookcheck`` (all checks, a summary per chapter) or
-``python -m liquidssm.bookcheck --check numbers -v book/liquid/*.md`` (every remaining literal with
+Run ``python -m liquidssm.book.check`` (all checks, a summary per chapter) or
+``python -m liquidssm.book.check --check numbers -v book/liquid/*.md`` (every remaining literal with
 its line).
 """
 
@@ -333,13 +333,13 @@ def summary(pages: Iterable[Path] | None = None, root: Path | None = None) -> li
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m liquidssm.bookcheck [--check all|numbers|exercises|solutions|course|citations|errata] [-v] [pages...]``.
+    """``python -m liquidssm.book.check [--check all|numbers|exercises|solutions|course|citations|errata] [-v] [pages...]``.
 
     Exit status 1 when an exercise is untagged, a static solution holds code, a chapter has no
     objectives or no exercises, a chapter cites outside material or an errata link is broken; the
     numeric literals are a report (a reviewer decides whether each is a constant).
     """
-    parser = argparse.ArgumentParser(prog="python -m liquidssm.bookcheck", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m liquidssm.book.check", description=__doc__.splitlines()[0])
     parser.add_argument("--check", default="all", choices=["all", "numbers", "exercises", "solutions", "course", "citations",
                                                             "errata"])
     parser.add_argument("pages", nargs="*", type=Path, help="pages to check (default: the whole book)")

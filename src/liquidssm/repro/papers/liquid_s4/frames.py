@@ -1,16 +1,10 @@
-"""What the Liquid-S4 reproduction chapters compute besides training: baselines, margins, tables.
+"""Frames only the Liquid-S4 chapters show: Table S1 beside the released configs, Table 4's
+parameter counts, Figure 1's sweep.
 
 Chapters ``reproductions/10``-``19``. Nothing here trains (that is
-:func:`liquidssm.repro.runner.ensure_results`) or renders paper tables (that is
-:mod:`liquidssm.repro.tables`); these functions turn the registry and the results into the frames
-the chapters show and assert on:
+:func:`liquidssm.repro.runs.ensure_results`); the smoke check both papers share is in
+:mod:`liquidssm.repro.tables` (:func:`~liquidssm.repro.tables.smoke_summary`):
 
-* :func:`baselines` -- chance, majority-class accuracy (classification) or the mean predictor's
-  RMSE (regression) on the split a cell reports, for the data of a profile;
-* :func:`smoke_summary` -- each smoke run's value against its target and baselines (the margin
-  every chapter asserts);
-* :func:`chapter_experiments` -- the ids a chapter trains: its representative cells in the smoke
-  profile, every entry of its table in ``full``;
 * :func:`hyperparameters` and :func:`hyperparameter_differences` -- Table S1 beside the released
   configuration beside what ``full`` runs (the hyperparameters appendix, generated, not typed);
 * :func:`parameter_counts` -- Table 4's parameter column from models built for the ``full``
@@ -21,95 +15,18 @@ the chapters show and assert on:
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from liquidssm.repro import liquid_s4_experiments as ls4
-from liquidssm.repro.experiments import Experiment, get_experiment, resolve
+from liquidssm.repro import results as res
+from liquidssm.repro.experiments import get_experiment
+from liquidssm.repro.papers.liquid_s4 import experiments as ls4
+from liquidssm.repro.spec import Experiment, resolve
 from liquidssm.repro.tables import paper_table
 
-__all__ = ["baselines", "smoke_summary", "chapter_experiments", "hyperparameters",
-           "hyperparameter_differences", "parameter_counts", "figure1_points", "EXTRA_FIELDS"]
-
-
-def _task_spec(exp: Experiment, profile: str) -> tuple[Any, dict[str, Any]]:
-    """The run spec whose data a cell reports on, and the task arguments (zero-shot: at its rate)."""
-    if exp.id in ls4.ZERO_SHOT:
-        source = get_experiment(ls4.ZERO_SHOT[exp.id])
-        spec = resolve(source, profile)
-        return spec, {**spec.task_args, "resolution": exp.task_args["resolution"]}
-    spec = resolve(exp, profile)
-    return spec, dict(spec.task_args)
-
-
-def baselines(experiment: str, profile: str = "smoke", seed: int | None = None, *,
-              cache_dir: str | os.PathLike[str] | None = None,
-              data_root: str | os.PathLike[str] | None = None) -> dict[str, float]:
-    """What guessing scores on the split the cell reports (validation or test), for ``profile``'s data.
-
-    Classification: ``{"chance": 100/K, "majority": % of the most frequent label, "n": items}``;
-    regression: ``{"mean_rmse": RMSE of predicting the training mean, "n": items}``.
-    """
-    from liquidssm.repro.tasks import build_task
-
-    exp = get_experiment(experiment)
-    spec, args = _task_spec(exp, profile)
-    task = build_task(spec.task, args, spec.seeds[0] if seed is None else seed,
-                      data_root=data_root, cache_dir=cache_dir)
-    split = task.val if spec.train.report == "val" else task.test
-    if task.kind == "classification":
-        labels = np.array([int(split[i][-1]) for i in range(len(split))])
-        majority = 100.0 * np.bincount(labels).max() / len(labels)
-        return {"chance": float(task.chance), "majority": float(majority), "n": len(labels)}
-    y_train = np.array([float(task.train[i][-1]) for i in range(len(task.train))])
-    y = np.array([float(split[i][-1]) for i in range(len(split))])
-    return {"mean_rmse": float(np.sqrt(np.mean((y - y_train.mean()) ** 2))), "n": len(y)}
-
-
-def smoke_summary(results: pd.DataFrame, experiments: list[str] | tuple[str, ...], *,
-                  profile: str = "smoke",
-                  cache_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """One row per experiment: value (mean over seeds), target, baselines, margin, reached, wall time.
-
-    ``margin`` is the value minus the better of chance and the majority class (accuracy), or the
-    mean predictor's RMSE minus the value (regression): positive means the run learned.
-    ``reached`` compares with the entry's ``smoke_target`` (at least it for accuracy, at most for
-    RMSE); an entry without a target (the Liquid-S4 zero-shot cells) has ``reached`` = NA.
-    """
-    rows = []
-    for exp_id in experiments:
-        exp = get_experiment(exp_id)
-        mine = results[results["experiment"] == exp_id] if not results.empty else results
-        base = baselines(exp_id, profile, cache_dir=cache_dir)
-        value = float(mine["value"].mean()) if len(mine) else math.nan
-        lower = ls4.lower_is_better(exp)
-        if lower:
-            guess, margin = base["mean_rmse"], base["mean_rmse"] - value
-        else:
-            guess = max(base["chance"], base["majority"])
-            margin = value - guess
-        target = exp.smoke_target
-        reached: Any = pd.NA if target is None or math.isnan(value) else (
-            value <= target if lower else value >= target)
-        rows.append({"experiment": exp_id, "cell": f"{exp.row} / {exp.column}",
-                     "metric": "RMSE" if lower else "accuracy (%)", "value": value,
-                     "target": target, "guessing": guess,
-                     "guess": "mean predictor" if lower else "max(chance, majority)",
-                     "margin": margin, "reached": reached, "seeds": int(len(mine)),
-                     "wall_s": float(mine["wall_s"].sum()) if len(mine) else math.nan})
-    return pd.DataFrame(rows)
-
-
-def chapter_experiments(table: str, profile: str, experiments: list[str] | None = None) -> list[str]:
-    """The ids a chapter trains: ``experiments`` if given, else the smoke cells or the whole table."""
-    if experiments is not None:
-        return list(experiments)
-    if profile == "smoke":
-        return list(ls4.SMOKE_CELLS[table])
-    return ls4.table_entries(table)
+__all__ = ["hyperparameters", "hyperparameter_differences", "parameter_counts", "figure1_points",
+           "EXTRA_FIELDS"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -200,7 +117,7 @@ def parameter_counts() -> pd.DataFrame:
 
     Rows: the Liquid-S4 entry's ``full`` model, its S4 re-run (the same settings, liquid off), and
     S4-LegS as Gu et al. configured it for Speech Commands
-    (:data:`~liquidssm.repro.liquid_s4_experiments.S4_LEGS_GU_SC`), the model behind the printed
+    (:data:`~liquidssm.repro.papers.liquid_s4.experiments.S4_LEGS_GU_SC`), the model behind the printed
     S4-LegS count. Columns ``model, configuration, parameters, paper, paper_parameters,
     relative_difference``.
     """
@@ -233,12 +150,13 @@ def figure1_points(results: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     ref = {"ListOps": "ls4-t1-listops-s4", "IMDB": "ls4-t1-imdb-s4"}
+    summary = res.summarise(results, by=("experiment",))
     for task, points in ls4.FIGURE1.items():
         for p, exp_id in [(1, ref[task]), *sorted(points.items())]:
-            mine = results[results["experiment"] == exp_id] if not results.empty else results
-            values = mine["value"].astype(float) if len(mine) else pd.Series(dtype=float)
+            mine = summary[summary["experiment"] == exp_id]
+            agg = mine.iloc[0] if len(mine) else None
             rows.append({"task": task, "p": p, "experiment": exp_id,
-                         "mean": float(values.mean()) if len(values) else math.nan,
-                         "std": float(values.std(ddof=0)) if len(values) else math.nan,
-                         "seeds": int(len(values))})
+                         "mean": math.nan if agg is None else float(agg["mean"]),
+                         "std": math.nan if agg is None else float(agg["std"]),
+                         "seeds": 0 if agg is None else int(agg["n_seeds"])})
     return pd.DataFrame(rows)

@@ -1,6 +1,8 @@
 """Zero-shot evaluation at half the sampling rate: the 8 kHz columns of Liquid-S4 Tables 4 and S2.
 
-Chapters ``reproductions/13_ls4_table4_speech`` and ``14_ls4_tableS2_sc10``. Gu et al. (2022a)
+Chapters ``reproductions/13_ls4_table4_speech`` and ``14_ls4_tableS2_sc10``. The one
+evaluation-only stage of the wing: the scaling of Δ is a fact about every continuous-time S4
+layer, not about one paper, and the evaluation is the engine's own :func:`~liquidssm.repro.train.evaluate`. Gu et al. (2022a)
 test a model trained on 16 kHz Speech Commands on the same clips subsampled to 8 kHz, without any
 training: every second sample is kept and every layer's step Δ is doubled, so the
 continuous-time system the SSM learned sees the same signal at half the rate (the released
@@ -11,8 +13,8 @@ name the 16 kHz entry whose model they evaluate (``task_args["zero_shot_of"]``) 
 trained (their task refuses). :func:`evaluate_zero_shot` loads the source run's best model
 (``best.pt``, the checkpoint its table value was read at), evaluates validation and test at the
 new rate under :func:`sampling_rate_scaled`, and writes a results file for the 8 kHz entry whose
-provenance names the source run. :func:`ensure_zero_shot` is the chapters' counterpart of
-:func:`liquidssm.repro.runner.ensure_results`.
+provenance names the source run. :func:`liquidssm.repro.runs.ensure_results` evaluates these
+entries (after training their source runs) like it trains the others.
 """
 
 from __future__ import annotations
@@ -25,20 +27,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 from torch import nn
 
 from liquidssm import paths
 from liquidssm.layers import S4Layer
+from liquidssm.repro import checkpoint as ckpt
 from liquidssm.repro import results as res
-from liquidssm.repro.experiments import Experiment, get_experiment, resolve
-from liquidssm.repro.models import build_model, model_output
-from liquidssm.repro.runner import RUN_MODES, ensure_results
-from liquidssm.repro.tasks import build_task, loss_fn, metrics_of
+from liquidssm.repro.experiments import get_experiment
+from liquidssm.repro.models import build_model
+from liquidssm.repro.spec import Experiment, resolve
+from liquidssm.repro.tasks import build_task
+from liquidssm.repro.train import evaluate
 
-__all__ = ["sampling_rate_scaled", "source_of", "evaluate_zero_shot", "ensure_zero_shot",
-           "ZeroShotError"]
+__all__ = ["sampling_rate_scaled", "source_of", "evaluate_zero_shot", "ZeroShotError"]
 
 
 class ZeroShotError(RuntimeError):
@@ -74,26 +76,9 @@ def sampling_rate_scaled(model: nn.Module, rate: float) -> Iterator[nn.Module]:
 def source_of(target: str | Experiment) -> tuple[Experiment, int]:
     """The entry whose model a zero-shot entry evaluates, and the rate (2 for 8 kHz)."""
     exp = target if isinstance(target, Experiment) else get_experiment(target)
-    if "zero_shot_of" not in exp.task_args:
+    if exp.zero_shot_of is None:
         raise ValueError(f"{exp.id}: not a zero-shot entry (its task_args name no 'zero_shot_of')")
-    return get_experiment(exp.task_args["zero_shot_of"]), int(exp.task_args["resolution"])
-
-
-@torch.no_grad()
-def _evaluate(model: nn.Module, spec: Any, task: Any, dataset: Any, device: torch.device) -> dict[str, float]:
-    bs = spec.train.eval_batch_size or spec.train.batch_size
-    loader = torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=False, collate_fn=task.collate)
-    loss_sum, correct, sq, n = 0.0, 0, 0.0, 0
-    for x, y, lengths in loader:
-        x, y = x.to(device), y.to(device)
-        out = model_output(model, spec.model, x, None if lengths is None else lengths.to(device)).float()
-        loss_sum += float(loss_fn(task.kind, out, y)) * len(y)
-        if task.kind == "classification":
-            correct += int((out.argmax(-1) == y).sum())
-        else:
-            sq += float(((out - y.float().reshape(out.shape)) ** 2).mean(-1).sum())
-        n += len(y)
-    return metrics_of(task.kind, loss_sum, correct, sq, n)
+    return get_experiment(exp.zero_shot_of), int(exp.task_args["resolution"])
 
 
 def evaluate_zero_shot(target: str, profile: str, seed: int | None = None, *, device: str = "cpu",
@@ -116,13 +101,13 @@ def evaluate_zero_shot(target: str, profile: str, seed: int | None = None, *, de
         raise ZeroShotError(f"{exp.id}: the source run has no results file {src_file}; train it "
                             f"first (`liquidssm train {source.id} --profile {profile} --seed {seed}`)")
     src = res.read_result(src_file)
-    best_file = (Path(run_dir) if run_dir is not None else
-                 paths.build_dir() / "runs" / source.id / f"{profile}-seed{seed}") / "best.pt"
-    if not best_file.exists():
+    folder = Path(run_dir) if run_dir is not None else paths.run_dir(source.id, profile, seed)
+    best_file = folder / ckpt.BEST
+    saved = ckpt.load_best(folder)
+    if saved is None:
         raise ZeroShotError(f"{exp.id}: the source run's best model {best_file} is missing (the "
                             f"results file {src_file} exists, but its checkpoints were not kept "
                             "here); retrain the source run on this machine")
-    saved = torch.load(best_file, map_location="cpu", weights_only=True)
     if saved.get("config_hash") != src["config_hash"] or src["config_hash"] != spec.config_hash():
         raise ZeroShotError(f"{exp.id}: {best_file} (configuration {saved.get('config_hash')}) does "
                             f"not belong to the results in {src_file} ({src['config_hash']}) or to "
@@ -135,60 +120,27 @@ def evaluate_zero_shot(target: str, profile: str, seed: int | None = None, *, de
     model.to(dev).eval()
     task = build_task(spec.task, {**spec.task_args, "resolution": rate}, seed, data_root=data_root,
                       cache_dir=cache_dir)
+    batch_size = spec.train.eval_batch_size or spec.train.batch_size
+
+    def to_device(batch: Any) -> Any:
+        return tuple(None if t is None else t.to(dev) for t in batch)
+
     with sampling_rate_scaled(model, rate):
-        val = _evaluate(model, spec, task, task.val, dev)
-        test = _evaluate(model, spec, task, task.test, dev)
+        val, test = (evaluate(model, spec.model, task, split, batch_size, to_device=to_device)
+                     for split in (task.val, task.test))
     wall = time.perf_counter() - start
-    key = src["metric_key"]
     best = {**src["best"], "val": val, "test": test}
     device_name = (torch.cuda.get_device_name(dev) if dev.type == "cuda"
                    else f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)")
-    target_spec = resolve(exp, profile)
-    record = {
-        **src,
-        "experiment": exp.id, "table": exp.table, "row": exp.row, "column": exp.column,
-        "value": best[spec.train.report][key], "paper_value": exp.paper_value,
-        "paper_std": exp.paper_std, "smoke_target": exp.smoke_target, "chance": task.chance,
-        "best": best, "final": best, "history": [best],
-        "training": {"steps": 0, "epochs": 0, "stopped_early": False, "train_seconds": 0.0,
-                     "wall_s": wall, "samples_per_s": (len(task.val) + len(task.test)) / max(wall, 1e-9),
-                     "newton_iterations_per_block": None, "evaluation_only": True},
-        "data": {"source": task.source, "location": task.location, "sha256": task.files,
-                 "n_train": 0, "n_val": len(task.val), "n_test": len(task.test)},
-        "config": target_spec.to_dict(), "config_hash": target_spec.config_hash(),
-        "zero_shot": {"of": source.id, "rate": rate, "checkpoint": str(best_file),
-                      "source_value": src["value"], "source_config_hash": src["config_hash"],
-                      "source_commit": src["provenance"].get("commit"),
-                      "source_training": src["training"]},
-        "provenance": res.provenance(device_name, "32-true", 1),
-    }
+    training = {"steps": 0, "epochs": 0, "stopped_early": False, "train_seconds": 0.0,
+                "wall_s": wall, "samples_per_s": (len(task.val) + len(task.test)) / max(wall, 1e-9),
+                "newton_iterations_per_block": None, "evaluation_only": True}
+    zero_shot = {"of": source.id, "rate": rate, "checkpoint": str(best_file),
+                 "source_value": src["value"], "source_config_hash": src["config_hash"],
+                 "source_commit": src["provenance"].get("commit"), "source_training": src["training"]}
+    record = res.make_record(exp, resolve(exp, profile), seed, task=task, best=best, history=[best],
+                             training=training, device=device_name, precision="32-true",
+                             world_size=1, param_digest=src.get("param_digest"),
+                             extra={"zero_shot": zero_shot})
     res.write_result(record, res.result_path(exp.id, profile, seed, results_dir))
     return record
-
-
-def ensure_zero_shot(targets: list[str] | tuple[str, ...], profile: str, *,
-                     seeds: list[int] | tuple[int, ...] | None = None, run: str = "missing",
-                     device: str = "cpu", max_minutes: float | None = None,
-                     results_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Evaluate what ``run`` asks for (after training missing source runs); return the target rows.
-
-    ``run``: ``"missing"`` evaluates the (target, seed) pairs without a results file, ``"all"``
-    every pair again, ``"none"`` nothing. A missing source run is trained first with
-    :func:`~liquidssm.repro.runner.ensure_results` (``run="missing"``).
-    """
-    if run not in RUN_MODES:
-        raise ValueError(f"run: expected one of {RUN_MODES}, got {run!r}")
-    for target in targets:
-        source, _ = source_of(target)
-        for seed in (seeds if seeds is not None else resolve(source, profile).seeds):
-            done = res.result_path(target, profile, seed, results_dir).exists()
-            if run == "none" or (run == "missing" and done):
-                continue
-            ensure_results([source.id], profile, seeds=[seed], run="missing", device=device,
-                           max_minutes=max_minutes, results_dir=results_dir)
-            if res.result_path(source.id, profile, seed, results_dir).exists():
-                evaluate_zero_shot(target, profile, seed, device=device, results_dir=results_dir)
-    df = res.load_results(results_dir, profile=profile)
-    if df.empty:
-        return df
-    return df[df["experiment"].isin(list(targets))].reset_index(drop=True)

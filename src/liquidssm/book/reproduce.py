@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 
 from liquidssm import paths
-
-PROFILES = ("smoke", "full")
+from liquidssm.repro.spec import PROFILES
 
 
 def output_dir(profile: str) -> Path:
     """Default folder of the executed notebooks: ``<repo>/_build/reproduce/<profile>``."""
-    return paths.build_dir() / "reproduce" / profile
+    return paths.reproduce_dir(profile)
 
 
 def has_parameters_cell(path: Path) -> bool:
@@ -36,7 +35,7 @@ def has_parameters_cell(path: Path) -> bool:
 
 def reproduction_chapters(root: Path, pattern: str = "*") -> list[Path]:
     """Reproduction chapters under ``root/book/reproductions`` whose stem matches ``pattern``."""
-    folder = root / "book" / "reproductions"
+    folder = paths.reproductions_dir(root)
     found = sorted(folder.glob("*.md")) if folder.is_dir() else []
     return [p for p in found if fnmatch.fnmatch(p.stem, pattern) and has_parameters_cell(p)]
 
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chapters = reproduction_chapters(root, args.chapters)
     if not chapters:
-        print(f"no reproduction chapters match {args.chapters!r} under {root / 'book' / 'reproductions'} "
+        print(f"no reproduction chapters match {args.chapters!r} under {paths.reproductions_dir(root)} "
               "(a chapter needs a cell tagged 'parameters')")
         return 0 if args.list else 1
     if args.list:

@@ -1,4 +1,4 @@
-"""Liquid-S4 tasks for the engine: dataset → :class:`~liquidssm.repro.tasks.TaskData`.
+"""Liquid-S4 tasks for the engine: dataset → :class:`~liquidssm.repro.taskbase.TaskData`.
 
 Chapters ``reproductions/02_how_reproductions_run`` and ``reproductions/10``-``19`` (the
 Liquid-S4 tables). Each builder takes ``(args, seed, data_root, cache_dir)``; ``args["source"]``
@@ -9,12 +9,12 @@ chooses
 * ``"generated"`` (ListOps, Pathfinder): data made by the LRA procedures of
   :mod:`liquidssm.data.listops_gen` / :mod:`liquidssm.data.pathfinder_gen`;
 * ``"fixture"`` (IMDB, AAN, CIFAR, Speech Commands, BIDMC): small files **in the release
-  layout**, written by the ``write_*_fixture`` functions below and read back by the same
-  loaders, whose content carries a learnable class- (or target-) dependent signal, so a smoke
-  run can prove that loader, model, loss and optimiser learn.
+  layout**, written by each dataset's ``write_fixture`` (:mod:`liquidssm.data.imdb`, ...) and
+  read back by the same loaders, whose content carries a learnable class- (or target-)
+  dependent signal, so a smoke run can prove that loader, model, loss and optimiser learn.
 
 Generated and fixture data are written once per argument set into an atomic cache folder
-(:func:`liquidssm.repro.tasks.cached_folder`). The smoke-only size arguments (``max_samples``
+(:func:`liquidssm.repro.taskbase.cached_folder`). The smoke-only size arguments (``max_samples``
 of Speech Commands, the fixture sizes) change sizes, never the code path.
 """
 
@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -40,10 +38,14 @@ from liquidssm.data import imdb as imdb_data
 from liquidssm.data import pathfinder as pathfinder_data
 from liquidssm.data import pathfinder_gen
 from liquidssm.data import speech_commands as sc_data
+from liquidssm.data.aan import write_fixture as write_aan_fixture
+from liquidssm.data.bidmc import write_fixture as write_bidmc_fixture
+from liquidssm.data.cifar import write_fixture as write_cifar_fixture
+from liquidssm.data.imdb import write_fixture as write_imdb_fixture
 from liquidssm.data.listops import ListOps
 from liquidssm.data.listops_gen import generate_listops
-from liquidssm.data.tsfile import write_ts
-from liquidssm.repro.tasks import (
+from liquidssm.data.speech_commands import write_fixture as write_speech_fixture
+from liquidssm.repro.taskbase import (
     TaskData,
     cached_folder,
     check_task_args,
@@ -61,20 +63,14 @@ __all__ = [
     "pathfinder_task",
     "speech_commands_task",
     "bidmc_task",
-    "write_imdb_fixture",
-    "write_aan_fixture",
-    "write_cifar_fixture",
-    "write_speech_fixture",
-    "write_bidmc_fixture",
     "regression_collate",
     "ZeroShotEntryError",
     "WRITER_VERSION",
-    "sequence_length",
 ]
 
 
 #: bumped whenever a fixture writer changes what it writes, so cached fixture folders are rebuilt
-WRITER_VERSION = 1
+WRITER_VERSION = 2
 
 
 class ZeroShotEntryError(ValueError):
@@ -142,25 +138,6 @@ class _Crop(Dataset):
         return x[: self.n], y
 
 
-def sequence_length(data: TaskData) -> int:
-    """The longest input sequence a task's batches can hold: the ``l_max`` a model learns ``C̃`` at.
-
-    Token tasks (ListOps, IMDB, AAN) truncate to their dataset's ``l_max``; the series tasks stack
-    equal-length items, so the first training item's length is every item's. Passed by the engine
-    to :func:`liquidssm.repro.models.build_model` (``SequenceModelConfig.l_max``).
-    """
-    if not isinstance(data, TaskData):
-        raise TypeError(f"data: expected a liquidssm.repro.tasks.TaskData, got {type(data).__name__}")
-    base = data.train
-    while not hasattr(base, "l_max") and hasattr(base, "base"):
-        base = base.base
-    if hasattr(base, "l_max"):
-        return int(base.l_max)
-    if len(data.train) == 0:  # type: ignore[arg-type]
-        raise ValueError("data: the training set is empty, so it has no sequence length")
-    return int(torch.as_tensor(data.train[0][0]).shape[0])
-
-
 def _check_vocab(vocab_size: int, max_tokens: int | None, task: str) -> None:
     if max_tokens is not None and vocab_size > max_tokens:
         raise ValueError(f"task {task!r}: the vocabulary has {vocab_size} tokens but the model's "
@@ -209,44 +186,6 @@ def listops_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[s
 # IMDB (Table 1 "Text", Figure 1)
 # ------------------------------------------------------------------------------------------------
 
-_FILLER = ("the", "movie", "was", "and", "a", "of", "plot", "scene", "actor", "story", "film",
-           "some", "really", "this", "with", "cast", "music", "ending", "director", "it")
-_POSITIVE = ("great", "good", "superb", "wonderful", "loved", "brilliant", "fun", "moving")
-_NEGATIVE = ("awful", "bad", "boring", "terrible", "hated", "poor", "dull", "weak")
-
-
-def write_imdb_fixture(root: str | os.PathLike[str], n_train: int = 200, n_test: int = 100,
-                       min_words: int = 15, max_words: int = 40, sentiment_rate: float = 0.3,
-                       agreement: float = 0.8, seed: int = 0) -> Path:
-    """Reviews in the ``aclImdb`` layout whose words depend on the label (``n_*`` per polarity).
-
-    Each word is a sentiment word with probability ``sentiment_rate``, else a neutral filler
-    word; a sentiment word comes from the review's own polarity with probability ``agreement``
-    (else from the other one). So the label is learnable from the characters, but a review with
-    few sentiment words is ambiguous: perfect accuracy is not expected. Ratings follow the
-    release's naming (``<id>_<rating>.txt``, 7-10 positive, 1-4 negative). Returns the data root.
-    """
-    rng = np.random.default_rng(seed)
-    out = Path(root) / imdb_data.SUBDIR / "aclImdb"
-    for split, n in (("train", n_train), ("test", n_test)):
-        for sub, label, ratings in (("pos", 1, (7, 10)), ("neg", 0, (1, 4))):
-            d = out / split / sub
-            d.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                words = []
-                for _ in range(int(rng.integers(min_words, max_words + 1))):
-                    if rng.random() < sentiment_rate:
-                        own = rng.random() < agreement
-                        pool = _POSITIVE if (label == 1) == own else _NEGATIVE
-                    else:
-                        pool = _FILLER
-                    words.append(str(rng.choice(pool)))
-                text = " ".join(words).capitalize() + "."
-                rating = int(rng.integers(ratings[0], ratings[1] + 1))
-                (d / f"{i}_{rating}.txt").write_text(text, encoding="utf-8")
-    return Path(root)
-
-
 def imdb_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str] | None,
               cache_dir: str | os.PathLike[str] | None) -> TaskData:
     """LRA Text (IMDB, characters; Liquid-S4 Table 1): the ``aclImdb`` release or a fixture.
@@ -284,51 +223,6 @@ def imdb_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str]
 # AAN retrieval (Table 1 "Retrieval")
 # ------------------------------------------------------------------------------------------------
 
-_TOPICS = (
-    ("parsing", "grammar", "treebank", "syntax", "dependency", "parser"),
-    ("translation", "bilingual", "alignment", "phrase", "decoder", "bleu"),
-    ("speech", "acoustic", "phoneme", "audio", "prosody", "voice"),
-    ("semantic", "lexicon", "wordnet", "meaning", "sense", "frame"),
-)
-_PAPER_WORDS = ("we", "the", "a", "of", "in", "model", "results", "paper", "\"method\"", "it's",
-                "data", "show", "using", "on")
-
-
-def _aan_doc(rng: np.random.Generator, topic: int, min_words: int, max_words: int,
-             topic_rate: float) -> str:
-    words = []
-    for _ in range(int(rng.integers(min_words, max_words + 1))):
-        pool = _TOPICS[topic] if rng.random() < topic_rate else _PAPER_WORDS
-        words.append(str(rng.choice(pool)))
-    return " ".join(words)
-
-
-def write_aan_fixture(root: str | os.PathLike[str], n_train: int = 400, n_val: int = 100,
-                      n_test: int = 100, min_words: int = 10, max_words: int = 25,
-                      topic_rate: float = 0.4, seed: int = 0) -> Path:
-    """``new_aan_pairs.{train,eval,test}.tsv`` whose label says whether two documents share a topic.
-
-    Each document mixes words of one of four topics (probability ``topic_rate``) with generic
-    paper words (with quote characters, as the release has). A pair is labelled 1 ("cites")
-    when both documents come from the same topic, else 0; labels alternate, so the classes are
-    balanced. Written with the release's format: no header, five tab-separated fields, the label
-    as a float. Returns the data root.
-    """
-    rng = np.random.default_rng(seed)
-    out = Path(root) / aan_data.SUBDIR
-    out.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_train), ("eval", n_val), ("test", n_test)):
-        with open(out / f"new_aan_pairs.{split}.tsv", "w", encoding="utf-8", newline="") as f:
-            for i in range(n):
-                label = i % 2
-                t1 = int(rng.integers(len(_TOPICS)))
-                t2 = t1 if label else int((t1 + rng.integers(1, len(_TOPICS))) % len(_TOPICS))
-                d1 = _aan_doc(rng, t1, min_words, max_words, topic_rate)
-                d2 = _aan_doc(rng, t2, min_words, max_words, topic_rate)
-                f.write(f"{float(label)}\t{split}-{i}-a\t{split}-{i}-b\t{d1}\t{d2}\n")
-    return Path(root)
-
-
 def aan_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str] | None,
              cache_dir: str | os.PathLike[str] | None) -> TaskData:
     """LRA Retrieval (AAN document pairs, bytes; Liquid-S4 Table 1): the release or a fixture.
@@ -364,41 +258,6 @@ def aan_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str] 
 # ------------------------------------------------------------------------------------------------
 # CIFAR-10: LRA "Image" (grayscale, Table 1) and sCIFAR (colour, Table 3)
 # ------------------------------------------------------------------------------------------------
-
-def cifar_fixture_image(label: int, rng: np.random.Generator, noise: float = 40.0) -> np.ndarray:
-    """One ``(3, 32, 32)`` uint8 image of class ``label``: stripes whose period and orientation code the class.
-
-    Classes 0-4 have horizontal stripes (constant along a row: slow changes in the row-major
-    pixel sequence), 5-9 vertical ones (fast, periodic changes); the period is
-    ``(2, 3, 4, 6, 8)[label % 5]`` pixels. Phase, colour tint and pixel noise are random.
-    """
-    period = (2, 3, 4, 6, 8)[label % 5]
-    coord = np.arange(32)
-    phase = rng.uniform(0, 2 * math.pi)
-    wave = np.sin(2 * math.pi * coord / period + phase)
-    pattern = np.repeat(wave[:, None], 32, 1) if label < 5 else np.repeat(wave[None, :], 32, 0)
-    tint = rng.uniform(0.6, 1.0, size=3)
-    img = 128 + 70 * tint[:, None, None] * pattern[None] + noise * rng.standard_normal((3, 32, 32))
-    return np.clip(np.round(img), 0, 255).astype(np.uint8)
-
-
-def write_cifar_fixture(root: str | os.PathLike[str], n_per_batch: int = 100, noise: float = 40.0,
-                        seed: int = 0) -> Path:
-    """The CIFAR-10 binary release (``data_batch_1..5.bin``, ``test_batch.bin``, 3073-byte records).
-
-    Every record is ``label byte + R, G, B planes`` of :func:`cifar_fixture_image`; labels are
-    balanced within each file. Returns the data root.
-    """
-    rng = np.random.default_rng(seed)
-    out = Path(root) / cifar_data.SUBDIR
-    out.mkdir(parents=True, exist_ok=True)
-    for name in cifar_data.TRAIN_FILES + cifar_data.TEST_FILES:
-        labels = rng.permutation(np.arange(n_per_batch) % 10).astype(np.uint8)
-        pix = np.stack([cifar_fixture_image(int(c), rng, noise).reshape(-1) for c in labels])
-        np.concatenate([labels[:, None], pix], axis=1).astype(np.uint8).tofile(out / name)
-    (out / "batches.meta.txt").write_text("\n".join(cifar_data.CLASSES) + "\n")
-    return Path(root)
-
 
 def cifar_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str] | None,
                cache_dir: str | os.PathLike[str] | None) -> TaskData:
@@ -481,54 +340,6 @@ def pathfinder_task(args: dict[str, Any], seed: int, data_root: str | os.PathLik
 # Speech Commands: SC35 (Table 4) and SC10 (Table S2), 16 kHz and the 8 kHz zero-shot test
 # ------------------------------------------------------------------------------------------------
 
-def speech_fixture_clip(label: int, n_classes: int, rng: np.random.Generator, n: int,
-                        rate: int = sc_data.SAMPLE_RATE) -> np.ndarray:
-    """One clip of ``n`` samples for class ``label``: a tone whose pitch codes the class.
-
-    Pitches are spaced geometrically from 150 Hz to 1500 Hz (below the 4 kHz Nyquist limit of
-    the 8 kHz zero-shot test, so the class survives halving the sampling rate); random phase,
-    loudness and a little noise.
-    """
-    f = 150.0 * 10.0 ** (label / max(n_classes - 1, 1))
-    t = np.arange(n) / rate
-    amp = rng.uniform(0.2, 0.5)
-    x = amp * np.sin(2 * math.pi * f * t + rng.uniform(0, 2 * math.pi))
-    return x + 0.02 * rng.standard_normal(n)
-
-
-def write_speech_fixture(root: str | os.PathLike[str], classes: str = "all", n_train: int = 12,
-                         n_val: int = 4, n_test: int = 4, clip_samples: int = 2000,
-                         seed: int = 0) -> Path:
-    """Speech Commands v0.02 layout: ``<word>/<speaker>_nohash_<k>.wav`` at 16 kHz, 16-bit mono.
-
-    ``n_train + n_val + n_test`` clips per word of ``classes`` (``"all"``: the 35 words, else
-    the SC10 words), each ``clip_samples`` long (the loader zero-pads to 16000) with the tone of
-    :func:`speech_fixture_clip`; ``validation_list.txt`` and ``testing_list.txt`` name the
-    validation and test clips as the release does, and ``_background_noise_/`` is present (and
-    ignored, as in the release). Returns the data root.
-    """
-    rng = np.random.default_rng(seed)
-    words = sc_data.ALL_CLASSES if classes == "all" else sc_data.SC10_CLASSES
-    out = Path(root) / sc_data.SUBDIR
-    val, test = [], []
-    for c, word in enumerate(words):
-        d = out / word
-        d.mkdir(parents=True, exist_ok=True)
-        for k in range(n_train + n_val + n_test):
-            name = f"{rng.integers(0, 16**8):08x}_nohash_{k}.wav"
-            sc_data.write_wav(d / name, speech_fixture_clip(c, len(words), rng, clip_samples))
-            if k >= n_train + n_val:
-                test.append(f"{word}/{name}")
-            elif k >= n_train:
-                val.append(f"{word}/{name}")
-    (out / "validation_list.txt").write_text("\n".join(val) + "\n")
-    (out / "testing_list.txt").write_text("\n".join(test) + "\n")
-    (out / "_background_noise_").mkdir(exist_ok=True)
-    sc_data.write_wav(out / "_background_noise_" / "white_noise.wav",
-                      0.1 * rng.standard_normal(4000))
-    return Path(root)
-
-
 def _sc_statistics(train: sc_data.SpeechCommands, key: dict[str, Any],
                    cache_dir: str | os.PathLike[str] | None) -> tuple[torch.Tensor, torch.Tensor]:
     """S4's per-time-index mean and std over the 16 kHz training clips, computed once and cached."""
@@ -546,7 +357,7 @@ def speech_commands_task(args: dict[str, Any], seed: int, data_root: str | os.Pa
     """Raw Speech Commands (Liquid-S4 Table 4: ``classes="all"``, 35 words; Table S2: ``"sc10"``).
 
     ``resolution=1`` reads 16 kHz clips (16000 steps), ``2`` subsamples them by 2 (8 kHz, the
-    zero-shot test of a model trained at 16 kHz; :mod:`liquidssm.repro.ls4_zeroshot`).
+    zero-shot test of a model trained at 16 kHz; :mod:`liquidssm.repro.zeroshot`).
     ``normalize=True`` standardises every time index with the 16 kHz training statistics, as the
     released code does (before subsampling). ``max_samples`` (smoke only) keeps the first so many
     16 kHz samples of each clip (``max_samples // resolution`` steps). A registry entry that
@@ -557,7 +368,7 @@ def speech_commands_task(args: dict[str, Any], seed: int, data_root: str | os.Pa
         raise ZeroShotEntryError(
             f"task 'speech_commands': this entry is the zero-shot evaluation (resolution "
             f"{args.get('resolution')}) of the model trained by {args['zero_shot_of']!r}; it is "
-            "not trained. Evaluate it with liquidssm.repro.ls4_zeroshot.ensure_zero_shot (the "
+            "not trained. Evaluate it with liquidssm.repro.runs.ensure_results (the "
             "Table 4 / S2 chapters do)")
     fixture_keys = ("n_train", "n_val", "n_test", "clip_samples", "data_seed")
     check_task_args(args, {"source", "classes", "resolution", "normalize", "max_samples",
@@ -596,46 +407,6 @@ def speech_commands_task(args: dict[str, Any], seed: int, data_root: str | os.Pa
 # ------------------------------------------------------------------------------------------------
 # BIDMC vital signs regression (Table 2)
 # ------------------------------------------------------------------------------------------------
-
-def bidmc_fixture_series(target: str, y: float, rng: np.random.Generator, length: int) -> np.ndarray:
-    """A ``(length, 2)`` two-channel series ("PPG", "ECG") from which ``y`` in [-1, 1] can be read.
-
-    HR: the pulse rate of both channels rises with ``y``; RR: the slow baseline wave of the
-    "PPG" channel (the breathing) speeds up with ``y``; SpO2: the pulse amplitude of the "PPG"
-    relative to the "ECG" grows with ``y``. Random phases and noise.
-    """
-    t = np.arange(length) / length
-    beat = 8.0 * (1.0 + 0.4 * y) if target == "HR" else 8.0
-    breath = 3.0 * (1.0 + 0.5 * y) if target == "RR" else 3.0
-    amp = 1.0 + 0.5 * y if target == "SpO2" else 1.0
-    p1, p2 = rng.uniform(0, 2 * math.pi, size=2)
-    ppg = amp * np.sin(2 * math.pi * beat * t + p1) + 0.8 * np.sin(2 * math.pi * breath * t + p2)
-    ecg = np.maximum(np.sin(2 * math.pi * beat * t + p1), 0.0) ** 8
-    x = np.stack([ppg, ecg], -1) + 0.05 * rng.standard_normal((length, 2))
-    return x.astype(np.float64)
-
-
-def write_bidmc_fixture(root: str | os.PathLike[str], n_train: int = 280, n_test: int = 120,
-                        length: int = 200, seed: int = 0) -> Path:
-    """Monash TSER ``BIDMC32{HR,RR,SpO2}_{TRAIN,TEST}.ts`` with targets readable from the series.
-
-    Targets ``y ~ U[-1, 1]`` (the real HR, RR and SpO2 are in their physical units; a fixture's
-    scale only has to make the mean predictor's RMSE, ``1/sqrt(3)``, easy to beat by learning);
-    series of :func:`bidmc_fixture_series`, written with :func:`liquidssm.data.tsfile.write_ts`.
-    The loader merges TRAIN and TEST and splits them 70/15/15 as the released code. Returns the
-    data root.
-    """
-    rng = np.random.default_rng(seed)
-    out = Path(root) / bidmc_data.SUBDIR
-    out.mkdir(parents=True, exist_ok=True)
-    for target in bidmc_data.TARGETS:
-        for split, n in (("TRAIN", n_train), ("TEST", n_test)):
-            y = rng.uniform(-1.0, 1.0, size=n)
-            X = np.stack([bidmc_fixture_series(target, float(v), rng, length) for v in y])
-            write_ts(out / f"BIDMC32{target}_{split}.ts", np.round(X, 4), [f"{v:.5f}" for v in y],
-                     f"BIDMC32{target}")
-    return Path(root)
-
 
 def bidmc_task(args: dict[str, Any], seed: int, data_root: str | os.PathLike[str] | None,
                cache_dir: str | os.PathLike[str] | None) -> TaskData:

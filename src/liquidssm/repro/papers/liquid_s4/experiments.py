@@ -23,10 +23,10 @@ code's order-2 window at the task's length (:func:`liquid_window`).
 
 The 8 kHz cells of Tables 4 and S2 are *evaluation* entries: ``task_args["zero_shot_of"]`` names
 the 16 kHz entry whose trained model they test at half the sampling rate (:data:`ZERO_SHOT`); their
-task refuses to train, and :mod:`liquidssm.repro.ls4_zeroshot` writes their results files.
+task refuses to train, and :mod:`liquidssm.repro.zeroshot` writes their results files.
 
 Every entry has a ``smoke`` profile: a tiny model on generated or fixture data in the release
-layout with a learnable signal (:mod:`liquidssm.repro.liquid_s4_tasks`), and a ``smoke_target``
+layout with a learnable signal (:mod:`liquidssm.repro.papers.liquid_s4.tasks`), and a ``smoke_target``
 the smoke run must reach: an accuracy (%) above chance and the majority class, or for the BIDMC
 regression an RMSE the run must stay *below*, under the mean predictor's.
 """
@@ -37,7 +37,7 @@ import dataclasses
 from typing import Any
 
 from liquidssm.configs import SequenceModelConfig
-from liquidssm.repro.settings import Experiment, Optimisation, Profile, Training
+from liquidssm.repro.spec import Experiment, Optimisation, Profile, Training
 
 __all__ = [
     "ENTRIES",
@@ -63,7 +63,6 @@ __all__ = [
     "SMOKE_CELLS",
     "IMDB_TOKENS",
     "AAN_TOKENS",
-    "lower_is_better",
     "liquid_window",
     "S4_LEGS_GU_SC",
 ]
@@ -468,7 +467,7 @@ def zero_shot_entry(source: Experiment, column: str, value: float, std: float | 
                                                             "zero_shot_of": source.id})},
         notes=(f"Zero-shot: the model trained by {source.id} evaluated on clips subsampled to "
                "8 kHz (every second sample) with every step Δ doubled, as the released code's "
-               "rate=2 evaluation; nothing is trained (liquidssm.repro.ls4_zeroshot). "
+               "rate=2 evaluation; nothing is trained (liquidssm.repro.zeroshot). "
                + target_note + source.notes))
 
 
@@ -580,8 +579,3 @@ def table_entries(table: str) -> list[str]:
         points = [i for task in FIGURE1.values() for _, i in sorted(task.items())]
         return points + ["ls4-t1-listops-s4", "ls4-t1-imdb-s4"]
     return [e.id for e in ENTRIES if e.table == table]
-
-
-def lower_is_better(exp: Experiment) -> bool:
-    """True for RMSE cells (BIDMC): the smoke target is an upper bound, the paper's value a minimum."""
-    return exp.metric == "rmse"

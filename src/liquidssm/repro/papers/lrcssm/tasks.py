@@ -1,4 +1,4 @@
-"""LrcSSM tasks for the engine: dataset → :class:`~liquidssm.repro.tasks.TaskData` (UEA, PPG-DaLiA).
+"""LrcSSM tasks for the engine: dataset → :class:`~liquidssm.repro.taskbase.TaskData` (UEA, PPG-DaLiA).
 
 Chapter ``reproductions/02_how_reproductions_run`` and the LrcSSM table chapters. Each builder
 takes ``(args, seed, data_root, cache_dir)``; ``args["source"]`` chooses the real release or a
@@ -16,7 +16,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from liquidssm import paths
 from liquidssm.data import uea
-from liquidssm.repro.tasks import (
+from liquidssm.repro.taskbase import (
     TaskData,
     cached_folder,
     check_task_args,

@@ -1,4 +1,4 @@
-"""Settings of a reproduction: optimisation, training, profiles, the experiment entry, the run spec.
+"""The schema of an experiment: optimisation, training, profiles, the entry, the run spec, the launch.
 
 Chapter ``reproductions/02_how_reproductions_run``. Pure data (no torch import). An
 :class:`Experiment` names its paper cell (paper, table, row = the model as printed, column = the
@@ -8,8 +8,10 @@ differs from the paper, ``released`` records the released values. ``profiles`` h
 per-profile overrides: ``full`` is the paper's setting, ``smoke`` a CPU-sized run on data with a
 learnable signal, which must reach ``smoke_target``. :func:`resolve` applies a profile and
 returns the :class:`RunSpec` the engine trains; its :meth:`RunSpec.config_hash` identifies the
-run for exact resume. The entries themselves live in :mod:`liquidssm.repro.liquid_s4_experiments`
-and :mod:`liquidssm.repro.lrcssm_experiments`, collected by :mod:`liquidssm.repro.experiments`.
+run for exact resume. The entries themselves live in :mod:`liquidssm.repro.papers.liquid_s4.experiments`
+and :mod:`liquidssm.repro.papers.lrcssm.experiments`, collected by :mod:`liquidssm.repro.experiments`.
+:class:`Launch` says where and how one run trains (device, processes, folders); the command line
+and :mod:`liquidssm.repro.runs` build it, :func:`liquidssm.repro.train.fit` takes it whole.
 """
 
 from __future__ import annotations
@@ -17,14 +19,39 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from liquidssm.configs import ModelConfig
 
-__all__ = ["Optimisation", "Training", "Profile", "Experiment", "RunSpec", "PROFILES", "resolve"]
+__all__ = ["Optimisation", "Training", "Profile", "Experiment", "RunSpec", "Launch", "PROFILES",
+           "RUN_VARIANTS", "PRECISIONS", "DEVICES", "maximise", "resolve", "released_overrides"]
 
+#: the two profiles of every entry: a CPU-sized run on data with a learnable signal, the paper's run
 PROFILES = ("smoke", "full")
+#: what a run trains: the registry's settings (``"paper"``) or the released code's (``"released"``,
+#: the entry's ``released`` values applied; its results and checkpoints go to their own folders)
+RUN_VARIANTS = ("paper", "released")
+#: precisions Fabric may use; the ``*-true`` half precisions break the FFT path (engine notes)
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+#: accelerators a run may ask Fabric for
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def maximise(quantity: str) -> bool:
+    """True when a larger ``quantity`` is better: accuracies; False for losses and errors.
+
+    The one rule for every direction in the wing: ``"accuracy_pct"``, ``"val_accuracy"`` →
+    True; ``"rmse"``, ``"mse_x1e-2"``, ``"val_loss"``, ``"val_rmse"`` → False.
+    """
+    name = quantity.removeprefix("val_").removeprefix("test_")
+    if name.startswith("accuracy"):
+        return True
+    if name.startswith(("loss", "rmse", "mse")):
+        return False
+    raise ValueError(f"quantity: expected an accuracy, loss or (R)MSE name, got {quantity!r}")
 
 
 @dataclass(frozen=True)
@@ -117,8 +144,8 @@ class Training:
 
     @property
     def maximise(self) -> bool:
-        """True when a larger monitored value is better."""
-        return self.monitor == "val_accuracy"
+        """True when a larger monitored value is better (:func:`maximise` of ``monitor``)."""
+        return maximise(self.monitor)
 
 
 @dataclass(frozen=True)
@@ -161,13 +188,24 @@ class Experiment:
         unknown = sorted(set(self.profiles) - set(PROFILES))
         if unknown:
             raise ValueError(f"profiles: unknown profile(s) {unknown}; valid: {list(PROFILES)}")
+        maximise(self.metric)  # refuses a metric whose direction is unknown
+
+    @property
+    def maximise(self) -> bool:
+        """True when a larger reported value is better (accuracy); False for RMSE/MSE cells."""
+        return maximise(self.metric)
+
+    @property
+    def zero_shot_of(self) -> str | None:
+        """The id of the entry whose trained model this evaluation-only entry evaluates, else None."""
+        return self.task_args.get("zero_shot_of")
 
 
 @dataclass(frozen=True)
 class RunSpec:
     """An experiment with one profile applied: everything the engine needs, nothing else."""
 
-    experiment: str
+    experiment_id: str
     profile: str
     task: str
     task_args: dict[str, Any]
@@ -177,8 +215,8 @@ class RunSpec:
     seeds: tuple[int, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (stored in checkpoints and results)."""
-        return {"experiment": self.experiment, "profile": self.profile, "task": self.task,
+        """JSON-serialisable form (stored in checkpoints and results; the id under ``"experiment"``)."""
+        return {"experiment": self.experiment_id, "profile": self.profile, "task": self.task,
                 "task_args": dict(self.task_args), "model": self.model.to_dict(),
                 "optim": dataclasses.asdict(self.optim), "train": dataclasses.asdict(self.train)}
 
@@ -212,3 +250,76 @@ def resolve(exp: Experiment, profile: str = "smoke", overrides: dict[str, dict[s
     task_args = {**exp.task_args, **prof.task, **extra.get("task", {})}
     seeds = prof.seeds if prof.seeds is not None else exp.seeds
     return RunSpec(exp.id, profile, exp.task, task_args, model, optim, train, tuple(seeds))
+
+
+def released_overrides(exp: Experiment, profile: str = "full") -> dict[str, dict[str, Any]]:
+    """``exp.released`` (``{"section.field": value}``) as :func:`resolve` overrides.
+
+    In ``full`` every released value applies: the run is what the released code ran. In another
+    profile a released value of a field the profile itself sets is left out, so a smoke run of the
+    released variant keeps the smoke sizes and changes only the released code's behaviour.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile: expected one of {list(PROFILES)}, got {profile!r}")
+    prof = exp.profiles.get(profile, Profile())
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in exp.released.items():
+        section, dot, name = key.partition(".")
+        if not dot or section not in ("model", "optim", "train", "task"):
+            raise ValueError(f"{exp.id} released: expected 'section.field' keys, got {key!r}")
+        if profile != "full" and name in getattr(prof, section):
+            continue
+        out.setdefault(section, {})[name] = value
+    return out
+
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Where and how one run trains: everything :func:`liquidssm.repro.train.fit` needs besides
+    the entry, the profile, the seed and the overrides (chapter ``reproductions/02``).
+
+    ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"`` (``"gpu"`` is read as ``"cuda"``);
+    ``devices``/``num_nodes``: processes per node and nodes (Fabric DDP when their product is
+    > 1); ``precision``: one of :data:`PRECISIONS` (``"32-true"`` on a CPU); ``max_minutes``:
+    checkpoint and stop after so many minutes (a positive finite number, or ``None``);
+    ``restart``: discard this run's checkpoints and start afresh; the folders default to
+    :mod:`liquidssm.paths` (results, checkpoints of the run, raw data, generated-data cache);
+    ``progress``: progress bars (``None``: only on a terminal); ``tensorboard``: also log to
+    TensorBoard. Invalid values are refused here, before any work.
+    """
+
+    device: str = "cpu"
+    devices: int = 1
+    num_nodes: int = 1
+    precision: str = "32-true"
+    max_minutes: float | None = None
+    restart: bool = False
+    results_dir: PathLike | None = None
+    run_dir: PathLike | None = None
+    data_root: PathLike | None = None
+    cache_dir: PathLike | None = None
+    progress: bool | None = None
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        device = "cuda" if self.device == "gpu" else self.device
+        if device not in DEVICES:
+            raise ValueError(f"device: expected one of {list(DEVICES)} (or 'gpu'), got {self.device!r}")
+        object.__setattr__(self, "device", device)
+        for name in ("devices", "num_nodes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {list(PRECISIONS)} (the '*-true' half modes "
+                             f"break the FFT convolution), got {self.precision!r}")
+        if device == "cpu" and self.precision != "32-true":
+            raise ValueError(f"precision: {self.precision!r} is for GPUs; on the CPU use '32-true'")
+        m = self.max_minutes
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float))
+                              or not math.isfinite(m) or m <= 0):
+            raise ValueError(f"max_minutes: expected a positive finite number of minutes or None, "
+                             f"got {m!r}")

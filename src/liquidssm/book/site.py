@@ -83,7 +83,7 @@ def render_check(page: Path, screenshot: Path | None = None, timeout: int = 60) 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exit status 1 when a check fails."""
-    parser = argparse.ArgumentParser(prog="python -m liquidssm.sitecheck", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m liquidssm.book.site", description=__doc__.splitlines()[0])
     parser.add_argument("html_dir", nargs="?", default=None,
                         help="the built site (default: <repo>/_build/html)")
     parser.add_argument("--page", action="append", default=None,
@@ -91,14 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot-dir", default=None,
                         help="where screenshots go (default: <repo>/_build/sitecheck)")
     args = parser.parse_args(argv)
-    html_dir = Path(args.html_dir) if args.html_dir else paths.build_dir() / "html"
+    html_dir = Path(args.html_dir) if args.html_dir else paths.html_dir()
     problems = static_check(html_dir)
     if args.page:
         pages = [html_dir / p for p in args.page]
     else:
         pages = [p for p in sorted((html_dir / "book").rglob("*.html"))
                  if "math notranslate" in p.read_text(encoding="utf-8", errors="ignore")]
-    shots = Path(args.screenshot_dir) if args.screenshot_dir else paths.build_dir() / "sitecheck"
+    shots = Path(args.screenshot_dir) if args.screenshot_dir else paths.sitecheck_dir()
     shots.mkdir(parents=True, exist_ok=True)
     for page in pages:
         shot = shots / (page.relative_to(html_dir).as_posix().replace("/", "__") + ".png")
