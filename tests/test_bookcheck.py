@@ -127,3 +127,63 @@ def test_summary_covers_the_book():
     rows = bookcheck.summary()
     assert {r["page"] for r in rows} >= set(GUARDED)
     assert all(r["values"] >= 0 and r["untagged"] <= r["exercises"] for r in rows)
+
+
+FRONT = "---\njupytext:\n  text_representation:\n    format_name: myst\n---\n\n# A chapter\n\n"
+OBJECTIVES = "```{admonition} Learning objectives\n:class: tip\n1. learn\n```\n\n"
+EXERCISE = "```{exercise} Think [★]\n:label: ex-t\nThink.\n```\n\n"
+STATIC_OK = "```{solution} ex-t\n:class: dropdown\nA sentence, and a list:\n\n- one\n    continued\n```\n"
+STATIC_FENCED = "```{solution} ex-t\n:class: dropdown\nRun this:\n\n````python\nassert 1 == 2\n````\n```\n"
+STATIC_INDENTED = "```{solution} ex-t\n:class: dropdown\nRun this:\n\n    assert 1 == 2\n```\n"
+GATED = ("```{solution-start} ex-t\n:class: dropdown\n```\nIt holds.\n\n```{code-cell} ipython3\nassert 1 == 1\n```\n"
+         "```{solution-end}\n```\n")
+
+
+@pytest.mark.parametrize("solution", [STATIC_FENCED, STATIC_INDENTED])
+def test_static_solution_with_code_fails(tmp_path, capsys, solution):
+    page = tmp_path / "bad.md"
+    page.write_text(FRONT + OBJECTIVES + EXERCISE + solution, encoding="utf-8")
+    assert bookcheck.static_solution_code(page.read_text(encoding="utf-8"))[0][1] == "ex-t"
+    assert bookcheck.main(["--check", "solutions", str(page)]) == 1
+    assert "code in a static solution" in capsys.readouterr().out
+    assert bookcheck.main([str(page)]) == 1  # "all" includes the rule
+
+
+@pytest.mark.parametrize("solution", [STATIC_OK, GATED])
+def test_prose_and_gated_solutions_pass(tmp_path, solution):
+    page = tmp_path / "good.md"
+    page.write_text(FRONT + OBJECTIVES + EXERCISE + solution, encoding="utf-8")
+    assert bookcheck.static_solution_code(page.read_text(encoding="utf-8")) == []
+    assert bookcheck.main(["--check", "solutions", str(page)]) == 0
+    assert bookcheck.main(["--check", "course", str(page)]) == 0
+
+
+@pytest.mark.parametrize(("body", "gaps"), [
+    (EXERCISE + GATED, ["objectives"]),
+    (OBJECTIVES + "No exercises here.\n", ["exercises"]),
+    ("Neither.\n", ["objectives", "exercises"]),
+])
+def test_chapter_without_objectives_or_exercises_fails(tmp_path, capsys, body, gaps):
+    page = tmp_path / "thin.md"
+    page.write_text(FRONT + body, encoding="utf-8")
+    assert bookcheck.course_gaps(page.read_text(encoding="utf-8")) == gaps
+    assert bookcheck.main(["--check", "course", str(page)]) == 1
+    out = capsys.readouterr().out
+    assert all(f"chapter without {gap}: thin.md" in out for gap in gaps)
+
+
+def test_which_pages_are_chapters():
+    book = paths.repo_root() / "book"
+    assert bookcheck.is_chapter(book / "s4" / "01_ssm.md")
+    assert bookcheck.is_chapter(book / "reproductions" / "30_performance.md")
+    assert not bookcheck.is_chapter(book / "reproductions" / "99_run_status.md")
+    assert not bookcheck.is_chapter(book / "appendix" / "30_course.md")
+    assert not bookcheck.is_chapter(book / "intro.md")
+
+
+def test_every_chapter_has_objectives_exercises_and_no_static_code():
+    for page in bookcheck.chapters():
+        text = page.read_text(encoding="utf-8")
+        assert bookcheck.static_solution_code(text) == [], page
+        if bookcheck.is_chapter(page):
+            assert bookcheck.course_gaps(text) == [], page

@@ -6,7 +6,10 @@ lists what is left -- the numeric literals in the *prose* of each chapter, outsi
 inline code, roles and labels -- so that a reviewer can check that each remaining one is a constant
 (a paper number, a setting, a tolerance an assert uses). It also checks that every exercise carries
 a difficulty tag, that no chapter cites material outside the book, the papers and the released code,
-and that every finding of ``data/paper/errata.csv`` links to a label that exists.
+that every finding of ``data/paper/errata.csv`` links to a label that exists, that no static
+``{solution}`` block holds code (a solution that computes must be a gated ``{solution-start}`` with
+executed, asserting code cells), and that every chapter of the four numbered parts has learning
+objectives and at least one exercise.
 
 Run ``python -m liquidssm.book.check`` (all checks, a summary per chapter) or
 ``python -m liquidssm.book.check --check numbers -v book/liquid/*.md`` (every remaining literal with
@@ -34,6 +37,12 @@ __all__ = [
     "outside_citations",
     "labels",
     "missing_errata_targets",
+    "static_solution_code",
+    "has_objectives",
+    "is_chapter",
+    "course_gaps",
+    "COURSE_PARTS",
+    "NOT_CHAPTERS",
     "summary",
     "main",
 ]
@@ -43,6 +52,13 @@ TAG = re.compile(r"\[(★{1,3})(?:, ([a-z ]+))?\]\s*$")
 #: phrases that point a reader to material outside the book, the papers and the released code
 OUTSIDE = re.compile(r"reference\s*§|reference notes|toolchain notes|the reference (?:measured|found|notes)"
                      r"|reference's own", re.IGNORECASE)
+
+#: the numbered parts of the book: each of their pages is a chapter with objectives and exercises
+COURSE_PARTS = ("s4", "liquid", "lrcssm", "reproductions")
+#: pages of those parts that are not chapters (a generated status page)
+NOT_CHAPTERS = frozenset({"reproductions/99_run_status.md"})
+#: how a chapter opens its learning objectives
+OBJECTIVES = re.compile(r"^\s*(`{3,}|:{3,})\{admonition\}\s*Learning objectives", re.MULTILINE)
 
 _FENCE = re.compile(r"^(`{3,}|~{3,}|:{3,})")
 _DISPLAY_MATH = re.compile(r"\$\$.*?\$\$", re.DOTALL)
@@ -231,6 +247,72 @@ def missing_errata_targets(table: object | None = None, root: Path | None = None
     return missing
 
 
+def static_solution_code(text: str) -> list[tuple[int, str]]:
+    """``(line, label)`` of every static ``{solution}`` block that contains a code block.
+
+    A static solution is rendered, never executed: code in it (a fenced block, a ``{code-cell}``, or
+    an indented block after a blank line) is code no test runs. A solution that computes must be
+    gated -- ``{solution-start}`` / ``{solution-end}`` around executed code cells that assert.
+    """
+    found = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = re.match(r"^\s*(`{3,}|:{3,})\{solution\}\s*(\S*)", lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, label = m.group(1), m.group(2)
+        j = i + 1
+        code_line = 0
+        blank_before = False
+        while j < len(lines):
+            stripped = lines[j].strip()
+            if stripped.startswith(fence[0] * len(fence)) and stripped.strip(fence[0]) == "":
+                break  # the solution's closing fence
+            if re.match(r"^(`{3,}|~{3,}|:{3,})", stripped) and not code_line:
+                code_line = j + 1  # a fenced block or a directive (code-cell, code-block, ...) inside
+            elif blank_before and lines[j].startswith("    ") and stripped and not code_line \
+                    and not _LIST_MARK.match(stripped):
+                code_line = j + 1  # an indented code block
+            blank_before = not stripped
+            j += 1
+        if code_line:
+            found.append((code_line, label))
+        i = j + 1
+    return found
+
+
+def has_objectives(text: str) -> bool:
+    """Whether a page opens a ``{admonition} Learning objectives``."""
+    return bool(OBJECTIVES.search(text))
+
+
+def is_chapter(page: Path, root: Path | None = None) -> bool:
+    """Whether ``page`` is a chapter that must carry objectives and exercises.
+
+    Pages of the four numbered parts (:data:`COURSE_PARTS`) are, except :data:`NOT_CHAPTERS`; the
+    introduction and the appendix are not. A page outside the book (named on the command line) is
+    checked as a chapter.
+    """
+    book = ((paths.repo_root() if root is None else Path(root)) / "book").resolve()
+    page = Path(page).resolve()
+    if not page.is_relative_to(book):
+        return True
+    rel = page.relative_to(book)
+    return rel.parts[0] in COURSE_PARTS and rel.as_posix() not in NOT_CHAPTERS
+
+
+def course_gaps(text: str) -> list[str]:
+    """What a chapter lacks of the course rhythm: ``"objectives"`` and/or ``"exercises"``; empty when none."""
+    gaps = []
+    if not has_objectives(text):
+        gaps.append("objectives")
+    if not exercises(text):
+        gaps.append("exercises")
+    return gaps
+
+
 def summary(pages: Iterable[Path] | None = None, root: Path | None = None) -> list[dict[str, object]]:
     """One row per page: remaining value literals, reference literals, untagged exercises, outside citations."""
     base = paths.repo_root() if root is None else Path(root)
@@ -245,18 +327,21 @@ def summary(pages: Iterable[Path] | None = None, root: Path | None = None) -> li
             "exercises": len(exercises(text)),
             "untagged": len(untagged_exercises(text)),
             "outside citations": len(outside_citations(text)),
+            "static code": len(static_solution_code(text)),
         })
     return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m liquidssm.book.check [--check all|numbers|exercises|citations|errata] [-v] [pages...]``.
+    """``python -m liquidssm.book.check [--check all|numbers|exercises|solutions|course|citations|errata] [-v] [pages...]``.
 
-    Exit status 1 when an exercise is untagged, a chapter cites outside material or an errata link
-    is broken; the numeric literals are a report (a reviewer decides whether each is a constant).
+    Exit status 1 when an exercise is untagged, a static solution holds code, a chapter has no
+    objectives or no exercises, a chapter cites outside material or an errata link is broken; the
+    numeric literals are a report (a reviewer decides whether each is a constant).
     """
     parser = argparse.ArgumentParser(prog="python -m liquidssm.book.check", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", default="all", choices=["all", "numbers", "exercises", "citations", "errata"])
+    parser.add_argument("--check", default="all", choices=["all", "numbers", "exercises", "solutions", "course", "citations",
+                                                            "errata"])
     parser.add_argument("pages", nargs="*", type=Path, help="pages to check (default: the whole book)")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every literal / finding")
     args = parser.parse_args(argv)
@@ -276,6 +361,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for page in pages:
             for name in untagged_exercises(page.read_text(encoding="utf-8")):
                 print(f"untagged exercise: {page.name}: {name}")
+                status = 1
+    if args.check in ("all", "solutions"):
+        for page in pages:
+            for n, label in static_solution_code(page.read_text(encoding="utf-8")):
+                print(f"code in a static solution (gate it with solution-start/-end and code cells): "
+                      f"{page.name}:{n}: {label}")
+                status = 1
+    if args.check in ("all", "course"):
+        for page in pages:
+            if not is_chapter(page):
+                continue
+            for gap in course_gaps(page.read_text(encoding="utf-8")):
+                print(f"chapter without {gap}: {page.name}")
                 status = 1
     if args.check in ("all", "citations"):
         for page in pages:
