@@ -411,10 +411,10 @@ class LiquidS4Layer(S4Layer):
         variant: ``"paper"`` (default) or ``"official"`` (the released code, chapter ``appendix/10_paper_vs_code_liquid_s4``).
         L_tilde: paper variant only: liquid kernel length ``L̃`` (``None`` = the input length).
         allcombs, lcontract, fft_bug: official variant only (``S4.forward`` in ``src/models/sequence/ss/s4.py`` of raminmh/liquid-s4@06031dc).
-        liquid_impl: paper variant, PB: ``"fused"`` (default: :func:`liquidssm.liquid.pb_term` and the
-            coefficients by one row, ``taps="row"``) or ``"reference"`` (the previous implementation,
-            kept as the oracle: :func:`liquidssm.liquid.pb_term_reference`, ``taps="columns"``). Same
-            values and gradients to rounding; chapter ``reproductions/30_performance``.
+        liquid_impl: paper variant, PB: ``"fused"`` (default: :func:`liquidssm.liquid.pb_term`, and the
+            coefficients with ``taps="auto"``) or ``"reference"`` (the previous implementation, kept as
+            the oracle: :func:`liquidssm.liquid.pb_term_reference`, ``taps="columns"``). Same values and
+            gradients to rounding; chapter ``reproductions/30_performance``.
 
     The official variant keeps *frozen copies* of the initial ``Λ, B, C, Δ`` as buffers (the
     released code keeps them as plain attributes that are not saved; here they are saved).
@@ -488,8 +488,8 @@ class LiquidS4Layer(S4Layer):
         return K[..., :L], coef
 
     def _taps(self) -> str:
-        """How the PB coefficients are read off ``C̃``: ``"row"`` (fused) or ``"columns"`` (reference)."""
-        return "row" if self.liquid_impl == "fused" else "columns"
+        """How the PB coefficients are read off ``C̃``: by order (fused) or two columns per order (reference)."""
+        return "auto" if self.liquid_impl == "fused" else "columns"
 
     def pb_coefficients(self) -> torch.Tensor:
         """PB coefficients ``C B̄^p`` ``(ch, H, order - 1)`` of the paper variant, Eq. (16).

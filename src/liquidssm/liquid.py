@@ -73,6 +73,7 @@ __all__ = [
     "pb_coefficients",
     "pb_coefficients_tilde",
     "PB_TAPS",
+    "ROW_TAPS_MIN_ORDER",
     "liquid_output",
     "window_sum",
     "pb_term_reference",
@@ -548,13 +549,17 @@ def pb_coefficients(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: t
     return torch.stack([2 * (C * B_bar**p).sum(-1).real for p in range(2, order + 1)], dim=-1)
 
 
-#: how :func:`pb_coefficients_tilde` reads ``C B̄^p`` off ``C̃``: one Cauchy call for all orders, or two columns per order
-PB_TAPS = ("row", "columns")
+#: how :func:`pb_coefficients_tilde` reads ``C B̄^p`` off ``C̃``: by order (``"auto"``), two columns per
+#: order, or one Cauchy call for all orders
+PB_TAPS = ("auto", "columns", "row")
+#: ``taps="auto"`` uses ``"row"`` from this highest order on: the row call costs about as much as
+#: three to four orders of columns (issue 25, one thread, H = 128, N = 64, L = 1024, 2-core CPU)
+ROW_TAPS_MIN_ORDER = 5
 
 
 def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
                           dt: torch.Tensor, order: int, L: int, *, backend: str = "auto",
-                          with_kernel: bool = False, taps: str = "row") -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                          with_kernel: bool = False, taps: str = "auto") -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     r"""PB coefficients ``C̄ B̄^p``, ``p = 2..order``, from a learned ``C̃ = C(I − Ā^L)``, Eq. (16).
 
     Chapter ``liquid/05_liquid_s4_layer``. The coefficients need the un-truncated ``C``. Instead of
@@ -562,11 +567,13 @@ def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor
     input vectors ``B̄^p``, i.e. the mean of the generating function over the ``L``-th roots of
     unity, computed with the Cauchy denominators of the S4 kernel. ``taps`` picks the form:
 
-    * ``"row"`` (default): :func:`liquidssm.kernels.s4_dplr_kernel_and_row`, one extra Cauchy call
-      with the nodes and modes swapped gives a row ``E`` with ``C v = Re Σ_n bilinear_input(v)_n E_n``
-      for every ``v``, so all orders cost one call (``1 + channels`` right-hand sides);
-    * ``"columns"``: :func:`liquidssm.kernels.s4_dplr_kernel_and_taps`, two extra right-hand sides
-      per order in the S4 kernel's own Cauchy call (the oracle of ``"row"``).
+    * ``"auto"`` (default): ``"columns"`` below order :data:`ROW_TAPS_MIN_ORDER`, ``"row"`` from it on;
+    * ``"columns"``: :func:`liquidssm.kernels.s4_dplr_kernel_and_taps`, two extra
+      right-hand sides per order in the S4 kernel's own Cauchy call; they share its reciprocals,
+      so each order adds only matrix-product columns;
+    * ``"row"``: :func:`liquidssm.kernels.s4_dplr_kernel_and_row`, one extra Cauchy call with the
+      nodes and modes swapped gives a row ``E`` with ``C v = Re Σ_n bilinear_input(v)_n E_n`` for
+      every ``v``: a cost independent of the order, but a call with its own reciprocals.
 
     Both equal :func:`pb_coefficients` of ``C = kernels.c_from_tilde(..., C̃, L)`` (the dense
     oracle) to rounding.
@@ -575,7 +582,7 @@ def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor
         Lambda, P, B: ``(H, N/2)`` complex; C_tilde: ``(H, N/2)`` or ``(channels, H, N/2)``, defined
             for length ``L``; dt: ``(H,)``; order: highest order >= 2; backend: Cauchy backend.
         with_kernel: also return the S4 kernel of ``C̃`` at length ``L`` (computed by the same call).
-        taps: ``"row"`` or ``"columns"``.
+        taps: ``"auto"``, ``"columns"`` or ``"row"``.
 
     Returns:
         real ``(H, order - 1)`` or ``(channels, H, order - 1)``; with ``with_kernel`` the pair
@@ -583,6 +590,8 @@ def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor
     """
     order = check_order(order)
     check_choice(taps, "taps", PB_TAPS)
+    if taps == "auto":
+        taps = "row" if order >= ROW_TAPS_MIN_ORDER else "columns"
     kernels.check_dplr(Lambda, P, B, C_tilde, dt)
     B_bar = dplr_B_bar(Lambda, P, B, dt)
     V = torch.stack([B_bar**p for p in range(2, order + 1)])  # (order - 1, H, N/2)
@@ -647,26 +656,29 @@ def pb_term_reference(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torc
     return z  # type: ignore[return-value]
 
 
-def _shifted(u: torch.Tensor, j: int) -> torch.Tensor:
-    """``u_{t-j}`` (0 for ``t < j``) along the last axis."""
-    if j >= u.shape[-1]:
-        return torch.zeros_like(u)
-    return torch.nn.functional.pad(u[..., : u.shape[-1] - j], (j, 0)) if j else u
-
-
 def _pb_products(u: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
-    r"""``g_t = Σ_{p=2}^{P} a_p ∏_{j<p} u_{t-j}`` in Horner form: ``u_t u_{t-1} (a_2 + u_{t-2}(a_3 + … + u_{t-P+1} a_P))``."""
-    n = coef.shape[-1]
+    r"""``g_t = Σ_{p=2}^{P} a_p ∏_{j<p} u_{t-j}`` in Horner form: ``u_t u_{t-1} (a_2 + u_{t-2}(a_3 + … + u_{t-P+1} a_P))``.
+
+    ``u (B, H, L)``, ``coef (H, P - 1)``; ``u`` at negative times is 0. Returns ``(B, H, L)``.
+    """
     L = u.shape[-1]
-    h = coef[:, n - 1, None].expand_as(u).clone()  # a_P
-    for p in range(n, 1, -1):  # p = P-1, ..., 2: h <- a_p + u_{t-p} h
-        if p < L:
+    P = min(coef.shape[-1] + 1, L)  # c^(p) = 0 identically for p > L
+    if P < 2:
+        return torch.zeros_like(u)
+    a = [None, None] + [coef[:, p - 2, None] for p in range(2, P + 1)]
+    if P == 2:
+        h = u * a[2]
+    else:  # h = a_{P-1} + u_{t-P+1} a_P, then h <- a_p + u_{t-p} h for p = P-2, ..., 2
+        h = torch.empty_like(u)
+        h[..., : P - 1] = 0
+        torch.mul(u[..., : L - P + 1], a[P], out=h[..., P - 1:])
+        h += a[P - 1]
+        for p in range(P - 2, 1, -1):
             h[..., p:] *= u[..., : L - p]
-        h[..., :min(p, L)] = 0
-        h += coef[:, p - 2, None]
-    h *= u
-    if L > 1:
-        h[..., 1:] *= u[..., :-1]
+            h[..., :p] = 0
+            h += a[p]
+        h *= u
+    h[..., 1:] *= u[..., :-1]
     h[..., :1] = 0
     return h
 
@@ -694,25 +706,32 @@ class _PBTerm(torch.autograd.Function):
         need_u, need_coef = ctx.needs_input_grad[:2]  # type: ignore[attr-defined]
         G = _window_sum_transposed(gz, ctx.L_tilde)  # type: ignore[attr-defined]
         L, n = u.shape[-1], coef.shape[-1]
+        P = min(n + 1, L)  # c^(p) = 0 identically for p > L
         prods = [u]  # c^(1), ..., c^(P)
-        for p in range(2, n + 2):
-            prods.append(prods[-1] * _shifted(u, p - 1))
+        for p in range(2, P + 1):
+            c = torch.empty_like(u)
+            c[..., : p - 1] = 0
+            torch.mul(prods[-1][..., p - 1:], u[..., : L - p + 1], out=c[..., p - 1:])
+            prods.append(c)
         grad_coef = None
         if need_coef:
-            Gf = G.reshape(-1, *G.shape[-2:])
-            grad_coef = torch.stack([torch.einsum("bhl,bhl->h", Gf, c.reshape(Gf.shape)) for c in prods[1:]], -1)
-            grad_coef = grad_coef.to(coef.dtype)
+            grad_coef = torch.zeros_like(coef)
+            for p in range(2, P + 1):  # grad a_p = Σ_{b,t} G c^(p)
+                grad_coef[:, p - 2] = torch.linalg.vecdot(G, prods[p - 1]).reshape(-1, coef.shape[0]).sum(0)
         if not need_u:
             return None, grad_coef, None
-        bar = None  # c̄^(p), from p = P down to 2
         gu = torch.zeros_like(u)
-        for p in range(n + 1, 1, -1):
-            term = coef[:, p - 2, None] * G
-            bar = term if bar is None else torch.addcmul(term, bar, _shifted(u, p))
-            j = p - 1  # c^(p) = c^(p-1) ⊙ S_j u: the S_j u factor's adjoint, shifted back by j
-            if j < L:
-                gu[..., : L - j] += (bar * prods[p - 2])[..., j:]
-        gu += bar * _shifted(u, 1)  # type: ignore[operator]
+        if P < 2:
+            return gu, grad_coef, None
+        bar = G * coef[:, P - 2, None]  # c̄^(P)
+        for p in range(P - 1, 1, -1):  # c^(p+1) = c^(p) ⊙ S_p u: ū_{t-p} += c̄^(p+1)_t c^(p)_t, then c̄^(p)
+            gu[..., : L - p].addcmul_(bar[..., p:], prods[p - 1][..., p:])
+            bar[..., p:] *= u[..., : L - p]
+            bar[..., :p] = 0
+            bar.addcmul_(G, coef[:, p - 2, None])
+        # c^(2) = u ⊙ S_1 u: ū_{t-1} += c̄^(2)_t u_t and ū_t += c̄^(2)_t u_{t-1}
+        gu[..., : L - 1].addcmul_(bar[..., 1:], u[..., 1:])
+        gu[..., 1:].addcmul_(bar[..., 1:], u[..., : L - 1])
         return gu, grad_coef, None
 
 
