@@ -185,3 +185,26 @@ def test_auto_counts_shared_rows_not_right_hand_sides(monkeypatch):
     out = cauchy_mod.cauchy(v, z, w, backend="auto")
     assert calls == []
     torch.testing.assert_close(out, cauchy_mod.cauchy_naive(v, z, w), rtol=0, atol=1e-12)
+
+
+def test_bench_liquid_rows_parts_and_recorded_file(tmp_path):
+    from liquidssm.bench import liquid as bench
+
+    df = bench.run_liquid_benchmark(H=4, N=4, lengths=(16,), batch=1, orders=(2, 3), kinds=("pb",), repeats=1,
+                                    impls=("fused", "reference"), cauchy_backend="torch", parts=True)
+    assert set(df.layer) == {"S4", "PB", "PB (reference)", "S4 kernel", "PB kernel", "PB term"}
+    assert (df[df.layer == "S4"].ratio == 1).all() and (df.ms > 0).all()
+    table = bench.overhead_table(df)
+    assert {("PB", 2), ("PB (reference)", 3), ("PB term", 2)} <= set(table.index)
+    out = tmp_path / "liquid-test.json"
+    assert bench.main(["--quick", "--orders", "2", "--repeats", "1", "--cauchy-backend", "torch", "--threads", "1",
+                       "--out", str(out)]) == 0
+    rows, meta = bench.load_liquid_benchmark(out)
+    assert meta["format"] == bench.FORMAT and meta["settings"]["threads"] == 1
+    assert {"allocator", "allocator_mode", "compile", "loadavg", "loadavg_before"} <= set(meta["settings"])
+    assert set(rows.layer) == {"S4", "PB", "PB (reference)"}
+    with pytest.raises(SystemExit):  # an existing file is not overwritten without --force
+        bench.main(["--quick", "--out", str(out)])
+    (tmp_path / "other.json").write_text('{"records": []}')
+    with pytest.raises(ValueError, match="bench liquid"):
+        bench.load_liquid_benchmark(tmp_path / "other.json")

@@ -2,7 +2,7 @@
 
 ``python -m liquidssm.bench liquid [--device cpu|cuda] [--H 128] [--N 64] [--L 1024 4096]
 [--batch 8] [--orders 2 3 4 5 6] [--kinds pb kb] [--impl fused reference] [--c-param tilde|c|both]
-[--cauchy-backend auto|torch|keops] [--threads T] [--repeats R] [--quick] [--out FILE.json [--force]]``;
+[--cauchy-backend auto|torch|keops] [--parts] [--threads T] [--repeats R] [--quick] [--out FILE.json [--force]]``;
 chapters ``liquid/05_liquid_s4_layer`` and ``reproductions/30_performance`` call
 :func:`run_liquid_benchmark` and read recorded runs with :func:`load_liquid_benchmark`.
 
@@ -34,6 +34,7 @@ from liquidssm._checks import check_choice
 from liquidssm.bench._util import interleaved_times, machine_summary
 from liquidssm.cli import int_at_least
 from liquidssm.layers import LIQUID_IMPLS, LiquidS4Layer, S4Layer
+from liquidssm.liquid import pb_term
 
 #: format tag of the files written by ``--out`` (checked by :func:`load_liquid_benchmark`)
 FORMAT = "liquidssm-bench-liquid/1"
@@ -42,6 +43,18 @@ FORMAT = "liquidssm-bench-liquid/1"
 def _step(layer: torch.nn.Module, u: torch.Tensor) -> None:
     layer.zero_grad(set_to_none=True)
     layer(u).sum().backward()
+
+
+def _kernel_step(layer: torch.nn.Module, L: int) -> None:
+    """Forward+backward of the layer's kernel and (PB) coefficients only: :meth:`S4Layer.conv_kernel`."""
+    layer.zero_grad(set_to_none=True)
+    K, coef = layer.conv_kernel(L)
+    (K.sum() if coef is None else K.sum() + coef.sum()).backward()
+
+
+def _term_step(u: torch.Tensor, coef: torch.Tensor, L: int) -> None:
+    """Forward+backward of the fused PB term alone on ``u (B, H, L)``."""
+    pb_term(u, coef, L).sum().backward()
 
 
 def _name(kind: str, impl: str) -> str:
@@ -61,6 +74,7 @@ def run_liquid_benchmark(
     c_param: str = "tilde",
     impls: tuple[str, ...] = ("fused",),
     cauchy_backend: str = "auto",
+    parts: bool = False,
 ) -> pd.DataFrame:
     """Measure fwd+bwd time of S4Layer and LiquidS4Layer(kind, order, impl), interleaved; returns a DataFrame.
 
@@ -69,7 +83,10 @@ def run_liquid_benchmark(
     implementations (``"fused"``, ``"reference"``; KB has one). Columns: ``L``, ``layer``
     (``"S4"``, ``"S4 (C)"``, ``"PB"``, ``"PB (reference)"``, ``"KB"``), ``order`` (the highest liquid
     order; empty for S4), ``ms`` (median of ``repeats`` interleaved rounds), ``best_ms``,
-    ``ratio`` (median over the ``S4`` median at the same L).
+    ``ratio`` (median over the ``S4`` median at the same L). ``parts=True`` adds, in the same
+    rounds, the parts of the fused PB layer: ``"S4 kernel"`` and ``"PB kernel"`` (the kernel and
+    the coefficients, forward and backward, :meth:`liquidssm.layers.S4Layer.conv_kernel`) and
+    ``"PB term"`` (:func:`liquidssm.liquid.pb_term` alone), still as ratios to the whole S4 layer.
     """
     check_choice(c_param, "c_param", ("tilde", "c", "both"))
     for impl in impls:
@@ -93,6 +110,14 @@ def run_liquid_benchmark(
         for layer in configs.values():
             layer.to(device)
         steps = {key: (lambda layer=layer, u=u: _step(layer, u)) for key, layer in configs.items()}
+        if parts:
+            steps[("S4 kernel", None)] = lambda layer=configs[("S4", None)], L=L: _kernel_step(layer, L)
+            x = torch.randn(batch, H, L, device=device, requires_grad=True)
+            for order in orders if "pb" in kinds and "fused" in impls else ():
+                layer = configs[("PB", order)]
+                steps[("PB kernel", order)] = lambda layer=layer, L=L: _kernel_step(layer, L)
+                coef = torch.randn(H, order - 1, device=device, requires_grad=True)
+                steps[("PB term", order)] = lambda x=x, coef=coef, L=L: _term_step(x, coef, L)
         _, times = interleaved_times(steps, repeats=repeats, warmup=1)
         base = statistics.median(times[("S4", None)])
         for (name, order), ts in times.items():
@@ -163,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="learned C̃ (the default layer), the paper's C, or both for S4")
     ap.add_argument("--cauchy-backend", choices=["auto", "torch", "keops"], default="auto")
     ap.add_argument("--threads", type=int_at_least(1), default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--parts", action="store_true",
+                    help="also time the fused PB layer's parts: kernel+coefficients and the term alone")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (H=8, N=8, L=64, batch 2)")
     ap.add_argument("--out", help="write the measurements as JSON to this file (atomically)")
     ap.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -178,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
     df = run_liquid_benchmark(args.H, args.N, tuple(args.L), args.batch, tuple(args.orders), kinds=tuple(args.kinds),
                               device=args.device, repeats=args.repeats, c_param=args.c_param,
-                              impls=tuple(args.impl), cauchy_backend=args.cauchy_backend)
+                              impls=tuple(args.impl), cauchy_backend=args.cauchy_backend, parts=args.parts)
     print(f"LiquidS4Layer vs S4Layer, forward+backward, H={args.H} N={args.N} batch={args.batch}, "
           f"c_param={args.c_param}, cauchy_backend={args.cauchy_backend}")
     print(machine_summary(args.device))
