@@ -208,3 +208,13 @@ def test_bench_liquid_rows_parts_and_recorded_file(tmp_path):
     (tmp_path / "other.json").write_text('{"records": []}')
     with pytest.raises(ValueError, match="bench liquid"):
         bench.load_liquid_benchmark(tmp_path / "other.json")
+
+
+def test_bench_official_liquid_times_every_order_of_ours():
+    from liquidssm.bench import official
+
+    records = official.measure("liquid", {"B": 1, "H": 2, "N": 4, "L": 16, "P": 4}, None, repeats=1, warmup=0,
+                               threads=1, rtol=None)
+    variants = {r["variant"] for r in records if r["kind"] == "time"}
+    assert variants == {"ours_s4", "ours_pb", "ours_pb3", "ours_pb4"}
+    assert [official.pb_variant("official", p) for p in (2, 5)] == ["official_pb", "official_pb5"]
