@@ -218,3 +218,17 @@ def test_bench_official_liquid_times_every_order_of_ours():
     variants = {r["variant"] for r in records if r["kind"] == "time"}
     assert variants == {"ours_s4", "ours_pb", "ours_pb3", "ours_pb4"}
     assert [official.pb_variant("official", p) for p in (2, 5)] == ["official_pb", "official_pb5"]
+
+
+def test_pb_term_validates_its_inputs():
+    u = torch.randn(2, 3, 5)
+    with pytest.raises(ValueError, match=r"u: expected a 3-D tensor \(B, H, L\)"):
+        liquid.pb_term(u[0], torch.randn(3, 1), 5)
+    with pytest.raises(ValueError, match=r"coef: expected shape \(H, order - 1\) with H = 3"):
+        liquid.pb_term(u, torch.randn(4, 1), 5)
+    with pytest.raises(ValueError, match="L_tilde"):
+        liquid.pb_term(u, torch.randn(3, 1), 0)
+    with pytest.raises(TypeError, match="u"):
+        liquid.pb_term(torch.ones(2, 3, 5, dtype=torch.int64), torch.randn(3, 1), 5)
+    # float64 coefficients on a float32 input: the input's dtype, like the reference
+    assert liquid.pb_term(u, torch.randn(3, 2, dtype=f64), 5).dtype == torch.float32

@@ -752,6 +752,13 @@ def pb_term(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torch.Tensor:
     Returns:
         ``(B, H, L)``.
     """
+    u = check_ndim(as_tensor(u, "u"), "u", 3, "(B, H, L)")
+    coef = check_ndim(as_tensor(coef, "coef"), "coef", 2, "(H, order - 1)")
+    if coef.shape[0] != u.shape[1] or coef.shape[1] < 1:
+        raise ValueError(f"coef: expected shape (H, order - 1) with H = {u.shape[1]} (u's axis 1) and order >= 2, "
+                         f"got {tuple(coef.shape)}")
+    L_tilde = check_int(L_tilde, "L_tilde", minimum=1)
+    coef = coef.to(u.dtype)
     if transforms_active():
         return pb_term_reference(u, coef, L_tilde)
     return _PBTerm.apply(u, coef, L_tilde)
