@@ -11,9 +11,9 @@ c`` times the paper-literal ``C`` and ``both`` adds an ``S4 (C)`` row. ``--impl`
 implementations timed: ``fused`` (the default layer, :func:`liquidssm.liquid.pb_term` and the
 one-row coefficients) and ``reference`` (the previous implementation, the oracle; rows
 ``PB (reference)``), so one run gives the before/after overhead per order and ``L``. Every
-configuration of one ``L`` is timed round-robin in one process after a warm-up
-(:func:`liquidssm.bench._util.interleaved_times`): machine noise falls on all alike, and the
-ratio of medians to ``S4`` is what carries over between machines. ``--out`` writes the table
+configuration of one ``L`` is timed round-robin in one process after a warm-up, in wall time and
+in process CPU time: machine noise falls on all alike, and the ratio of medians to ``S4`` is what
+carries over between machines (on a busy machine the CPU-time ratio is the steadier one). ``--out`` writes the table
 with the machine, threads, allocator and compile settings and the load average (a shared machine
 is a caveat on every timing) as JSON, atomically.
 """
@@ -25,13 +25,14 @@ import datetime
 import json
 import os
 import statistics
+import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from liquidssm._checks import check_choice
-from liquidssm.bench._util import interleaved_times, machine_summary
+from liquidssm.bench._util import machine_summary
 from liquidssm.cli import int_at_least
 from liquidssm.layers import LIQUID_IMPLS, LiquidS4Layer, S4Layer
 from liquidssm.liquid import pb_term
@@ -43,6 +44,27 @@ FORMAT = "liquidssm-bench-liquid/1"
 def _step(layer: torch.nn.Module, u: torch.Tensor) -> None:
     layer.zero_grad(set_to_none=True)
     layer(u).sum().backward()
+
+
+def _round_robin(steps: dict, repeats: int) -> tuple[dict, dict]:
+    """Wall and process-CPU seconds of each step, timed round-robin (one warm-up round, the order rotated
+    by one each round, as :func:`liquidssm.bench._util.interleaved_times`). CPU time counts every
+    thread of this process and not the time other processes held the cores, so on a busy shared
+    machine its ratios stay steadier than wall-time ratios."""
+    names = list(steps)
+    for name in names:  # first call (allocations, keops compiles) and one warm-up round
+        steps[name]()
+        steps[name]()
+    wall: dict = {name: [] for name in names}
+    cpu: dict = {name: [] for name in names}
+    for i in range(repeats):
+        r = i % len(names)
+        for name in names[r:] + names[:r]:
+            c0, t0 = time.process_time(), time.perf_counter()
+            steps[name]()
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    return wall, cpu
 
 
 def _kernel_step(layer: torch.nn.Module, L: int) -> None:
@@ -83,7 +105,8 @@ def run_liquid_benchmark(
     implementations (``"fused"``, ``"reference"``; KB has one). Columns: ``L``, ``layer``
     (``"S4"``, ``"S4 (C)"``, ``"PB"``, ``"PB (reference)"``, ``"KB"``), ``order`` (the highest liquid
     order; empty for S4), ``ms`` (median of ``repeats`` interleaved rounds), ``best_ms``,
-    ``ratio`` (median over the ``S4`` median at the same L). ``parts=True`` adds, in the same
+    ``ratio`` (median over the ``S4`` median at the same L), ``cpu_ms`` and ``cpu_ratio`` (the same
+    for the process CPU time, all threads together). ``parts=True`` adds, in the same
     rounds, the parts of the fused PB layer: ``"S4 kernel"`` and ``"PB kernel"`` (the kernel and
     the coefficients, forward and backward, :meth:`liquidssm.layers.S4Layer.conv_kernel`) and
     ``"PB term"`` (:func:`liquidssm.liquid.pb_term` alone), still as ratios to the whole S4 layer.
@@ -118,21 +141,25 @@ def run_liquid_benchmark(
                 steps[("PB kernel", order)] = lambda layer=layer, L=L: _kernel_step(layer, L)
                 coef = torch.randn(H, order - 1, device=device, requires_grad=True)
                 steps[("PB term", order)] = lambda x=x, coef=coef, L=L: _term_step(x, coef, L)
-        _, times = interleaved_times(steps, repeats=repeats, warmup=1)
-        base = statistics.median(times[("S4", None)])
+        times, cpu = _round_robin(steps, repeats)
+        base, cpu_base = statistics.median(times[("S4", None)]), statistics.median(cpu[("S4", None)])
         for (name, order), ts in times.items():
-            med = statistics.median(ts)
+            med, cpu_med = statistics.median(ts), statistics.median(cpu[(name, order)])
             rows.append({"L": L, "layer": name, "order": order, "ms": round(1e3 * med, 2),
-                         "best_ms": round(1e3 * min(ts), 2), "ratio": round(med / base, 3)})
+                         "best_ms": round(1e3 * min(ts), 2), "ratio": round(med / base, 3),
+                         "cpu_ms": round(1e3 * cpu_med, 2), "cpu_ratio": round(cpu_med / cpu_base, 3)})
     df = pd.DataFrame(rows)
     df["order"] = df["order"].astype("Int64")
     return df
 
 
-def overhead_table(df: pd.DataFrame) -> pd.DataFrame:
-    """PB/S4 (and KB/S4) ratios as a table: one row per (layer, order), one column per ``L``."""
+def overhead_table(df: pd.DataFrame, values: str = "ratio") -> pd.DataFrame:
+    """PB/S4 (and KB/S4) ratios as a table: one row per (layer, order), one column per ``L``.
+
+    ``values``: ``"ratio"`` (wall time) or ``"cpu_ratio"`` (process CPU time).
+    """
     liq = df[df.order.notna()]
-    return liq.pivot_table(index=["layer", "order"], columns="L", values="ratio").rename_axis(columns="L")
+    return liq.pivot_table(index=["layer", "order"], columns="L", values=values).rename_axis(columns="L")
 
 
 def _settings(threads: int | None) -> dict:
@@ -210,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
           f"c_param={args.c_param}, cauchy_backend={args.cauchy_backend}")
     print(machine_summary(args.device))
     print(df.to_string(index=False))
-    print("\nratio to S4 (median of interleaved rounds), per order and L:")
-    print(overhead_table(df).to_string())
+    print("\nratio to S4 (median of interleaved rounds), per order and L: wall time, then CPU time")
+    print(pd.concat({"wall": overhead_table(df), "cpu": overhead_table(df, "cpu_ratio")}, axis=1).to_string())
     if args.out:
         from liquidssm.bench._util import write_json_atomic
 
