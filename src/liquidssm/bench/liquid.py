@@ -195,6 +195,7 @@ def load_liquid_benchmark(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, d
         raise ValueError(f"path: {path} is not a `liquidssm bench liquid --out` file (expected format "
                          f"{FORMAT!r}, got {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r})")
     rows = pd.DataFrame(payload.pop("rows"))
+    rows["order"] = rows["order"].astype("Int64")
     return rows, payload
 
 
