@@ -553,7 +553,8 @@ def pb_coefficients(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: t
 #: order, or one Cauchy call for all orders
 PB_TAPS = ("auto", "columns", "row")
 #: ``taps="auto"`` uses ``"row"`` from this highest order on: the row call costs about as much as
-#: three to four orders of columns (issue 25, one thread, H = 128, N = 64, L = 1024, 2-core CPU)
+#: three to five orders of columns (issue 25: one thread, B = 8, H = 128, N = 64, L = 1024 and 4096,
+#: process CPU time on a 2-core CPU; data/benchmarks/liquid-2026-12-07-run4-1thread.json)
 ROW_TAPS_MIN_ORDER = 5
 
 
