@@ -40,8 +40,10 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in path.read_text().split()] if path.exists() else []
 
 
-def _metric_steps(results: Path, seed: int) -> int:
-    path = results / EXP / f"smoke-seed{seed}.metrics.jsonl"
+def _metric_steps(runs: Path, seed: int) -> int:
+    """The last step in the attempt's own log, inside its run folder (it is copied beside the
+    results file only when the run completes)."""
+    path = paths.run_dir(EXP, "smoke", seed, base=runs) / "metrics.jsonl"
     if not path.exists():
         return 0
     steps = [json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()]
@@ -62,7 +64,7 @@ def preempted(tmp_path_factory):
         assert len(jobs) == 2
         running = {r["seed"]: r["state"] for r in cp.status("kill", results)}
         deadline = time.monotonic() + 300
-        while _metric_steps(results, SEEDS[0]) < 8:
+        while _metric_steps(runs, SEEDS[0]) < 8:
             assert time.monotonic() < deadline, "the first job never reached step 8"
             assert jobs[0].state == "RUNNING", "the first job ended before it could be preempted"
             time.sleep(0.05)
@@ -295,7 +297,7 @@ def test_ddp_ranks_stop_together_when_one_is_signalled_and_resume_exactly(tmp_pa
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for name in ("ref", "cut")}
     try:
-        metrics = tmp_path / "cut" / EXP / "smoke-seed1.metrics.jsonl"
+        metrics = tmp_path / "cut" / "run" / "metrics.jsonl"  # the attempt's own log
         deadline = time.monotonic() + 300
         while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 6):
             assert procs["cut"].poll() is None and time.monotonic() < deadline, "never reached step 6"

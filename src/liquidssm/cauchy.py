@@ -31,7 +31,10 @@ Backends:
   cached in ``KEOPS_CACHE_FOLDER``.
 * :func:`cauchy` -- dispatch with ``backend="auto" | "torch" | "keops"``. ``"auto"`` uses keops
   only when pykeops imports and compiles **and** the problem is large
-  (``M * N2 * Lz >= AUTO_KEOPS_MIN_WORK = 2**24``); otherwise torch. Measured on a 2-core CPU
+  (``R * N2 * Lz >= AUTO_KEOPS_MIN_WORK = 2**24``, ``R`` the rows of ``w``/``z`` whose reciprocals
+  the torch backend shares between all right-hand sides); otherwise torch. Counting every
+  right-hand side instead (the rule before issue 25) sent a Liquid-S4 layer of order 6 at
+  ``H = 128, N = 64, L = 1024`` to keops, several times slower than torch there on a 2-core CPU. Measured on a 2-core CPU
   (``python -m liquidssm.bench kernels --threads 1``), keops' forward+backward is on par with
   torch up to ``M N2 Lz ~ 2**19`` and 2-3x faster from ``~2**21`` on; the higher threshold keeps
   small runs (tests, smoke chapters) free of the one-off compile (~15-45 s per dtype). If keops is unusable, ``"auto"`` warns once per process and falls
@@ -358,14 +361,21 @@ def _warn_fallback(reason: str) -> None:
                       RuntimeWarning, stacklevel=3)
 
 
+def _shared_rows(w: torch.Tensor, z: torch.Tensor) -> int:
+    """``R``: the rows of ``w``/``z`` whose reciprocals the torch backend computes; right-hand sides share them."""
+    return max(1, math.prod(torch.broadcast_shapes(w.shape[:-1], z.shape[:-1])))
+
+
 def cauchy(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, *, backend: str = "auto") -> torch.Tensor:
     """Conjugate-pair Cauchy sum with a chosen backend, Alg. 1 line 2; chapter s4/03_s4_kernel.
 
     ``v`` (..., N2), ``w`` (..., N2), ``z`` (..., Lz) complex -> ``r`` (..., Lz) with
     ``r_j = sum_n v_n/(z_j - w_n) + conj(v_n)/(z_j - conj(w_n))``.
     ``backend``: ``"torch"`` (:func:`cauchy_torch`), ``"keops"`` (:func:`cauchy_keops`, raises if
-    unusable) or ``"auto"`` (keops for problems with ``M * N2 * Lz >= AUTO_KEOPS_MIN_WORK`` when it
-    imports and compiles, else torch; one warning per process on fallback).
+    unusable) or ``"auto"`` (keops for problems with ``R * N2 * Lz >= AUTO_KEOPS_MIN_WORK`` when it
+    imports and compiles, else torch; one warning per process on fallback). ``R`` counts the rows
+    of ``w``/``z`` only: the torch backend shares each reciprocal between the right-hand sides of
+    ``v`` (the kernel's blocks, the Liquid-S4 taps), keops recomputes it for each.
     """
     check_choice(backend, "backend", BACKENDS)
     if backend == "torch":
@@ -373,7 +383,7 @@ def cauchy(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, *, backend: str = 
     if backend == "keops":
         return cauchy_keops(v, z, w)
     vt, zt, wt, batch = _validate(v, z, w)
-    work = max(1, math.prod(batch)) * vt.shape[-1] * zt.shape[-1]
+    work = _shared_rows(wt, zt) * vt.shape[-1] * zt.shape[-1]
     if work < AUTO_KEOPS_MIN_WORK or _KEOPS_STATE.get("broken"):
         return cauchy_torch(vt, zt, wt)
     ok, reason = keops_available()

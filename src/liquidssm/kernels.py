@@ -681,6 +681,67 @@ def s4_dplr_kernel_and_taps(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tens
     return (K[0], T[0]) if squeeze else (K, T)
 
 
+def s4_dplr_kernel_and_row(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
+                           dt: torch.Tensor, L: int, *, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """S4 kernel from ``C_tilde`` and the row ``E`` that gives ``C v`` for *any* vector ``v``; chapter s4/03_s4_kernel.
+
+    The transposed form of :func:`s4_dplr_kernel_and_taps` (its oracle, tested to rounding). Tap 0
+    of the kernel of an input vector ``v`` is the mean of its generating function over the nodes,
+    and the generating function is linear in the continuous input ``v' = bilinear_input(v)``:
+    with the Woodbury weights ``gamma_k = k01 (I + k11)^{-1}`` of the S4 kernel's own blocks,
+
+        C_full conj_double(v) = Re sum_n v'_n E_n,
+        E_n = C_tilde_n S_n(1) - sum_r conj(P_rn) S_n(gamma_r),
+        S_n(x) = sum_k mu_k dt [f_k x_k / (z_k - dt Lambda_n) + conj(f_k x_k) / (conj(z_k) - dt Lambda_n)]
+
+    (``f = 2/(1 + omega)``, ``mu`` the weights of :func:`node_mean`; the Nyquist node adds
+    ``dt C_tilde_n / L``). ``S_n`` is one Cauchy sum with the roles of nodes and modes swapped
+    (the nodes are the poles, the modes the evaluation points), so **one** extra Cauchy call with
+    ``1 + channels * r`` right-hand sides serves every vector ``v``, where the column form pays two
+    right-hand sides per vector. Rank ``r = 1`` or more.
+
+    Inputs as :func:`s4_dplr_kernel` with ``c_is_tilde=True``. Returns ``(K, E)``: ``K``
+    (channels, H, L) (or (H, L)) and complex ``E`` (channels, H, N2) (or (H, N2)).
+    """
+    L = _check_L(L)
+    check_choice(backend, "backend", BACKENDS)
+    Lambda, P, B, C_tilde, dt, squeeze = _prepare(Lambda, P, B, C_tilde, dt)
+    ch, r = C_tilde.shape[0], P.shape[0]
+    _guard_dplr(Lambda, P, C_tilde, L, dense=False)
+    out_dtype = _C2R[Lambda.dtype]
+    Lambda, P, B, C_tilde, dt = _working_precision(L, Lambda, P, B, C_tilde, dt)
+    cdt = Lambda.dtype
+    omega = roots_of_unity(L, cdt, Lambda.device)
+    nyquist = L % 2 == 0 and L > 1
+    om = omega[:-1] if nyquist else omega
+    rows = torch.cat([C_tilde, P.conj()], dim=0)  # (ch + r, H, N2)
+    cols = torch.cat([B[None], P], dim=0)  # (1 + r, H, N2)
+    z = (2 * (1 - om) / (1 + om)).to(cdt)
+    w = Lambda * dt[:, None].to(cdt)
+    blocks = cauchy(rows[:, None] * cols[None, :], z, w, backend=backend) * dt[:, None].to(cdt)
+    f = bilinear_factor(om)
+    K_hat = woodbury(blocks, ch) * f  # (ch, H, Lz)
+    if nyquist:
+        K_hat = torch.cat([K_hat, nyquist_value(B, C_tilde, dt)[..., None]], dim=-1)
+    K = _finite_kernel(irfft_kernel(K_hat, L), "s4_dplr_kernel_and_row").to(out_dtype)
+    k01, k11 = blocks[:ch, 1:], blocks[ch:, 1:]  # (ch, r, H, Lz), (r, r, H, Lz)
+    if r == 1:
+        gamma = k01 / (1 + k11[0, 0])
+    else:  # gamma^T = (I + k11)^{-T} k01^T per (H, node)
+        M = torch.eye(r, dtype=cdt, device=Lambda.device)[:, :, None, None] + k11
+        gamma = _solve(M.permute(2, 3, 1, 0)[:, :, None], k01.permute(2, 3, 0, 1)[..., None],
+                       "I + k11 (the Woodbury capacitance matrix)")[..., 0].permute(2, 3, 0, 1)
+    mu = torch.full((om.shape[-1],), 2.0 / L, dtype=_C2R[cdt], device=Lambda.device)
+    mu[0] = 1.0 / L
+    weight = (mu * f) * dt[:, None].to(cdt)  # (H, Lz)
+    V = torch.cat([weight[None], (weight * gamma).reshape(ch * r, *weight.shape)], dim=0)  # (1 + ch r, H, Lz)
+    S = cauchy(-V, w, z, backend=backend)  # (1 + ch r, H, N2): nodes as poles, modes as points
+    E = C_tilde * S[0] - (P.conj()[None] * S[1:].reshape(ch, r, *S.shape[1:])).sum(1)
+    if nyquist:
+        E = E + C_tilde * (dt[:, None].to(cdt) / L)
+    return (K[0], E[0]) if squeeze else (K, E)
+
+
 # ----------------------------------------------------------------------------------------------
 # S4D
 # ----------------------------------------------------------------------------------------------

@@ -61,6 +61,9 @@ __all__ = [
 #: names of the SSM parameters that get their own learning rate and no weight decay
 SSM_PARAM_NAMES = ("log_dt", "Lambda_log_neg_re", "Lambda_im", "P", "B")
 
+#: implementations of the paper variant's PB term: fused (default) or the reference (the oracle)
+LIQUID_IMPLS = ("fused", "reference")
+
 #: what the output parameter ``C`` of an S4 layer stores: ``C̃ = C(I − Ā^{l_max})`` or the paper's ``C``
 C_PARAMS = ("tilde", "c")
 
@@ -80,29 +83,6 @@ def _complex_system(Lambda_log_neg_re: torch.Tensor, Lambda_im: torch.Tensor, P:
 
 def _as_double(*ts: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(torch.complex128) if t.is_complex() else t.double() for t in ts)
-
-
-def _window_sum(c: torch.Tensor, L_tilde: int) -> torch.Tensor:
-    """``Σ_{ℓ<L̃} c_{t-ℓ}`` along the last axis in O(L) (causal moving sum)."""
-    cs = c.cumsum(-1)
-    if L_tilde >= c.shape[-1]:
-        return cs
-    return cs - F.pad(cs[..., :-L_tilde], (L_tilde, 0))
-
-
-def _pb_sum(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torch.Tensor:
-    """PB liquid term ``Σ_p coef_p Σ_{ℓ<L̃} c^(p)_{t-ℓ}`` of ``u (B, H, L)``, ``coef (H, order - 1)``; Eq. (16).
-
-    The consecutive products ``c^(p) = c^(p-1) ⊙ shift_{p-1}(u)`` are built incrementally (the
-    oracle is :func:`liquidssm.liquid.consecutive_products`); returns ``(B, H, L)``.
-    """
-    L = u.shape[-1]
-    c, z = u, None
-    for p in range(2, coef.shape[-1] + 2):
-        c = c * F.pad(u[..., : L - p + 1], (p - 1, 0)) if p <= L else torch.zeros_like(u)
-        term = coef[:, p - 2, None] * _window_sum(c, L_tilde)
-        z = term if z is None else z + term
-    return z  # type: ignore[return-value]
 
 
 def _anticausal_fold(z: torch.Tensor) -> torch.Tensor:
@@ -440,6 +420,10 @@ class LiquidS4Layer(S4Layer):
         variant: ``"paper"`` (default) or ``"official"`` (the released code, chapter ``appendix/10_paper_vs_code_liquid_s4``).
         L_tilde: paper variant only: liquid kernel length ``L̃`` (``None`` = the input length).
         allcombs, lcontract, fft_bug: official variant only (``S4.forward`` in ``src/models/sequence/ss/s4.py`` of raminmh/liquid-s4@06031dc).
+        liquid_impl: paper variant, PB: ``"fused"`` (default: :func:`liquidssm.liquid.pb_term`, and the
+            coefficients with ``taps="auto"``) or ``"reference"`` (the previous implementation, kept as
+            the oracle: :func:`liquidssm.liquid.pb_term_reference`, ``taps="columns"``). Same values and
+            gradients to rounding; chapter ``reproductions/30_performance``.
 
     The official variant keeps *frozen copies* of the initial ``Λ, B, C, Δ`` as buffers (the
     released code keeps them as plain attributes that are not saved; here they are saved).
@@ -457,9 +441,11 @@ class LiquidS4Layer(S4Layer):
         allcombs: bool = True,
         lcontract: str | None = None,
         fft_bug: bool = False,
+        liquid_impl: str = "fused",
         **s4_options: Any,
     ) -> None:
         super().__init__(H, N, **s4_options)
+        self.liquid_impl = check_choice(liquid_impl, "liquid_impl", LIQUID_IMPLS)
         self.kind = check_choice(kind, "kind", ("pb", "kb"))
         self.order = liquid.check_order(order)
         self.variant = check_choice(variant, "variant", VARIANTS)
@@ -507,8 +493,12 @@ class LiquidS4Layer(S4Layer):
         Lk = self.kernel_length(L)
         Lambda, P, B, C, dt = self.stored_parameters()
         K, coef = liquid.pb_coefficients_tilde(Lambda, P, B, C, dt, self.order, Lk, backend=self.cauchy_backend,
-                                               with_kernel=True)
+                                               with_kernel=True, taps=self._taps())
         return K[..., :L], coef
+
+    def _taps(self) -> str:
+        """How the PB coefficients are read off ``C̃``: by order (fused) or two columns per order (reference)."""
+        return "auto" if self.liquid_impl == "fused" else "columns"
 
     def pb_coefficients(self) -> torch.Tensor:
         """PB coefficients ``C B̄^p`` ``(ch, H, order - 1)`` of the paper variant, Eq. (16).
@@ -521,7 +511,7 @@ class LiquidS4Layer(S4Layer):
         if self.c_is_tilde and self.kernel_method == "dplr":
             Lambda, P, B, C, dt = self.stored_parameters()
             return liquid.pb_coefficients_tilde(Lambda, P, B, C, dt, self.order, int(self.l_max),
-                                                backend=self.cauchy_backend)
+                                                backend=self.cauchy_backend, taps=self._taps())
         Lambda, P, B, C, dt = self.ssm_parameters()
         return liquid.pb_coefficients(Lambda, P, B, C, dt, self.order, method=self.kernel_method)
 
@@ -574,7 +564,8 @@ class LiquidS4Layer(S4Layer):
         if self.kind == "pb":
             # PB is a moving sum in time: added after the inverse FFT (no extra spectrum to transform)
             coef = self.pb_coefficients() if extra is None else extra  # (ch, H, order-1)
-            sums = [_pb_sum(x, coef[d], Lt) for d, x in enumerate(dirs)]  # (B, H, L)
+            term = liquid.pb_term if self.liquid_impl == "fused" else liquid.pb_term_reference
+            sums = [term(x, coef[d], Lt) for d, x in enumerate(dirs)]  # (B, H, L)
             if self.bidirectional:  # the backward direction runs in reversed time: the S4 fold
                 sums[0] = sums[0] + _anticausal_fold(sums[1])
             return None, sums[0]

@@ -56,6 +56,7 @@ from liquidssm._checks import (
     check_positive,
     tensor_bytes,
 )
+from liquidssm.compiled import transforms_active
 
 __all__ = [
     "liquid_recurrence",
@@ -72,7 +73,12 @@ __all__ = [
     "pb_kernel",
     "pb_coefficients",
     "pb_coefficients_tilde",
+    "PB_TAPS",
+    "ROW_TAPS_MIN_ORDER",
     "liquid_output",
+    "window_sum",
+    "pb_term_reference",
+    "pb_term",
     "check_order",
     "check_L_tilde",
     "guard_orders",
@@ -544,33 +550,60 @@ def pb_coefficients(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: t
     return torch.stack([2 * (C * B_bar**p).sum(-1).real for p in range(2, order + 1)], dim=-1)
 
 
+#: how :func:`pb_coefficients_tilde` reads ``C B̄^p`` off ``C̃``: by order (``"auto"``), two columns per
+#: order, or one Cauchy call for all orders
+PB_TAPS = ("auto", "columns", "row")
+#: ``taps="auto"`` uses ``"row"`` from this highest order on: the row call costs about as much as
+#: three to five orders of columns (issue 25: one thread, B = 8, H = 128, N = 64, L = 1024 and 4096,
+#: process CPU time on a 2-core CPU; data/benchmarks/liquid-2026-12-07-run4-1thread.json)
+ROW_TAPS_MIN_ORDER = 5
+
+
 def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
                           dt: torch.Tensor, order: int, L: int, *, backend: str = "auto",
-                          with_kernel: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                          with_kernel: bool = False, taps: str = "auto") -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     r"""PB coefficients ``C̄ B̄^p``, ``p = 2..order``, from a learned ``C̃ = C(I − Ā^L)``, Eq. (16).
 
     Chapter ``liquid/05_liquid_s4_layer``. The coefficients need the un-truncated ``C``. Instead of
     the dense solve ``C = C̃ (I − Ā^L)^{-1}``, they are tap 0 of the S4 kernels of ``C̃`` with the
-    input vectors ``B̄^p``, read off as the mean of the generating function over the ``L``-th roots
-    of unity (:func:`liquidssm.kernels.s4_dplr_kernel_and_taps`, one Cauchy call whose
-    denominators are shared with the S4 kernel). Equal to :func:`pb_coefficients` of
-    ``C = kernels.c_from_tilde(..., C̃, L)`` (the oracle) to rounding.
+    input vectors ``B̄^p``, i.e. the mean of the generating function over the ``L``-th roots of
+    unity, computed with the Cauchy denominators of the S4 kernel. ``taps`` picks the form:
+
+    * ``"auto"`` (default): ``"columns"`` below order :data:`ROW_TAPS_MIN_ORDER`, ``"row"`` from it on;
+    * ``"columns"``: :func:`liquidssm.kernels.s4_dplr_kernel_and_taps`, two extra
+      right-hand sides per order in the S4 kernel's own Cauchy call; they share its reciprocals,
+      so each order adds only matrix-product columns;
+    * ``"row"``: :func:`liquidssm.kernels.s4_dplr_kernel_and_row`, one extra Cauchy call with the
+      nodes and modes swapped gives a row ``E`` with ``C v = Re Σ_n bilinear_input(v)_n E_n`` for
+      every ``v``: a cost independent of the order, but a call with its own reciprocals.
+
+    Both equal :func:`pb_coefficients` of ``C = kernels.c_from_tilde(..., C̃, L)`` (the dense
+    oracle) to rounding.
 
     Args:
         Lambda, P, B: ``(H, N/2)`` complex; C_tilde: ``(H, N/2)`` or ``(channels, H, N/2)``, defined
             for length ``L``; dt: ``(H,)``; order: highest order >= 2; backend: Cauchy backend.
         with_kernel: also return the S4 kernel of ``C̃`` at length ``L`` (computed by the same call).
+        taps: ``"auto"``, ``"columns"`` or ``"row"``.
 
     Returns:
         real ``(H, order - 1)`` or ``(channels, H, order - 1)``; with ``with_kernel`` the pair
         ``(kernel (channels, H, L) or (H, L), coefficients)``.
     """
     order = check_order(order)
+    check_choice(taps, "taps", PB_TAPS)
+    if taps == "auto":
+        taps = "row" if order >= ROW_TAPS_MIN_ORDER else "columns"
     Lambda, P, B, C_tilde, dt = kernels.check_dplr(Lambda, P, B, C_tilde, dt)
     B_bar = dplr_B_bar(Lambda, P, B, dt)
     V = torch.stack([B_bar**p for p in range(2, order + 1)])  # (order - 1, H, N/2)
-    K, T = kernels.s4_dplr_kernel_and_taps(Lambda, P, B, C_tilde, dt, L, V, backend=backend)  # T (.., k, H)
-    coef = T.movedim(-2, -1)
+    if taps == "columns":
+        K, T = kernels.s4_dplr_kernel_and_taps(Lambda, P, B, C_tilde, dt, L, V, backend=backend)  # T (.., k, H)
+        coef = T.movedim(-2, -1)
+    else:
+        K, E = kernels.s4_dplr_kernel_and_row(Lambda, P, B, C_tilde, dt, L, backend=backend)  # E (.., H, N/2)
+        V_in = kernels.bilinear_input(Lambda, P, V, dt).to(E.dtype)  # (order - 1, H, N/2)
+        coef = (V_in * E.unsqueeze(-3)).sum(-1).real.movedim(-2, -1).to(K.dtype)  # (.., H, order - 1)
     return (K, coef) if with_kernel else coef
 
 
@@ -588,6 +621,151 @@ def liquid_output(u: object, K_liquid: object, method: str = "fft") -> torch.Ten
     guard_orders(tuple(u.shape[:-1]), n_orders, u.shape[-1], u.dtype, 4, "liquid_output", u.device)
     corr = torch.stack([consecutive_products(u, p) for p in range(2, n_orders + 2)], dim=-2)
     return ssm.causal_conv(corr, K, method=method).sum(-2)
+
+
+# ---------------------------------------------------------------------------------------------
+# The PB liquid term of a layer: the reference (one pass per operation) and the fused version
+# ---------------------------------------------------------------------------------------------
+
+
+def window_sum(c: torch.Tensor, L_tilde: int) -> torch.Tensor:
+    """``Σ_{ℓ<L̃} c_{t-ℓ}`` along the last axis in O(L): the causal moving sum of the PB kernel's window."""
+    c = as_tensor(c, "c")
+    cs = c.cumsum(-1)
+    if L_tilde >= c.shape[-1]:
+        return cs
+    return cs - torch.nn.functional.pad(cs[..., :-L_tilde], (L_tilde, 0))
+
+
+def _window_sum_transposed(g: torch.Tensor, L_tilde: int) -> torch.Tensor:
+    """Adjoint of :func:`window_sum`: ``Σ_{ℓ<L̃, t+ℓ<L} g_{t+ℓ}`` (an anti-causal moving sum)."""
+    return window_sum(g.flip(-1), L_tilde).flip(-1)
+
+
+def pb_term_reference(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torch.Tensor:
+    r"""PB liquid term ``Σ_p a_p Σ_{ℓ<L̃} c^(p)_{t-ℓ}`` of ``u (B, H, L)``, one tensor operation at a time; Eq. (16).
+
+    Chapter ``liquid/05_liquid_s4_layer``; the oracle of :func:`pb_term`. ``coef (H, order - 1)``
+    holds ``a_p = C B̄^p``. The consecutive products ``c^(p) = c^(p-1) ⊙ shift_{p-1}(u)`` are built
+    incrementally (their own oracle is :func:`consecutive_products`), each order gets its own
+    moving sum, and autograd differentiates every step. Returns ``(B, H, L)``.
+    """
+    u, coef = as_tensor(u, "u"), as_tensor(coef, "coef")
+    L = u.shape[-1]
+    c, z = u, None
+    for p in range(2, coef.shape[-1] + 2):
+        c = c * torch.nn.functional.pad(u[..., : L - p + 1], (p - 1, 0)) if p <= L else torch.zeros_like(u)
+        term = coef[:, p - 2, None] * window_sum(c, L_tilde)
+        z = term if z is None else z + term
+    return z  # type: ignore[return-value]
+
+
+def _pb_products(u: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    r"""``g_t = Σ_{p=2}^{P} a_p ∏_{j<p} u_{t-j}`` in Horner form: ``u_t u_{t-1} (a_2 + u_{t-2}(a_3 + … + u_{t-P+1} a_P))``.
+
+    ``u (B, H, L)``, ``coef (H, P - 1)``; ``u`` at negative times is 0. Returns ``(B, H, L)``.
+    """
+    L = u.shape[-1]
+    P = min(coef.shape[-1] + 1, L)  # c^(p) = 0 identically for p > L
+    if P < 2:
+        return torch.zeros_like(u)
+    a = [None, None] + [coef[:, p - 2, None] for p in range(2, P + 1)]
+    if P == 2:
+        h = u * a[2]
+    else:  # h = a_{P-1} + u_{t-P+1} a_P, then h <- a_p + u_{t-p} h for p = P-2, ..., 2
+        h = torch.empty_like(u)
+        h[..., : P - 1] = 0
+        torch.mul(u[..., : L - P + 1], a[P], out=h[..., P - 1:])
+        h += a[P - 1]
+        for p in range(P - 2, 1, -1):
+            h[..., p:] *= u[..., : L - p]
+            h[..., :p] = 0
+            h += a[p]
+        h *= u
+    h[..., 1:] *= u[..., :-1]
+    h[..., :1] = 0
+    return h
+
+
+class _PBTerm(torch.autograd.Function):
+    """Fused PB term: Horner products, one moving sum for all orders, and an analytic backward.
+
+    Forward saves only ``u`` and ``coef``; the backward recomputes the products. With
+    ``G = W^T γ`` (the anti-causal moving sum of the incoming gradient ``γ``), ``grad a_p = Σ G c^(p)``
+    and, from ``c^(p) = c^(p-1) ⊙ S_{p-1} u`` (``S_j`` the shift by ``j``), the adjoints
+    ``c̄^(p) = a_p G + c̄^(p+1) ⊙ S_p u`` (``c̄^(P+1) = 0``) and
+    ``ū = c̄^(2) ⊙ S_1 u + Σ_{p≥2} S_{p-1}^T (c̄^(p) ⊙ c^(p-1))``.
+    """
+
+    @staticmethod
+    def forward(ctx: object, u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torch.Tensor:  # noqa: D102
+        ctx.save_for_backward(u, coef)  # type: ignore[attr-defined]
+        ctx.L_tilde = L_tilde  # type: ignore[attr-defined]
+        return window_sum(_pb_products(u, coef), L_tilde)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: object, gz: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:  # noqa: D102
+        u, coef = ctx.saved_tensors  # type: ignore[attr-defined]
+        need_u, need_coef = ctx.needs_input_grad[:2]  # type: ignore[attr-defined]
+        G = _window_sum_transposed(gz, ctx.L_tilde)  # type: ignore[attr-defined]
+        L, n = u.shape[-1], coef.shape[-1]
+        P = min(n + 1, L)  # c^(p) = 0 identically for p > L
+        prods = [u]  # c^(1), ..., c^(P)
+        for p in range(2, P + 1):
+            c = torch.empty_like(u)
+            c[..., : p - 1] = 0
+            torch.mul(prods[-1][..., p - 1:], u[..., : L - p + 1], out=c[..., p - 1:])
+            prods.append(c)
+        grad_coef = None
+        if need_coef:
+            grad_coef = torch.zeros_like(coef)
+            for p in range(2, P + 1):  # grad a_p = Σ_{b,t} G c^(p)
+                grad_coef[:, p - 2] = torch.linalg.vecdot(G, prods[p - 1]).reshape(-1, coef.shape[0]).sum(0)
+        if not need_u:
+            return None, grad_coef, None
+        gu = torch.zeros_like(u)
+        if P < 2:
+            return gu, grad_coef, None
+        bar = G * coef[:, P - 2, None]  # c̄^(P)
+        for p in range(P - 1, 1, -1):  # c^(p+1) = c^(p) ⊙ S_p u: ū_{t-p} += c̄^(p+1)_t c^(p)_t, then c̄^(p)
+            gu[..., : L - p].addcmul_(bar[..., p:], prods[p - 1][..., p:])
+            bar[..., p:] *= u[..., : L - p]
+            bar[..., :p] = 0
+            bar.addcmul_(G, coef[:, p - 2, None])
+        # c^(2) = u ⊙ S_1 u: ū_{t-1} += c̄^(2)_t u_t and ū_t += c̄^(2)_t u_{t-1}
+        gu[..., : L - 1].addcmul_(bar[..., 1:], u[..., 1:])
+        gu[..., 1:].addcmul_(bar[..., 1:], u[..., : L - 1])
+        return gu, grad_coef, None
+
+
+def pb_term(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torch.Tensor:
+    r"""PB liquid term of a layer, fused: ``Σ_p a_p Σ_{ℓ<L̃} c^(p)_{t-ℓ}``, Liquid-S4 Eq. (16); chapter ``liquid/05_liquid_s4_layer``.
+
+    Same value as :func:`pb_term_reference` (the oracle, tested in float64 with every gradient):
+    the window sum is linear, so one moving sum of ``g_t = Σ_p a_p c^(p)_t`` replaces one per
+    order, ``g`` is formed in Horner form (``order - 1`` multiply-adds, no stack of products), and
+    the backward is analytic and recomputes the products instead of saving them. Inside
+    ``torch.func`` transforms or forward-mode AD the reference runs (the hand-written backward
+    has no ``jvp``).
+
+    Args:
+        u: ``(B, H, L)`` real; coef: ``(H, order - 1)`` real, ``coef[:, p - 2] = C B̄^p``; L_tilde:
+            window ``1 <= L̃`` (``>= L`` is a full prefix sum).
+
+    Returns:
+        ``(B, H, L)``.
+    """
+    u = check_ndim(as_tensor(u, "u"), "u", 3, "(B, H, L)")
+    coef = check_ndim(as_tensor(coef, "coef"), "coef", 2, "(H, order - 1)")
+    if coef.shape[0] != u.shape[1] or coef.shape[1] < 1:
+        raise ValueError(f"coef: expected shape (H, order - 1) with H = {u.shape[1]} (u's axis 1) and order >= 2, "
+                         f"got {tuple(coef.shape)}")
+    L_tilde = check_int(L_tilde, "L_tilde", minimum=1)
+    coef = coef.to(u.dtype)
+    if transforms_active():
+        return pb_term_reference(u, coef, L_tilde)
+    return _PBTerm.apply(u, coef, L_tilde)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,9 +9,11 @@
   with the ``torch`` and ``keops`` Cauchy backends, on the official module's parameters;
 * ``block``: one S4 layer ``B, H, N, L`` forward+backward: official ``S4Block(mode="dplr")`` vs
   :class:`liquidssm.layers.S4Layer` (same sizes; parameters not mapped, so no output check);
-* ``liquid``: the overhead of the Liquid-S4 PB kernel of order 2 over S4 on each side (official
-  fork ``S4(liquid_kernel="polyb", liquid_degree=2)`` / ``S4`` vs our ``LiquidS4Layer(kind="pb",
-  order=2)`` / ``S4Layer``); the ratio compared is (PB time / S4 time) ours over official;
+* ``liquid``: the overhead of the Liquid-S4 PB kernel of each highest order ``p = 2..P``
+  (``--liquid-P``, default 2) over S4 on each side (official fork ``S4(liquid_kernel="polyb",
+  liquid_degree=p)`` / ``S4`` vs our ``LiquidS4Layer(kind="pb", order=p)`` / ``S4Layer``; variants
+  ``ours_pb``/``official_pb`` for order 2, ``ours_pb{p}``/``official_pb{p}`` above); the ratio
+  compared is (PB time / S4 time) ours over official, per order;
 * ``lrcssm``: one LrcSSM layer ``B, T, H = D``: forward+backward at ``T`` and forward at
   ``T_fwd``: official JAX quasi-DEER (``elk.algs.deer.seq1d``, ``quasi=True``) and
   ``jax.lax.scan`` of the official ``LRCU`` cell vs :func:`liquidssm.newton.newton_solve` and
@@ -54,7 +56,7 @@ import pandas as pd
 from liquidssm import paths
 from liquidssm.cliutil import UsageError, int_at_least, positive_float
 
-__all__ = ["COMPARISONS", "DEFAULT_SIZES", "QUICK_SIZES", "OfficialRootError", "bench_official",
+__all__ = ["COMPARISONS", "DEFAULT_SIZES", "QUICK_SIZES", "OfficialRootError", "bench_official", "pb_variant",
            "check_official_root", "load_measurements", "main"]
 
 COMPARISONS = ("kernel", "block", "liquid", "lrcssm")
@@ -62,13 +64,13 @@ COMPARISONS = ("kernel", "block", "liquid", "lrcssm")
 DEFAULT_SIZES: dict[str, dict[str, int]] = {
     "kernel": {"H": 256, "N": 64, "L": 4096},
     "block": {"B": 8, "H": 128, "N": 64, "L": 1024},
-    "liquid": {"B": 8, "H": 128, "N": 64, "L": 4096},
+    "liquid": {"B": 8, "H": 128, "N": 64, "L": 4096, "P": 2},
     "lrcssm": {"B": 4, "H": 64, "T": 4096, "T_fwd": 17984},
 }
 QUICK_SIZES: dict[str, dict[str, int]] = {
     "kernel": {"H": 16, "N": 16, "L": 256},
     "block": {"B": 2, "H": 16, "N": 16, "L": 256},
-    "liquid": {"B": 2, "H": 16, "N": 16, "L": 256},
+    "liquid": {"B": 2, "H": 16, "N": 16, "L": 256, "P": 2},
     "lrcssm": {"B": 2, "H": 8, "T": 256, "T_fwd": 512},
 }
 #: default agreement tolerance (max |ours - official| / max |official|) per comparison: float32
@@ -317,8 +319,13 @@ def _block(size: dict[str, int], official: Path | None) -> tuple[dict, dict, dic
     return _sequence_steps(layers, size), {}, notes
 
 
+def pb_variant(side: str, order: int) -> str:
+    """Variant name of a PB layer of highest order ``order``: ``ours_pb`` / ``official_pb`` for 2, else ``..._pb{order}``."""
+    return f"{side}_pb" if order == 2 else f"{side}_pb{order}"
+
+
 def _liquid(size: dict[str, int], official: Path | None) -> tuple[dict, dict, dict]:
-    """S4 and Liquid-S4 PB (order 2) layers on each side, forward+backward."""
+    """S4 and Liquid-S4 PB layers of highest orders 2..P on each side, forward+backward."""
     import logging
 
     import torch
@@ -326,6 +333,7 @@ def _liquid(size: dict[str, int], official: Path | None) -> tuple[dict, dict, di
     from liquidssm.layers import LiquidS4Layer, S4Layer
 
     H, N, L = size["H"], size["N"], size["L"]
+    orders = range(2, size.get("P", 2) + 1)
     layers: dict[str, Any] = {}
     notes: dict[str, Any] = {}
     if official is not None:
@@ -335,15 +343,17 @@ def _liquid(size: dict[str, int], official: Path | None) -> tuple[dict, dict, di
         with _first_on_path(official / "liquid-s4"):
             fork = importlib.import_module("src.models.sequence.ss.s4")
         logging.disable(logging.WARNING)  # the fork logs its kernel settings at construction
-        for name, liquid_kernel in (("official_s4", None), ("official_pb", "polyb")):
+        variants = [("official_s4", None, 2)] + [(pb_variant("official", p), "polyb", p) for p in orders]
+        for name, liquid_kernel, degree in variants:
             torch.manual_seed(0)
             layers[name] = fork.S4(d_model=H, d_state=N, l_max=L, mode="nplr", measure="legs", rank=1,
                                    n_ssm=H, activation="gelu", postact="glu", transposed=True,
-                                   liquid_kernel=liquid_kernel, liquid_degree=2, allcombs=True)
+                                   liquid_kernel=liquid_kernel, liquid_degree=degree, allcombs=True)
     torch.manual_seed(0)
     layers["ours_s4"] = S4Layer(H, N, cauchy_backend="torch")
-    torch.manual_seed(0)
-    layers["ours_pb"] = LiquidS4Layer(H, N, kind="pb", order=2, cauchy_backend="torch")
+    for p in orders:
+        torch.manual_seed(0)
+        layers[pb_variant("ours", p)] = LiquidS4Layer(H, N, kind="pb", order=p, cauchy_backend="torch")
     return _sequence_steps(layers, size), {}, notes
 
 
@@ -475,11 +485,14 @@ def measure(comparison: str, size: dict[str, int], official: str | None, *, repe
     tol = rtol if rtol is not None else DEFAULT_RTOL.get(comparison)
     med = {name: statistics.median(ts) for name, ts in times.items()}
     pairs = PAIRS.get(comparison, [])
-    if comparison == "liquid":
-        pairs = [("ours_pb/ours_s4", "official_pb/official_s4")]
-        for a, b in (("ours_pb", "ours_s4"), ("official_pb", "official_s4")):
-            if a in med and b in med:
-                med[f"{a}/{b}"] = med[a] / med[b]
+    if comparison == "liquid":  # the PB/S4 overhead of each order, ours over the fork's
+        pairs = []
+        for p in range(2, size.get("P", 2) + 1):
+            ours, theirs = pb_variant("ours", p), pb_variant("official", p)
+            pairs.append((f"{ours}/ours_s4", f"{theirs}/official_s4"))
+            for a, b in ((ours, "ours_s4"), (theirs, "official_s4")):
+                if a in med and b in med:
+                    med[f"{a}/{b}"] = med[a] / med[b]
     for ours, theirs in pairs:
         if ours not in med or theirs not in med:
             continue
@@ -776,7 +789,8 @@ def target_summary(table: pd.DataFrame) -> pd.DataFrame:
 def _sizes_from(args: argparse.Namespace) -> dict[str, dict[str, int]]:
     given = {"kernel": {"H": args.kernel_H, "N": args.kernel_N, "L": args.kernel_L},
              "block": {"B": args.block_B, "H": args.block_H, "N": args.block_N, "L": args.block_L},
-             "liquid": {"B": args.liquid_B, "H": args.liquid_H, "N": args.liquid_N, "L": args.liquid_L},
+             "liquid": {"B": args.liquid_B, "H": args.liquid_H, "N": args.liquid_N, "L": args.liquid_L,
+                        "P": args.liquid_P},
              "lrcssm": {"B": args.lrc_B, "H": args.lrc_H, "T": args.lrc_T, "T_fwd": args.lrc_T_fwd}}
     return {c: {k: v for k, v in d.items() if v is not None} for c, d in given.items()}
 
@@ -802,7 +816,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--in-process", action="store_true", help="measure in this process (no worker per comparison)")
     p.add_argument("--no-compile", action="store_true",
                    help="leave out our torch.compile'd LrcSSM solvers (they compile for seconds on first use)")
-    for c, keys in (("kernel", "HNL"), ("block", "BHNL"), ("liquid", "BHNL")):
+    for c, keys in (("kernel", "HNL"), ("block", "BHNL"), ("liquid", "BHNLP")):
         for k in keys:
             p.add_argument(f"--{c}-{k}", type=int_at_least(1), default=None,
                            help=f"{c} size {k} (default {DEFAULT_SIZES[c][k]}, quick {QUICK_SIZES[c][k]})")
