@@ -100,7 +100,7 @@ def test_schedule_changes_pinned():
     lr = curves[curves["choice"] == "released shape (full)"].set_index("step")["lr"]
     assert lr.loc[60000] == pytest.approx(0.0, abs=1e-9) and lr.loc[750] == pytest.approx(0.002)
     # q = (s - W)/(T - W): the rate is zero at q = 1 and 3, back at its peak at q = 2 and 4 (the end)
-    assert [s for s in lr.index[1:] if lr.loc[s] < 1e-6] == [60000]  # step 0: warm-up starts at 0
+    assert [s for s in lr.index[1:] if lr.loc[s] < 1e-6] == [60000, 178000, 179000]  # zero at q = 3: 178500
     assert lr.loc[240000] == pytest.approx(0.002 * 0.5 * (1 + math.cos(math.pi * 239250 / 59250)))
 
 
