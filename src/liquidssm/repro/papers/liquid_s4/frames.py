@@ -29,7 +29,7 @@ from liquidssm.repro.spec import Experiment, resolve
 from liquidssm.repro.tables import paper_table
 
 __all__ = ["hyperparameters", "hyperparameter_differences", "parameter_counts", "figure1_points",
-           "EXTRA_FIELDS", "schedule_choices", "lr_curves", "dt_min_rule"]
+           "EXTRA_FIELDS", "schedule_choices", "lr_curves", "dt_min_rule", "reported_split"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -242,3 +242,11 @@ def dt_min_rule() -> pd.DataFrame:
     df["rule"] = c / df["L"]
     df["ratio"] = df["dt_min"] / df["rule"]
     return df
+
+
+def reported_split(experiment_ids: list[str] | tuple[str, ...]) -> str:
+    """The split the entries report (``Training.report``), in words: ``"validation"``, ``"test"``
+    or ``"test and validation"``. The Liquid-S4 appendix: every result is validation accuracy except
+    BIDMC's (test RMSE); a test pins each entry to it."""
+    words = {"val": "validation", "test": "test"}
+    return " and ".join(sorted({words[get_experiment(i).train.report] for i in experiment_ids}))
