@@ -34,6 +34,7 @@ COMMANDS = {
     "train": "train one registry experiment and write its results file",
     "experiments": "list the experiment registry",
     "results": "what has run, per seed and aggregated",
+    "plan": "what each full entry and table costs on this device (no data needed)",
     "reproduce": "run the reproduction chapters with papermill",
     "data": "dataset status / download / prepare / fixtures / generate",
     "bench": "speed and memory benchmarks",
@@ -107,7 +108,7 @@ def _apply_allocator() -> None:
 
 def _forward(command: str, rest: list[str]) -> int:
     """Run sub-command ``command`` with its arguments ``rest``; returns its exit status."""
-    if command in ("train", "experiments", "results"):
+    if command in ("train", "experiments", "results", "plan"):
         from liquidssm.repro import cli as repro_cli
 
         return int(getattr(repro_cli, f"{command}_main")(rest) or 0)
