@@ -69,9 +69,10 @@ def test_printed_sizes():
 
 
 def test_plan_entry_projects_hours():
-    row = plan.plan_entry(CHEAP, steps=1, max_tokens=1024, compare_compile=False)
+    row = plan.plan_entry(CHEAP, steps=1, compare_compile=False)
     assert row.status == "measured" and row.solver == "compiled"
     assert row.steps_per_run == 3000 * (392 // 4) and row.measured_batch == 1
+    assert (row.n_blocks, row.measured_blocks, row.measured_length) == (2, 1, 512)  # 896 shortened
     assert row.s_per_step > 0 and row.hours_per_seed > 0 and row.hours == pytest.approx(5 * row.hours_per_seed)
     assert math.isfinite(row.peak_memory_mb) and row.sizes_match is True
     shot = plan.plan_entry("ls4-t4-sc35-8khz")

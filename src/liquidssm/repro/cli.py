@@ -187,11 +187,14 @@ def plan_main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--precision", default="32-true", choices=PRECISIONS)
     p.add_argument("--steps", type=int_at_least(1), default=1,
-                   help="timed training steps per entry (median), after one untimed step (default 1)")
-    p.add_argument("--max-tokens", type=int_at_least(2), default=1024,
+                   help="timed training steps per entry (median), after one untimed forward (default 1)")
+    p.add_argument("--max-tokens", type=int_at_least(2), default=512,
                    help="CPU only: time at most this many batch x length steps (the largest batch "
                         "that fits, else one item shortened), then scale to the entry's batch and "
-                        "length (default 1024)")
+                        "length (default 512)")
+    p.add_argument("--max-blocks", type=int_at_least(1), default=1,
+                   help="CPU only: time this many of an entry's identical blocks, then scale to its "
+                        "depth (default 1)")
     p.add_argument("--no-compile-compare", dest="compare_compile", action="store_false",
                    help="LrcSSM: skip timing the compiled solver beside the eager one")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the plan as JSON")
@@ -217,14 +220,15 @@ def plan_main(argv: list[str] | None = None) -> int:
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"--json: the folder {out.parent} does not exist")
     rows = planner.plan(args.paper, args.table, device=args.device, precision=args.precision,
-                        steps=args.steps, max_tokens=args.max_tokens, progress=args.progress,
+                        steps=args.steps, max_tokens=args.max_tokens, max_blocks=args.max_blocks,
+                        progress=args.progress,
                         compare_compile=args.compare_compile, experiment_ids=args.experiment)
     print(f"device: {planner.device_name(args.device)}, precision {args.precision}, "
           f"{args.steps} timed step(s) per entry")
     print(planner.fmt_table(rows))
     if out is not None:
         data = planner.to_json(rows, device=args.device, precision=args.precision, steps=args.steps,
-                               max_tokens=args.max_tokens)
+                               max_tokens=args.max_tokens, max_blocks=args.max_blocks)
         atomic_write(out, (json.dumps(data, indent=1) + "\n").encode())
         print(f"wrote {out}")
     return 1 if any(r.status.startswith("failed") for r in rows) else 0

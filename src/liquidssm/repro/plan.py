@@ -14,17 +14,21 @@ How the projection scales (each row says which batch it measured):
 * seconds per step at the entry's batch and length: on a GPU measured there; on a CPU measured at
   the largest batch ``b`` with ``b x length <= max_tokens`` (one item shortened to ``max_tokens``
   steps where one item is longer) and multiplied by ``batch / b`` and ``L / length``
-  (:func:`measured_shape`) -- per-sample, per-step compute is about constant on a CPU, so this is
-  the CPU's figure (a GPU is faster per sample at larger batches);
+  (:func:`measured_shape`), and timed with ``max_blocks`` of the ``n_blocks`` identical blocks
+  and multiplied by ``n_blocks / max_blocks`` -- per-sample, per-step, per-block compute is about
+  constant on a CPU, so this is the CPU's figure (a GPU is faster per sample at larger batches);
+* LrcSSM: timed with the eager and the compiled solver (``compiled_s_per_step``,
+  ``eager_s_per_step``); the projection uses the one the full entry runs (compiled);
 * evaluation: every epoch the validation and test splits are run forward once (no gradient),
   timed on the same batch; hours per seed = steps x s/step + epochs x eval;
 * LrcSSM's runs stop early (patience); the projection is for the full epoch budget, an upper bound.
 
-On a CPU the S4 kernels time the pure-torch Cauchy backend (keops's one-off compile, minutes per
+The models are built by :func:`build_unconverted` (``C̃`` starts as the initial ``C``: the
+one-time conversion is a run's setup, not a step). On a CPU the S4 kernels time the pure-torch Cauchy backend (keops's one-off compile, minutes per
 formula, would dominate a few steps; keops is faster per step at large N·L, so the CPU figure is
 an upper bound there). Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` of the steps; on a CPU the resident set
 size sampled every few milliseconds during the steps, minus the size before the model was built
-(a delta, so one process measures every entry). An entry whose estimated memory exceeds what the
+(a delta; :func:`plan` runs each CPU entry in a fresh process, since freed memory is kept). An entry whose estimated memory exceeds what the
 device has free is **not run**: its row carries the estimate and ``status = "does not fit"``.
 Evaluation-only entries (the 8 kHz zero-shot cells) cost one evaluation of their source entry.
 """
@@ -52,7 +56,7 @@ from liquidssm.repro.experiments import PAPERS, get_experiment, table_experiment
 from liquidssm.repro.shapes import TaskShape, steps_per_epoch, task_shape
 from liquidssm.repro.spec import Experiment, RunSpec, resolve
 
-__all__ = ["SCHEMA", "PlanRow", "plan", "plan_entry", "printed_checks", "synthetic_batch", "measured_shape",
+__all__ = ["SCHEMA", "PlanRow", "plan", "plan_entry", "printed_checks", "synthetic_batch", "measured_shape", "build_unconverted",
            "to_json", "read_plan", "totals", "select", "unmeasured_row", "recorded", "cost_frame", "CPU_DAY_HOURS", "step_check", "step_groups", "device_name", "memory_estimate_mb", "available_memory_mb", "fmt_table"]
 
 #: the JSON layout :func:`to_json` writes and :func:`read_plan` accepts
@@ -75,6 +79,8 @@ class PlanRow:
     measured_batch: int
     length: int
     measured_length: int       # the length timed (CPU: shortened to max_tokens, then scaled by L)
+    n_blocks: int
+    measured_blocks: int       # the blocks timed (CPU: max_blocks, then scaled by n_blocks)
     steps_per_run: int
     epochs: int
     seeds: int
@@ -87,6 +93,7 @@ class PlanRow:
     hours: float               # all seeds
     status: str                # "measured", "does not fit", "evaluation only", "failed: ..."
     compiled_s_per_step: float | None = None  # LrcSSM: with the compiled solver (None: not measured)
+    eager_s_per_step: float | None = None     # LrcSSM: with the eager solver
     solver: str = ""           # LrcSSM: "compiled" or "eager" (what the full entry runs)
 
 
@@ -254,10 +261,31 @@ def _full_spec(exp: Experiment, *, compile: bool | None = None, cauchy: str | No
     return dataclasses.replace(spec, model=model), shape
 
 
+def build_unconverted(config: Any, length: int) -> torch.nn.Module:
+    """The model of ``config`` with its S4 layers' ``C̃`` fixed at ``length`` *without* the
+    conversion ``C̃ = C(I − Ā^L)``: ``C̃`` starts as the random initial ``C``.
+
+    The conversion is a one-time setup of a run (a dense O(N³ log L) power per feature: minutes
+    on a CPU for N = 512), not part of a training step; the planner and the CI step check skip it.
+    Every step computes exactly what a converted model computes (``C̃`` is a free trainable
+    parameter either way). Other configurations are built as they are.
+    """
+    from liquidssm.repro.models import build_model
+
+    if not (isinstance(config, SequenceModelConfig) and config.c_param == "tilde"):
+        return build_model(config)
+    model = build_model(config.replace(l_max=None))
+    for module in model.modules():
+        if getattr(module, "c_param", None) == "tilde" and isinstance(getattr(module, "l_max", None), torch.Tensor):
+            module.l_max.fill_(int(length))
+    return model
+
+
 def _time_steps(spec: RunSpec, shape: TaskShape, batch: int, steps: int, device: torch.device,
                 precision: str) -> tuple[float, float, float]:
-    """``(median s/step, s per forward-only batch, peak MB)`` of ``steps`` training steps at ``batch``."""
-    from liquidssm.repro.models import build_model, model_output
+    """``(median s/step, s per forward-only batch, peak MB)`` of ``steps`` training steps at ``batch``,
+    after one untimed training step."""
+    from liquidssm.repro.models import model_output
     from liquidssm.repro.optim import build_optimizer
     from liquidssm.repro.taskbase import loss_fn
 
@@ -284,12 +312,15 @@ def _time_steps(spec: RunSpec, shape: TaskShape, batch: int, steps: int, device:
 
     times = []
     with _RssSampler() as rss:
-        model = build_model(spec.model).to(device)
+        model = build_unconverted(spec.model, shape.length).to(device)
         opt = build_optimizer(model, spec.optim)
         x, y = synthetic_batch(shape, batch)
         x, y = x.to(device), y.to(device)
         model.train()
-        for _ in range(steps + 1):  # the first step builds caches (and compiles): not timed
+        # untimed: one training step builds the first-call caches (kernels, compiled graphs)
+        loss_fn(kind, forward(model, x), y).backward()
+        opt.zero_grad(set_to_none=True)
+        for _ in range(steps):
             sync()
             t0 = time.perf_counter()
             loss = loss_fn(kind, forward(model, x), y)
@@ -313,8 +344,7 @@ def _time_steps(spec: RunSpec, shape: TaskShape, batch: int, steps: int, device:
     else:
         peak = rss.peak - base
     del model, opt
-    timed = times[1:] if len(times) > 1 else times
-    return statistics.median(timed), fwd, peak
+    return statistics.median(times), fwd, peak
 
 
 def measured_shape(batch_size: int, shape: TaskShape, device: torch.device, max_tokens: int | None
@@ -334,17 +364,16 @@ def measured_shape(batch_size: int, shape: TaskShape, device: torch.device, max_
 
 
 def plan_entry(experiment_id: str, *, device: str = "cpu", precision: str = "32-true", steps: int = 1,
-               max_tokens: int | None = 1024, compare_compile: bool = True) -> PlanRow:
+               max_tokens: int | None = 512, max_blocks: int | None = 1,
+               compare_compile: bool = True) -> PlanRow:
     """Measure and project one entry (see the module docstring); never raises for lack of memory."""
     exp = get_experiment(experiment_id)
     dev = torch.device(device)
     # on a CPU the pure-torch Cauchy backend: keops's one-off compile (minutes per formula) would
     # dominate a few timed steps; at large N·L keops is faster per step, so this is an upper bound
     spec, shape = _full_spec(exp, cauchy="torch" if dev.type == "cpu" else None)
-    from liquidssm.repro.models import build_model
-
     torch.manual_seed(0)
-    n_params = count_parameters(build_model(spec.model))
+    n_params = count_parameters(build_unconverted(spec.model, shape.length))
     printed, match = printed_checks(exp, spec, n_params)
     tr = spec.train
     epochs = int(tr.epochs or 0)
@@ -355,17 +384,20 @@ def plan_entry(experiment_id: str, *, device: str = "cpu", precision: str = "32-
         epochs = math.ceil(run_steps / max(per_epoch, 1))
     b, length = measured_shape(tr.batch_size, shape, dev, max_tokens)
     timed_shape = dataclasses.replace(shape, length=length)
-    timed_spec = spec
-    if isinstance(spec.model, SequenceModelConfig) and spec.model.l_max is not None:
-        timed_spec = dataclasses.replace(spec, model=spec.model.replace(l_max=length))
+    depth = int(spec.model.n_blocks)
+    blocks = depth if dev.type == "cuda" or max_blocks is None else min(depth, max_blocks)
+    timed_model = spec.model.replace(n_blocks=blocks)
+    if isinstance(timed_model, SequenceModelConfig) and timed_model.l_max is not None:
+        timed_model = timed_model.replace(l_max=length)
+    timed_spec = dataclasses.replace(spec, model=timed_model)
     est_full = memory_estimate_mb(spec, shape, tr.batch_size, n_params)
     est_b = memory_estimate_mb(spec, timed_shape, b, n_params)
-    memory_kind = "cuda max_memory_allocated" if dev.type == "cuda" else "RSS delta (sampled)"
+    memory_kind = "cuda max_memory_allocated" if dev.type == "cuda" else "RSS peak minus RSS before the model (sampled)"
     solver = ""
     if isinstance(spec.model, LrcSSMConfig):
         solver = "compiled" if spec.model.compile else "eager"
     row = PlanRow(exp.id, exp.paper, exp.table, exp.row, exp.column, n_params, printed, match,
-                  tr.batch_size, b, shape.length, length, run_steps, epochs, len(spec.seeds), math.nan,
+                  tr.batch_size, b, shape.length, length, depth, blocks, run_steps, epochs, len(spec.seeds), math.nan,
                   math.nan, math.nan, est_full, memory_kind, math.nan, math.nan, "measured",
                   solver=solver)
     if exp.zero_shot_of is not None:
@@ -377,10 +409,11 @@ def plan_entry(experiment_id: str, *, device: str = "cpu", precision: str = "32-
         row.status = f"does not fit: about {est_b / 1024:.1f} GiB needed at batch {b}, {free / 1024:.1f} GiB free"
         return row
     try:
-        scale = tr.batch_size / b * shape.length / length
+        scale = tr.batch_size / b * shape.length / length * depth / blocks
         if solver:
             eager = dataclasses.replace(timed_spec, model=timed_spec.model.replace(compile=False))
             s_step, s_fwd, peak = _time_steps(eager, timed_shape, b, steps, dev, precision)
+            row.eager_s_per_step = s_step * scale
             if compare_compile:
                 compiled = dataclasses.replace(timed_spec, model=timed_spec.model.replace(compile=True))
                 c_step, _, _ = _time_steps(compiled, timed_shape, b, steps, dev, precision)
@@ -392,8 +425,8 @@ def plan_entry(experiment_id: str, *, device: str = "cpu", precision: str = "32-
         return row
     row.s_per_step = s_step * scale
     if solver == "compiled" and row.compiled_s_per_step is not None:
-        row.s_per_step = row.compiled_s_per_step  # what the full entry runs
-    row.eval_s_per_epoch = (shape.n_val + shape.n_test) / b * s_fwd * shape.length / length
+        row.s_per_step = row.compiled_s_per_step  # what the full entry runs (eager if it falls back)
+    row.eval_s_per_epoch = (shape.n_val + shape.n_test) / b * s_fwd * shape.length / length * depth / blocks
     row.peak_memory_mb = peak
     row.hours_per_seed = (run_steps * row.s_per_step + epochs * row.eval_s_per_epoch) / 3600
     row.hours = row.hours_per_seed * row.seeds
@@ -430,20 +463,20 @@ def step_check(experiment_id: str, *, n_blocks: int | None = 1, batch: int = 1) 
 
     ``n_blocks``: the blocks stepped (``None``: the entry's own depth; the blocks of a model are
     copies of one layer, so one block at full length and width runs every kernel the full depth
-    runs). The Cauchy kernel runs its pure-torch backend (keops's compile is not for CI; the two
+    runs). ``C̃`` is not converted (:func:`build_unconverted`). The Cauchy kernel runs its pure-torch backend (keops's compile is not for CI; the two
     backends agree in ``tests/test_cauchy.py``). Returns ``loss``, ``finite_grads`` (every gradient finite and at least one nonzero),
     ``parameters`` of the full-depth model, ``seconds``.
     """
-    from liquidssm.repro.models import build_model, model_output
+    from liquidssm.repro.models import model_output
     from liquidssm.repro.taskbase import loss_fn
 
     exp = get_experiment(experiment_id)
     exp = get_experiment(exp.zero_shot_of) if exp.zero_shot_of else exp
     spec, shape = _full_spec(exp, compile=False, cauchy="torch")
     torch.manual_seed(0)
-    full_params = count_parameters(build_model(spec.model))
+    full_params = count_parameters(build_unconverted(spec.model, shape.length))
     model_cfg = spec.model if n_blocks is None else spec.model.replace(n_blocks=n_blocks)
-    model = build_model(model_cfg)
+    model = build_unconverted(model_cfg, shape.length)
     model.train()
     x, y = synthetic_batch(shape, batch)
     t0 = time.perf_counter()
@@ -465,8 +498,8 @@ def step_check(experiment_id: str, *, n_blocks: int | None = 1, batch: int = 1) 
 def unmeasured_row(experiment_id: str, status: str) -> PlanRow:
     """A row for an entry that was not measured (``status`` says why); its hours are NaN."""
     e = get_experiment(experiment_id)
-    return PlanRow(experiment_id, e.paper, e.table, e.row, e.column, 0, "-", None, 0, 0, 0, 0, 0, 0,
-                   len(e.seeds), math.nan, math.nan, math.nan, math.nan, "", math.nan, math.nan,
+    return PlanRow(experiment_id, e.paper, e.table, e.row, e.column, 0, "-", None, 0, 0, 0, 0, 0, 0, 0,
+                   0, len(e.seeds), math.nan, math.nan, math.nan, math.nan, "", math.nan, math.nan,
                    status)
 
 
@@ -487,14 +520,15 @@ def select(paper: str | None, table: str | None) -> list[str]:
 
 
 def plan(paper: str | None = None, table: str | None = None, *, device: str = "cpu",
-         precision: str = "32-true", steps: int = 1, max_tokens: int | None = 1024,
-         progress: bool | None = None, compare_compile: bool = True,
-         experiment_ids: list[str] | None = None,
+         precision: str = "32-true", steps: int = 1, max_tokens: int | None = 512,
+         max_blocks: int | None = 1, progress: bool | None = None, compare_compile: bool = True,
+         experiment_ids: list[str] | None = None, isolate: bool = True,
          on_row: Callable[[PlanRow], None] | None = None) -> list[PlanRow]:
     """Plan every entry of ``paper``/``table`` (all when ``None``) or ``experiment_ids``.
 
     An entry whose step fails for another reason than memory is reported with ``status="failed:
-    ..."``, so one bad entry never hides the others' costs.
+    ..."``, so one bad entry never hides the others' costs. On a CPU with ``isolate`` each entry
+    runs in a fresh process (a fork server), so its RSS peak is its own.
     """
     from tqdm import tqdm
 
@@ -505,18 +539,33 @@ def plan(paper: str | None = None, table: str | None = None, *, device: str = "c
     ids = list(experiment_ids) if experiment_ids is not None else select(paper, table)
     rows = []
     show = progress if progress is not None else os.isatty(2)
+    kwargs = {"device": device, "precision": precision, "steps": steps, "max_tokens": max_tokens,
+              "max_blocks": max_blocks,
+            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "compare_compile": compare_compile}
+    pool = None
+    if device == "cpu" and isolate:
+        # one fresh process per entry, forked from a server that has imported the library (fast):
+        # its resident set starts small, so the RSS peak is this entry's alone
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["liquidssm.repro.plan"])
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, max_tasks_per_child=1)
     with tqdm(ids, disable=not show, unit="entry", desc="plan") as bar:
         for exp_id in bar:
             bar.set_postfix_str(exp_id)
             try:
-                row = plan_entry(exp_id, device=device, precision=precision, steps=steps,
-                                 max_tokens=max_tokens, compare_compile=compare_compile)
+                row = (pool.submit(plan_entry, exp_id, **kwargs).result() if pool is not None
+                       else plan_entry(exp_id, **kwargs))
             except Exception as exc:  # noqa: BLE001 - reported in the row, the plan goes on
                 row = unmeasured_row(exp_id, f"failed: {type(exc).__name__}: "
                                              f"{str(exc).splitlines()[0][:200]}")
             rows.append(row)
             if on_row is not None:
                 on_row(row)
+    if pool is not None:
+        pool.shutdown()
     return rows
 
 
@@ -545,7 +594,7 @@ def device_name(device: str) -> str:
 
 
 def to_json(rows: list[PlanRow], *, device: str, precision: str, steps: int,
-            max_tokens: int | None) -> dict[str, Any]:
+            max_tokens: int | None, max_blocks: int | None = None) -> dict[str, Any]:
     """The plan as one JSON-serialisable dict (:data:`SCHEMA`); NaN becomes ``null``."""
     def clean(v: Any) -> Any:
         return None if isinstance(v, float) and not math.isfinite(v) else v
@@ -553,6 +602,8 @@ def to_json(rows: list[PlanRow], *, device: str, precision: str, steps: int,
     return {"schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "device": device, "device_name": device_name(device), "precision": precision,
             "torch": torch.__version__, "steps": steps, "max_tokens": max_tokens,
+            "max_blocks": max_blocks,
+            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             "entries": [{k: clean(v) for k, v in dataclasses.asdict(r).items()} for r in rows],
             **totals(rows)}
 
@@ -577,7 +628,7 @@ def read_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def fmt_table(rows: list[PlanRow]) -> str:
     """The plan as a fixed-width text table (what ``liquidssm plan`` prints), sorted by cost."""
-    head = (f"{'experiment':28s} {'params':>9s} {'sizes':>6s} {'batch':>5s} {'meas':>4s} {'L':>6s} {'L meas':>6s} "
+    head = (f"{'experiment':28s} {'params':>9s} {'sizes':>6s} {'batch':>5s} {'meas':>4s} {'L':>6s} {'L meas':>6s} {'blocks':>6s} "
             f"{'steps/run':>10s} {'s/step':>9s} {'peak MB':>8s} {'h/seed':>9s} {'h total':>9s}  status")
     lines = [head, "-" * len(head)]
 
@@ -586,11 +637,13 @@ def fmt_table(rows: list[PlanRow]) -> str:
 
     for r in sorted(rows, key=lambda r: (-r.hours if math.isfinite(r.hours) else -math.inf)):
         sizes = "-" if r.sizes_match is None else ("ok" if r.sizes_match else "DIFF")
+        blocks = f"{r.measured_blocks}/{r.n_blocks}"
         lines.append(f"{r.experiment:28s} {r.parameters:9,d} {sizes:>6s} {r.batch_size:5d} "
-                     f"{r.measured_batch:4d} {r.length:6d} {r.measured_length:6d} {r.steps_per_run:10,d} "
+                     f"{r.measured_batch:4d} {r.length:6d} {r.measured_length:6d} {blocks:>6s} {r.steps_per_run:10,d} "
                      f"{num(r.s_per_step, '9.4f')} {num(r.peak_memory_mb, '8.0f')} "
                      f"{num(r.hours_per_seed, '9.1f')} {num(r.hours, '9.1f')}  {r.status}"
-                     + (f" (compiled {r.compiled_s_per_step:.4f} s/step)" if r.compiled_s_per_step else ""))
+                     + (f" (eager {r.eager_s_per_step:.4f}, compiled {r.compiled_s_per_step:.4f} s/step)"
+                        if r.compiled_s_per_step and r.eager_s_per_step else ""))
     t = totals(rows)
     lines.append("")
     for tab in t["tables"]:
