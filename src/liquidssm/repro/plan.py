@@ -540,8 +540,7 @@ def plan(paper: str | None = None, table: str | None = None, *, device: str = "c
     rows = []
     show = progress if progress is not None else os.isatty(2)
     kwargs = {"device": device, "precision": precision, "steps": steps, "max_tokens": max_tokens,
-              "max_blocks": max_blocks,
-            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "compare_compile": compare_compile}
+              "max_blocks": max_blocks, "compare_compile": compare_compile}
     pool = None
     if device == "cpu" and isolate:
         # one fresh process per entry, forked from a server that has imported the library (fast):
