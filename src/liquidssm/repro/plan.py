@@ -464,7 +464,8 @@ def step_check(experiment_id: str, *, n_blocks: int | None = 1, batch: int = 1) 
     ``n_blocks``: the blocks stepped (``None``: the entry's own depth; the blocks of a model are
     copies of one layer, so one block at full length and width runs every kernel the full depth
     runs). ``C̃`` is not converted (:func:`build_unconverted`). The Cauchy kernel runs its pure-torch backend (keops's compile is not for CI; the two
-    backends agree in ``tests/test_cauchy.py``). Returns ``loss``, ``finite_grads`` (every gradient finite and at least one nonzero),
+    backends agree in ``tests/test_cauchy.py``). Returns ``loss``, ``finite_grads`` (every gradient finite and at least one nonzero; parameters an
+    ablation leaves unused have none: ``unused_parameters``),
     ``parameters`` of the full-depth model, ``seconds``.
     """
     from liquidssm.repro.models import model_output
@@ -484,9 +485,11 @@ def step_check(experiment_id: str, *, n_blocks: int | None = 1, batch: int = 1) 
     loss.backward()
     seconds = time.perf_counter() - t0
     grads = [p.grad for p in model.parameters() if p.requires_grad]
-    finite = all(g is not None and bool(torch.isfinite(g).all()) for g in grads)
-    nonzero = any(g is not None and bool((g != 0).any()) for g in grads)
+    got = [g for g in grads if g is not None]  # an ablation leaves some parameters unused
+    finite = all(bool(torch.isfinite(g).all()) for g in got)
+    nonzero = any(bool((g != 0).any()) for g in got)
     return {"loss": float(loss.detach()), "finite_grads": finite and nonzero,
+            "unused_parameters": len(grads) - len(got),
             "parameters": full_params, "seconds": seconds, "length": shape.length,
             "input": tuple(x.shape)}
 
