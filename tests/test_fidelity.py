@@ -131,3 +131,10 @@ def test_dt_min_against_the_rule():
     assert df.loc["SC35-16kHz", "ratio"] == pytest.approx(16000 / 2048 * 1.0)
     assert math.isclose(df["dt_min_x_L"].max() / df["dt_min_x_L"].min(), 32.0 / 1.024)
 
+
+
+def test_full_lrcssm_entries_compile_and_smoke_stays_eager():
+    """Issue 20 item 5: the compiled solvers in full (eager fallback with one warning), eager smoke."""
+    lrc = [e for e in EXPERIMENTS.values() if e.paper == "lrcssm"]
+    assert lrc and all(resolve(e, "full").model.compile for e in lrc)
+    assert not any(resolve(e, "smoke").model.compile for e in lrc)
