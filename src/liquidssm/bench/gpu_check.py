@@ -48,7 +48,7 @@ def default_out(now: datetime | None = None) -> Path:
     from liquidssm import paths
 
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d")
-    return paths.benchmarks_dir() / f"gpu-check-{stamp}.json"
+    return paths.benchmark_file(f"gpu-check-{stamp}.json")
 
 
 def validate(data: Any, where: str = "gpu-check") -> dict[str, Any]:
