@@ -18,7 +18,10 @@ results           :mod:`~liquidssm.repro.results` (``make_record``, ``summarise`
 runner            :mod:`~liquidssm.repro.runs` (``planned_runs``, ``ensure_results``)
 tables            :mod:`~liquidssm.repro.tables` (paper tables, ours beside them, smoke summaries,
                   run status)
-command line      :mod:`~liquidssm.repro.cli` (``liquidssm train | experiments | results``)
+cost              :mod:`~liquidssm.repro.shapes` (the real shapes and sizes of every task's data),
+                  :mod:`~liquidssm.repro.plan` (``liquidssm plan``: what an entry, a table and the
+                  campaign cost on a device; the CI step check of every full entry)
+command line      :mod:`~liquidssm.repro.cli` (``liquidssm train | experiments | results | plan``)
 ================  ================================================================================
 
 Glossary (one name per idea, in code, records and chapters):
