@@ -152,3 +152,12 @@ def test_gpu_check_without_cuda(tmp_path, capsys, monkeypatch):
     assert info.value.code == 2 and "--force" in str(info.value)
     assert gpu_check.default_out().parent.name == "benchmarks"
     assert gpu_check.ddp_check()["ran"] is False
+
+
+def test_gpu_check_parts_run_on_the_cpu():
+    """The check functions take a device: on the CPU the compiled solver agrees with its oracle and
+    a short training run reports its numbers in the recorded layout."""
+    solver = gpu_check.solver_check("cpu")
+    assert solver["ok"] and solver["max_rel_error"] < 1e-3
+    t = gpu_check.train_for("lrcssm-t1-scp2", 0.01, "cpu", "32-true")
+    assert t["steps"] >= 1 and t["samples_per_s"] > 0 and set(t) >= {"loss_first", "loss_last", "loss_down"}
