@@ -11,7 +11,10 @@ seeds), of its table and of the whole campaign asked for, on this device.
 How the projection scales (each row says which batch it measured):
 
 * steps per run = epochs x ``n_train // batch`` (the real training-set size; ``max_steps`` caps);
-* seconds per step at the entry's batch and length: on a GPU measured there; on a CPU measured at
+* seconds per step at the entry's batch and length: on a GPU measured there (wall time); on a
+  CPU as **CPU seconds of one thread** (``time.process_time`` with ``torch.set_num_threads(1)``:
+  other processes on a shared machine do not inflate it; a k-core machine is at best k times
+  faster than the projection), measured at
   the largest batch ``b`` with ``b x length <= max_tokens`` (one item shortened to ``max_tokens``
   steps where one item is longer) and multiplied by ``batch / b`` and ``L / length``
   (:func:`measured_shape`), and timed with ``max_blocks`` of the ``n_blocks`` identical blocks
@@ -310,6 +313,10 @@ def _time_steps(spec: RunSpec, shape: TaskShape, batch: int, steps: int, device:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
+    # CPU: the process's CPU seconds on one thread, which other processes on a shared machine do
+    # not inflate (wall time does); CUDA: wall time after a synchronize
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+
     times = []
     with _RssSampler() as rss:
         model = build_unconverted(spec.model, shape.length).to(device)
@@ -322,23 +329,23 @@ def _time_steps(spec: RunSpec, shape: TaskShape, batch: int, steps: int, device:
         opt.zero_grad(set_to_none=True)
         for _ in range(steps):
             sync()
-            t0 = time.perf_counter()
+            t0 = clock()
             loss = loss_fn(kind, forward(model, x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sync()
-            times.append(time.perf_counter() - t0)
+            times.append(clock() - t0)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise FloatingPointError(f"{spec.experiment_id}: loss is {value} on a synthetic batch")
         model.eval()
         with torch.no_grad():
             sync()
-            t0 = time.perf_counter()
+            t0 = clock()
             forward(model, x)
             sync()
-            fwd = time.perf_counter() - t0
+            fwd = clock() - t0
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
@@ -405,6 +412,21 @@ def plan_entry(experiment_id: str, *, device: str = "cpu", precision: str = "32-
         row.steps_per_run, row.hours_per_seed, row.hours = 0, 0.0, 0.0
         return row
     free = available_memory_mb(dev)
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # CPU seconds of one thread (see _time_steps); restored below
+    try:
+        return _measure(row, exp, spec, timed_spec, shape, timed_shape, b, length, depth, blocks,
+                        solver, est_b, free, steps, dev, precision, compare_compile)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(row: PlanRow, exp: Experiment, spec: RunSpec, timed_spec: RunSpec, shape: TaskShape,
+             timed_shape: TaskShape, b: int, length: int, depth: int, blocks: int, solver: str,
+             est_b: float, free: float, steps: int, dev: torch.device, precision: str,
+             compare_compile: bool) -> PlanRow:
+    tr = spec.train
     if est_b > 0.8 * free:
         row.status = f"does not fit: about {est_b / 1024:.1f} GiB needed at batch {b}, {free / 1024:.1f} GiB free"
         return row
@@ -428,7 +450,7 @@ def plan_entry(experiment_id: str, *, device: str = "cpu", precision: str = "32-
         row.s_per_step = row.compiled_s_per_step  # what the full entry runs (eager if it falls back)
     row.eval_s_per_epoch = (shape.n_val + shape.n_test) / b * s_fwd * shape.length / length * depth / blocks
     row.peak_memory_mb = peak
-    row.hours_per_seed = (run_steps * row.s_per_step + epochs * row.eval_s_per_epoch) / 3600
+    row.hours_per_seed = (row.steps_per_run * row.s_per_step + row.epochs * row.eval_s_per_epoch) / 3600
     row.hours = row.hours_per_seed * row.seeds
     return row
 
@@ -606,6 +628,8 @@ def to_json(rows: list[PlanRow], *, device: str, precision: str, steps: int,
             "torch": torch.__version__, "steps": steps, "max_tokens": max_tokens,
             "max_blocks": max_blocks,
             "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "timing": ("wall seconds after torch.cuda.synchronize" if device == "cuda" else
+                       "CPU seconds of one thread (time.process_time, torch.set_num_threads(1))"),
             "entries": [{k: clean(v) for k, v in dataclasses.asdict(r).items()} for r in rows],
             **totals(rows)}
 
