@@ -27,7 +27,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CHAPTERS := $(shell find book -name '*.md' -not -path '*/_build/*' | sort)
 NBTEST := _build/nbtest
 
-.PHONY: help install test unit lint nbtest book check-site reproduce bench env clean
+.PHONY: help install test unit lint nbtest book check-site reproduce bench env clean gpu-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -71,6 +71,9 @@ check-site:  ## typeset check of the built site in headless Chromium with no net
 
 reproduce: $(STAMP)  ## run the reproduction chapters with papermill: make reproduce PROFILE=full
 	$(PY) -m liquidssm.book.reproduce --profile $(PROFILE)
+
+gpu-check: $(STAMP)  ## on one GPU, 8 min: plan every table on CUDA, train two full entries, check the CUDA paths; writes data/benchmarks/gpu-check-<date>.json
+	$(PY) -m liquidssm.bench.gpu_check $(GPU_CHECK_ARGS)
 
 env: $(STAMP)  ## print what the library detects (torch, devices, pykeops)
 	$(PY) -m liquidssm.environment

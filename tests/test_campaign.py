@@ -341,3 +341,19 @@ def test_status_names_a_failed_job_with_the_last_line_of_its_log(tmp_path, capsy
             "batch of 64 per process") in out, out
     (row,) = cp.status("bad", results)
     assert row["state"] == "failed" and row["log"].endswith(f"{row['job_id']}_0_log.err")
+
+
+def test_the_cost_of_a_recorded_liquidssm_plan_file_is_read_as_it_is(tmp_path):
+    from liquidssm import paths
+    from liquidssm.repro import plan as plan_mod
+
+    recorded = paths.benchmarks_dir() / "plan-cpu-2026-12-07.json"
+    data = plan_mod.read_plan(recorded)
+    costs = cp.load_costs(recorded, "full")
+    entry = data["entries"][0]
+    assert costs[entry["experiment"]] == pytest.approx(3600.0 * entry["hours_per_seed"])
+    assert set(costs) <= {e["experiment"] for e in data["entries"]}
+    broken = tmp_path / "plan.json"
+    broken.write_text(json.dumps({"schema": plan_mod.SCHEMA, "entries": []}))
+    with pytest.raises(cp.CampaignError, match="--cost: .*missing key 'device'"):
+        cp.load_costs(broken, "full")

@@ -35,6 +35,7 @@ COMMANDS = {
     "experiments": "list the experiment registry",
     "results": "what has run, per seed and aggregated",
     "campaign": "whole tables on a cluster: plan / submit / status / resume (submitit: SLURM or local)",
+    "plan": "what each full entry and table costs on this device (no data needed)",
     "reproduce": "run the reproduction chapters with papermill",
     "data": "dataset status / download / prepare / fixtures / generate",
     "bench": "speed and memory benchmarks",
@@ -108,7 +109,7 @@ def _apply_allocator() -> None:
 
 def _forward(command: str, rest: list[str]) -> int:
     """Run sub-command ``command`` with its arguments ``rest``; returns its exit status."""
-    if command in ("train", "experiments", "results"):
+    if command in ("train", "experiments", "results", "plan"):
         from liquidssm.repro import cli as repro_cli
 
         return int(getattr(repro_cli, f"{command}_main")(rest) or 0)

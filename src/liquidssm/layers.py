@@ -749,20 +749,28 @@ class SequenceModel(nn.Module):
         return self.decoder(z)
 
 
-def ssm_param_groups(model: nn.Module, lr: float, ssm_lr: float | None, weight_decay: float) -> list[dict]:
+def ssm_param_groups(model: nn.Module, lr: float, ssm_lr: float | None, weight_decay: float,
+                     dt_lr: float | None = None) -> list[dict]:
     """AdamW parameter groups: SSM parameters (Λ, P, B, Δ) with ``ssm_lr`` and no weight decay.
 
     Chapter ``liquid/05_liquid_s4_layer`` (``SequenceLightningModule.configure_optimizers`` in ``train.py`` of raminmh/liquid-s4@06031dc). ``ssm_lr=None`` means ``lr``.
-    Everything else (C, D, linear, norm, embedding) gets ``lr`` and ``weight_decay``, like the
-    released code. Returns ``[{"params", "lr", "weight_decay"}, ...]`` (empty groups omitted).
+    ``dt_lr``: Δ's (``log_dt``) own learning rate, in a third group with no weight decay (the
+    released configs' ``lr: {dt: null, ...}`` give Δ the global rate); ``None`` keeps Δ in the SSM
+    group. Everything else (C, D, linear, norm, embedding) gets ``lr`` and ``weight_decay``, like
+    the released code. Returns ``[{"params", "lr", "weight_decay"}, ...]`` (empty groups omitted).
     """
-    ssm_params, other = [], []
+    ssm_params, dt_params, other = [], [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (ssm_params if name.rsplit(".", 1)[-1] in SSM_PARAM_NAMES else other).append(param)
-    groups = [{"params": other, "lr": lr, "weight_decay": weight_decay}]
-    groups.append({"params": ssm_params, "lr": lr if ssm_lr is None else ssm_lr, "weight_decay": 0.0})
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf == "log_dt" and dt_lr is not None:
+            dt_params.append(param)
+        else:
+            (ssm_params if leaf in SSM_PARAM_NAMES else other).append(param)
+    groups = [{"params": other, "lr": lr, "weight_decay": weight_decay},
+              {"params": ssm_params, "lr": lr if ssm_lr is None else ssm_lr, "weight_decay": 0.0},
+              {"params": dt_params, "lr": dt_lr, "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "results_dir",
     "samples_dir",
     "benchmarks_dir",
+    "benchmark_file",
     "official_root",
     "build_dir",
     "book_dir",
@@ -198,6 +199,13 @@ def samples_dir() -> Path:
 def benchmarks_dir() -> Path:
     """``<repo>/data/benchmarks``: recorded side-by-side measurements (``liquidssm bench official --out``), in git."""
     return repo_root() / "data" / "benchmarks"
+
+
+def benchmark_file(name: str) -> Path:
+    """``<repo>/data/benchmarks/<name>``: one recorded measurement (``make gpu-check``, ``liquidssm plan --json``)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"name: expected a plain file name, got {name!r}")
+    return benchmarks_dir() / name
 
 
 def official_root() -> Path | None:

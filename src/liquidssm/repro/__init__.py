@@ -20,7 +20,10 @@ tables            :mod:`~liquidssm.repro.tables` (paper tables, ours beside them
                   run status)
 scale-out         :mod:`~liquidssm.repro.campaign` (``liquidssm campaign``: many runs as
                   submitit jobs, SLURM or local)
-command line      :mod:`~liquidssm.repro.cli` (``liquidssm train | experiments | results``)
+cost              :mod:`~liquidssm.repro.shapes` (the real shapes and sizes of every task's data),
+                  :mod:`~liquidssm.repro.plan` (``liquidssm plan``: what an entry, a table and the
+                  campaign cost on a device; the CI step check of every full entry)
+command line      :mod:`~liquidssm.repro.cli` (``liquidssm train | experiments | results | plan | campaign``)
 ================  ================================================================================
 
 Glossary (one name per idea, in code, records and chapters):

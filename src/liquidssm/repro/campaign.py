@@ -130,10 +130,31 @@ class PlannedRun:
     evaluation_only: bool = False
 
 
+def plan_schema() -> str:
+    """The schema tag of a file written by ``liquidssm plan --json`` (read directly by ``--cost``)."""
+    from liquidssm.repro.plan import SCHEMA
+
+    return SCHEMA
+
+
+def _plan_costs(path: Path) -> dict[str, float]:
+    """Seconds per run (one seed) of every entry a ``liquidssm plan --json`` file projected."""
+    from liquidssm.repro.plan import read_plan
+
+    try:
+        data = read_plan(path)
+    except ValueError as exc:
+        raise CampaignError(f"--cost: {exc}") from None
+    return {e["experiment"]: 3600.0 * float(e["hours_per_seed"]) for e in data["entries"]
+            if isinstance(e.get("hours_per_seed"), (int, float)) and math.isfinite(e["hours_per_seed"])
+            and e["hours_per_seed"] > 0}
+
+
 def load_costs(path: str | os.PathLike[str] | None, profile: str) -> dict[str, float]:
     """Projected seconds per run by entry id, from a cost file (:data:`COST_SCHEMA`), or ``{}``.
 
-    The file is what ``liquidssm plan`` measured on some device; an entry it does not name is
+    The file is what ``liquidssm plan --json`` wrote (read as it is) or a file shaped
+    :data:`COST_SCHEMA`: what was measured on some device; an entry it does not name is
     "not measured". A file for another profile, a malformed file or a non-positive cost is refused
     with the file and the field named.
     """
@@ -146,6 +167,8 @@ def load_costs(path: str | os.PathLike[str] | None, profile: str) -> dict[str, f
         raise CampaignError(f"--cost: {path} does not exist") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise CampaignError(f"--cost: {path} is not readable JSON ({exc})") from None
+    if isinstance(data, dict) and data.get("schema") == plan_schema():
+        return _plan_costs(path)
     if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
         raise CampaignError(f"--cost: {path}: expected an object with an 'entries' list, "
                             f"shaped {COST_SCHEMA}")

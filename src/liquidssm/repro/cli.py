@@ -1,4 +1,4 @@
-"""``liquidssm train | experiments | results``: the engine and the registry from the shell.
+"""``liquidssm train | experiments | results | plan``: the engine and the registry from the shell.
 
 Chapter ``reproductions/02_how_reproductions_run``. Examples::
 
@@ -7,6 +7,7 @@ Chapter ``reproductions/02_how_reproductions_run``. Examples::
     liquidssm train lrcssm-t1-scp1 --profile full --seed 3456 --device cuda
     liquidssm train ls4-t1-listops --profile full --device cuda --devices 4   # DDP via Fabric
     liquidssm results --table 1
+    liquidssm plan --paper lrcssm --table 1 --json plan.json   # what a table costs (no data needed)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from liquidssm.cliutil import UsageError, int_at_least
 from liquidssm.repro.experiments import PROFILES, get_experiment, list_experiments
 from liquidssm.repro.spec import PRECISIONS, RUN_VARIANTS, Launch
 
-__all__ = ["train_main", "experiments_main", "results_main"]
+__all__ = ["train_main", "experiments_main", "results_main", "plan_main"]
 
 
 def _parse_set(items: list[str]) -> dict[str, dict[str, object]]:
@@ -168,3 +169,68 @@ def results_main(argv: list[str] | None = None) -> int:
         print()
         print(summarise(df).to_string(index=False))
     return 0
+
+
+def plan_main(argv: list[str] | None = None) -> int:
+    """``liquidssm plan [--paper P] [--table T] ...``: what each full entry, table and the campaign
+    costs on this device (no dataset needed; chapter ``reproductions/26_cost``)."""
+    from pathlib import Path
+
+    from liquidssm.repro import plan as planner
+    from liquidssm.repro.checkpoint import atomic_write
+
+    p = argparse.ArgumentParser(prog="liquidssm plan", description=plan_main.__doc__)
+    p.add_argument("--paper", default=None, choices=("liquid-s4", "lrcssm"))
+    p.add_argument("--table", default=None, help="a table of --paper (e.g. 1, S2, F1); all if omitted")
+    p.add_argument("--experiment", action="append", default=None, metavar="ID",
+                   help="plan only these entries (repeatable; instead of --paper/--table)")
+    p.add_argument("--profile", default="full", choices=("full",),
+                   help="the profile costed (only full: smoke runs take minutes on any CPU)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--precision", default="32-true", choices=PRECISIONS)
+    p.add_argument("--steps", type=int_at_least(1), default=1,
+                   help="timed training steps per entry (median), after one untimed forward (default 1)")
+    p.add_argument("--max-tokens", type=int_at_least(2), default=512,
+                   help="CPU only: time at most this many batch x length steps (the largest batch "
+                        "that fits, else one item shortened), then scale to the entry's batch and "
+                        "length (default 512)")
+    p.add_argument("--max-blocks", type=int_at_least(1), default=1,
+                   help="CPU only: time this many of an entry's identical blocks, then scale to its "
+                        "depth (default 1)")
+    p.add_argument("--no-compile-compare", dest="compare_compile", action="store_false",
+                   help="LrcSSM: skip timing the compiled solver beside the eager one")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the plan as JSON")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json FILE")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    args = p.parse_args(argv)
+    if args.experiment and (args.paper or args.table):
+        raise UsageError("--experiment: give entries or --paper/--table, not both")
+    if args.table is not None and args.paper is None:
+        raise UsageError(f"--table: name the paper too (--paper liquid-s4|lrcssm), got --table {args.table}")
+    for exp_id in args.experiment or []:
+        _known(exp_id)
+    if args.device == "cpu" and args.precision != "32-true":
+        raise UsageError(f"--precision: {args.precision!r} is for GPUs; on the CPU use 32-true")
+    if args.paper is not None and args.table is not None:
+        from liquidssm.repro.experiments import table_experiments
+
+        if not table_experiments(args.paper, args.table):
+            raise UsageError(f"--table: {args.paper} has no table {args.table!r}")
+    out = Path(args.json) if args.json else None
+    if out is not None and out.exists() and not args.force:
+        raise UsageError(f"--json: {out} exists; pass --force to overwrite it")
+    if out is not None and not out.parent.is_dir():
+        raise UsageError(f"--json: the folder {out.parent} does not exist")
+    rows = planner.plan(args.paper, args.table, device=args.device, precision=args.precision,
+                        steps=args.steps, max_tokens=args.max_tokens, max_blocks=args.max_blocks,
+                        progress=args.progress,
+                        compare_compile=args.compare_compile, experiment_ids=args.experiment)
+    print(f"device: {planner.device_name(args.device)}, precision {args.precision}, "
+          f"{args.steps} timed step(s) per entry")
+    print(planner.fmt_table(rows))
+    if out is not None:
+        data = planner.to_json(rows, device=args.device, precision=args.precision, steps=args.steps,
+                               max_tokens=args.max_tokens, max_blocks=args.max_blocks)
+        atomic_write(out, (json.dumps(data, indent=1) + "\n").encode())
+        print(f"wrote {out}")
+    return 1 if any(r.status.startswith("failed") for r in rows) else 0

@@ -1,7 +1,8 @@
 """Optimisers and learning-rate schedules as pure functions of the step.
 
 Chapter ``reproductions/02_how_reproductions_run``. Liquid-S4 (``SequenceLightningModule.configure_optimizers`` in ``train.py`` of raminmh/liquid-s4@06031dc): AdamW, the SSM
-parameters (Λ, P, B, Δ) in their own group with ``ssm_lr`` and no weight decay, and the
+parameters (Λ, P, B, Δ) in their own group with ``ssm_lr`` and no weight decay (Δ at the global
+rate where the released config says ``dt: null``: ``Optimisation.dt_lr``), and the
 ``cosine_warmup`` schedule stepped per optimiser step (the multi-step schedule per epoch for
 BIDMC). LrcSSM (``experiments/lrc_ssm/run_train.py`` of MoniFarsang/LrcSSM@5581972): Adam with a constant learning rate after clipping the global
 gradient norm at 1.0.
@@ -55,9 +56,12 @@ def build_optimizer(model: nn.Module, opt: Optimisation) -> torch.optim.Optimize
     """AdamW/Adam over :func:`liquidssm.layers.ssm_param_groups`; each group remembers ``base_lr``.
 
     For ``optimizer="adam"`` every group has zero weight decay (LrcSSM: optax Adam, no decay).
+    ``opt.dt_lr == "global"`` puts Δ in its own group at ``opt.lr`` with no weight decay (the
+    released configs' ``lr: {dt: null, ...}``); ``"ssm"`` keeps it in the SSM group.
     """
     wd = opt.weight_decay if opt.optimizer == "adamw" else 0.0
-    groups = ssm_param_groups(model, opt.lr, opt.ssm_lr, wd)
+    groups = ssm_param_groups(model, opt.lr, opt.ssm_lr, wd,
+                              dt_lr=opt.lr if opt.dt_lr == "global" else None)
     for g in groups:
         g["base_lr"] = g["lr"]
     if opt.optimizer == "adamw":

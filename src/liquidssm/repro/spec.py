@@ -28,7 +28,7 @@ from typing import Any
 from liquidssm.configs import ModelConfig
 
 __all__ = ["Optimisation", "Training", "Profile", "Experiment", "RunSpec", "Launch", "PROFILES",
-           "RUN_VARIANTS", "PRECISIONS", "DEVICES", "maximise", "resolve", "released_overrides"]
+           "RUN_VARIANTS", "PRECISIONS", "DEVICES", "DT_LRS", "maximise", "resolve", "released_overrides"]
 
 #: the two profiles of every entry: a CPU-sized run on data with a learnable signal, the paper's run
 PROFILES = ("smoke", "full")
@@ -39,6 +39,8 @@ RUN_VARIANTS = ("paper", "released")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 #: accelerators a run may ask Fabric for
 DEVICES = ("cpu", "cuda", "auto")
+#: which learning rate Δ trains at (:attr:`Optimisation.dt_lr`): the SSM group's, or the global one
+DT_LRS = ("ssm", "global")
 
 
 def maximise(quantity: str) -> bool:
@@ -61,6 +63,10 @@ class Optimisation:
 
     ``optimizer``: ``"adamw"`` (Liquid-S4: AdamW with the SSM parameters Λ, P, B, Δ in their own
     group with ``ssm_lr`` and no weight decay) or ``"adam"`` (LrcSSM: optax Adam, no decay).
+    ``dt_lr``: the learning rate of Δ (``log_dt``): ``"ssm"`` (``ssm_lr``, as the released configs
+    with one SSM rate, e.g. ``lr: 0.001``) or ``"global"`` (``lr``, as the released configs with
+    ``lr: {dt: null, A: x, B: x}``); Δ has no weight decay either way (chapter
+    ``reproductions/19_ls4_hyperparameters``).
     ``schedule``: ``"constant"``, ``"cosine_warmup"`` (per optimiser step; ``warmup_steps``,
     ``schedule_steps`` = the released configs' ``num_training_steps``) or ``"multistep"`` (per
     epoch; ``milestones``, ``gamma``). ``grad_clip``: global-norm clipping (LrcSSM clips at 1.0;
@@ -70,6 +76,7 @@ class Optimisation:
     lr: float
     optimizer: str = "adamw"
     ssm_lr: float | None = None
+    dt_lr: str = "ssm"
     weight_decay: float = 0.0
     schedule: str = "constant"
     warmup_steps: int = 0
@@ -83,6 +90,8 @@ class Optimisation:
             raise ValueError(f"lr: expected a positive learning rate, got {self.lr!r}")
         if self.ssm_lr is not None and not self.ssm_lr > 0:
             raise ValueError(f"ssm_lr: expected a positive learning rate or None, got {self.ssm_lr!r}")
+        if self.dt_lr not in DT_LRS:
+            raise ValueError(f"dt_lr: expected one of {list(DT_LRS)}, got {self.dt_lr!r}")
         if self.optimizer not in ("adamw", "adam"):
             raise ValueError(f"optimizer: expected 'adamw' or 'adam', got {self.optimizer!r}")
         if self.schedule not in ("constant", "cosine_warmup", "multistep"):
@@ -265,7 +274,9 @@ def released_overrides(exp: Experiment, profile: str = "full") -> dict[str, dict
 
     In ``full`` every released value applies: the run is what the released code ran. In another
     profile a released value of a field the profile itself sets is left out, so a smoke run of the
-    released variant keeps the smoke sizes and changes only the released code's behaviour.
+    released variant keeps the smoke sizes and changes only the released code's behaviour -- except
+    a released ``None``, which says the released code has no such setting (Liquid-S4's official
+    kernel derives L̃ itself: ``model.liquid_window = None``), so it applies in every profile.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile: expected one of {list(PROFILES)}, got {profile!r}")
@@ -275,7 +286,7 @@ def released_overrides(exp: Experiment, profile: str = "full") -> dict[str, dict
         section, dot, name = key.partition(".")
         if not dot or section not in ("model", "optim", "train", "task"):
             raise ValueError(f"{exp.id} released: expected 'section.field' keys, got {key!r}")
-        if profile != "full" and name in getattr(prof, section):
+        if profile != "full" and name in getattr(prof, section) and value is not None:
             continue
         out.setdefault(section, {})[name] = value
     return out

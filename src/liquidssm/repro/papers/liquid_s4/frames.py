@@ -9,7 +9,10 @@ Chapters ``reproductions/10``-``19``. Nothing here trains (that is
   configuration beside what ``full`` runs (the hyperparameters appendix, generated, not typed);
 * :func:`parameter_counts` -- Table 4's parameter column from models built for the ``full``
   configurations;
-* :func:`figure1_points` -- Figure 1's sweep (accuracy against the liquid order p).
+* :func:`figure1_points` -- Figure 1's sweep (accuracy against the liquid order p);
+* :func:`schedule_choices` and :func:`lr_curves` -- each cosine entry's schedule under the three
+  choices (the released run's shape, the released literal ``T``, a single pass) and its passes;
+* :func:`dt_min_rule` -- Δt_min beside the appendix's rule (Δt_min ∝ 1/sequence length).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from liquidssm.repro.spec import Experiment, resolve
 from liquidssm.repro.tables import paper_table
 
 __all__ = ["hyperparameters", "hyperparameter_differences", "parameter_counts", "figure1_points",
-           "EXTRA_FIELDS"]
+           "EXTRA_FIELDS", "schedule_choices", "lr_curves", "dt_min_rule", "reported_split"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -36,6 +39,8 @@ __all__ = ["hyperparameters", "hyperparameter_differences", "parameter_counts", 
 #: settings outside Table S1 that the appendix shows: (label, section, field)
 EXTRA_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("SSM lr", "optim", "ssm_lr"),
+    ("Δ learning rate", "optim", "dt_lr"),
+    ("kernel variant", "model", "variant"),
     ("Δt_min", "model", "dt_min"),
     ("Δt_max", "model", "dt_max"),
     ("bidirectional", "model", "bidirectional"),
@@ -160,3 +165,88 @@ def figure1_points(results: pd.DataFrame) -> pd.DataFrame:
                          "std": math.nan if agg is None else float(agg["std"]),
                          "seeds": 0 if agg is None else int(agg["n_seeds"])})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# the cosine schedule over a whole run; Δt_min against the appendix's rule
+# ------------------------------------------------------------------------------------------------
+
+def _cosine_entries() -> list[Experiment]:
+    return [e for e in _liquid_entries() if e.optim.schedule == "cosine_warmup"]
+
+
+def schedule_choices() -> pd.DataFrame:
+    """One row per cosine entry: the released run's passes through ``T`` and ours under each choice.
+
+    Columns ``experiment, task, steps`` (ours per run), ``released_steps``, ``released_T``,
+    ``released_passes`` (the released run), ``T`` and ``passes`` (``full``: the released shape),
+    ``literal_passes`` (the released ``T`` over our run), ``single_pass_T`` (``T`` = our run),
+    ``warmup_fraction``, ``released_warmup_fraction``.
+    """
+    from liquidssm.repro.spec import released_overrides
+
+    rows = []
+    for e in _cosine_entries():
+        full = resolve(e, "full")
+        rel = resolve(e, "full", released_overrides(e, "full"))
+        ours = ls4.schedule_shape(e.task, full.task_args, full.optim, full.train)
+        theirs = ls4.schedule_shape(e.task, rel.task_args, rel.optim, rel.train)
+        T_rel = int(rel.optim.schedule_steps or 0)
+        rows.append({"experiment": e.id, "task": e.column, "steps": ours["steps"],
+                     "released_steps": theirs["steps"], "released_T": T_rel,
+                     "released_passes": theirs["passes"], "T": full.optim.schedule_steps,
+                     "passes": ours["passes"], "literal_passes": ours["steps"] / T_rel,
+                     "single_pass_T": ours["steps"], "warmup_fraction": ours["warmup_fraction"],
+                     "released_warmup_fraction": theirs["warmup_fraction"]})
+    return pd.DataFrame(rows)
+
+
+def lr_curves(experiment_id: str, points: int = 800) -> pd.DataFrame:
+    """The global learning rate of one cosine entry over its whole ``full`` run under each choice.
+
+    Columns ``step, choice, lr``; ``choice`` is ``"released shape (full)"``, ``"released literal T"``
+    or ``"single pass (T = run)"``; ``points`` evenly spaced steps (plus the end of warm-up).
+    """
+    from liquidssm.repro.optim import cosine_warmup_factor
+    from liquidssm.repro.spec import released_overrides
+
+    e = get_experiment(experiment_id)
+    full = resolve(e, "full")
+    rel = resolve(e, "full", released_overrides(e, "full"))
+    steps = int(ls4.schedule_shape(e.task, full.task_args, full.optim, full.train)["steps"])
+    W_rel, T_rel = rel.optim.warmup_steps, int(rel.optim.schedule_steps or 0)
+    choices = {"released shape (full)": (full.optim.warmup_steps, int(full.optim.schedule_steps or 0)),
+               "released literal T": (W_rel, T_rel),
+               "single pass (T = run)": (round(W_rel * steps / T_rel), steps)}
+    grid = sorted({round(i * steps / (points - 1)) for i in range(points)} | {full.optim.warmup_steps})
+    return pd.DataFrame([{"step": s, "choice": c, "lr": full.optim.lr * cosine_warmup_factor(s, W, T)}
+                         for c, (W, T) in choices.items() for s in grid])
+
+
+def dt_min_rule() -> pd.DataFrame:
+    """Δt_min of every Liquid-S4 task beside the appendix's rule "Δt_min ∝ 1/sequence length".
+
+    Columns ``task, L, dt_min, dt_min_x_L`` (constant if the rule held), ``rule`` (Δt_min the rule
+    gives with ListOps' constant, 0.002 · 2048 / L) and ``ratio`` (``dt_min / rule``).
+    """
+    from liquidssm.repro.shapes import task_shape
+
+    rows = []
+    for e in _liquid_entries():
+        full = resolve(e, "full")
+        L = task_shape(e.task, full.task_args).length
+        rows.append({"task": e.column, "L": L, "dt_min": full.model.dt_min,
+                     "dt_min_x_L": full.model.dt_min * L})
+    df = pd.DataFrame(rows).drop_duplicates("task").reset_index(drop=True)
+    c = float(df.loc[df["task"] == "ListOps", "dt_min_x_L"].iloc[0])
+    df["rule"] = c / df["L"]
+    df["ratio"] = df["dt_min"] / df["rule"]
+    return df
+
+
+def reported_split(experiment_ids: list[str] | tuple[str, ...]) -> str:
+    """The split the entries report (``Training.report``), in words: ``"validation"``, ``"test"``
+    or ``"test and validation"``. The Liquid-S4 appendix: every result is validation accuracy except
+    BIDMC's (test RMSE); a test pins each entry to it."""
+    words = {"val": "validation", "test": "test"}
+    return " and ".join(sorted({words[get_experiment(i).train.report] for i in experiment_ids}))

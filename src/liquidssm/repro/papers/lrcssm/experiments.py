@@ -23,7 +23,9 @@ paper's "input size" row, 2 and 63, comes from that drop). Where the paper is si
 4, 3000 epochs, patience 1000 epochs -- 100 for EigenWorms --, the last partial evaluation batch
 dropped), ``full`` uses the released code's values.
 
-Every entry's ``smoke`` profile trains a tiny model on fixture files in the release layout whose
+``full`` runs the solvers ``torch.compile``-d (``LrcSSMConfig.compile``; eager with one warning
+where compilation is unavailable); ``smoke`` runs them eager (a few seconds of compilation per
+shape would dominate a CPU minute). Every entry's ``smoke`` profile trains a tiny model on fixture files in the release layout whose
 series carry a class-dependent mean shift (UEA) or whose target is a smooth function of the
 inputs (PPG-DaLiA), and must reach ``smoke_target``, set above chance and the majority class.
 """
@@ -72,7 +74,7 @@ _SMOKE_TARGET = {2: 80.0, 4: 60.0, 5: 65.0}
 def _uea_smoke(column: str) -> Profile:
     """The tiny CPU profile of a UEA entry: fixture ``.ts`` files with a class-dependent shift."""
     return Profile(
-        model={"d_model": 8, "d_state": 8, "n_blocks": 1},
+        model={"d_model": 8, "d_state": 8, "n_blocks": 1, "compile": False},
         optim={"lr": 1e-2},
         train={"batch_size": 16, "epochs": 20, "patience": None, "checkpoint_every": 100,
                "eval_drop_last": False},
@@ -111,7 +113,7 @@ def table1_experiment(column: str, name: str, d_input: int, n_classes: int, lr: 
         id=f"lrcssm-t1-{column.lower()}", paper="lrcssm", table="1", row="LrcSSM", column=column,
         task="uea", task_args={"source": "release", "name": name, "splits": "auto"},
         model=LrcSSMConfig(d_input=d_input, d_output=n_classes, d_model=d_model, d_state=d_state,
-                           n_blocks=n_blocks),
+                           n_blocks=n_blocks, compile=True),
         optim=Optimisation(lr=lr, optimizer="adam", grad_clip=1.0),
         train=_uea_training(column),
         seeds=UEA_SPLITS, paper_value=paper, paper_std=std,
@@ -202,7 +204,7 @@ def ablation_experiment(table: str, row: str, column: str) -> Experiment:
         id=f"lrcssm-t{table}-{key}-{column.lower()}", paper="lrcssm", table=table, row=row,
         column=column, task="uea", task_args={"source": "release", "name": name, "splits": "auto"},
         model=LrcSSMConfig(d_input=channels, d_output=n_classes, d_model=64, d_state=64, n_blocks=6,
-                           **fields),
+                           compile=True, **fields),
         optim=Optimisation(lr=1e-4, optimizer="adam", grad_clip=1.0),
         train=_uea_training(column),
         seeds=UEA_SPLITS, paper_value=paper, paper_std=std,
@@ -229,14 +231,14 @@ def table7_experiment() -> Experiment:
         id="lrcssm-t7-ppg", paper="lrcssm", table="7", row="LrcSSM", column="PPG-DaLiA",
         task="ppg_dalia", task_args={"source": "release", "rate": 64, "window": 49920, "stride": 4992},
         model=LrcSSMConfig(d_input=6, d_output=1, d_model=64, d_state=16, n_blocks=4, pool="none",
-                           output_stride=128),
+                           output_stride=128, compile=True),
         optim=Optimisation(lr=1e-4, optimizer="adam", grad_clip=1.0),
         train=Training(batch_size=4, epochs=3000, patience=1000, monitor="val_rmse", ties="latest",
                        report="test", init_seed=0, checkpoint_every=1000),
         seeds=UEA_SPLITS, paper_value=10.89, paper_std=0.96, metric="mse_x1e-2",
         released={},
         profiles={"smoke": Profile(
-            model={"d_model": 8, "d_state": 8, "n_blocks": 1, "output_stride": 8},
+            model={"d_model": 8, "d_state": 8, "n_blocks": 1, "output_stride": 8, "compile": False},
             optim={"lr": 1e-2},
             train={"batch_size": 8, "epochs": 8, "patience": None, "checkpoint_every": 100},
             task={"source": "fixture", "rate": 4, "window": 256, "stride": 64},
