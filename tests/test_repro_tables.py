@@ -85,7 +85,7 @@ def test_s4_twin_is_an_extra_row_without_paper_value_or_difference(tmp_path):
     shown = render(t)
     assert shown.wide.index[-1] == S4_TWIN_ROW and shown.wide.index.is_unique
     cell = shown.wide.loc[S4_TWIN_ROW, "ListOps"]
-    assert "paper –" in cell and "70.00" in cell and "✓" not in cell and "✗" not in cell
+    assert "paper –" in cell and "70.00 ± 0.00 (n=1)" in cell and "✓" not in cell and "✗" not in cell
 
 
 def test_agreement_rule():
@@ -124,8 +124,8 @@ def test_paper_shaped_smoke_table_has_a_banner_and_no_comparison(tmp_path):
     assert escape(SMOKE_BANNER) in html and "font-weight" not in html
     assert "✓" not in html and "✗" not in html
     row = shown.wide.loc["LrcSSM"]
-    assert "paper 72.7 ± 5.7" in row["Heart"] and "ours 90.00 ± 1.00 (n=2)" in row["Heart"]
-    assert "+" not in row["Heart"] and "smoke: not averaged" in row["Average"]
+    assert "paper 72.7 ± 5.7" in row["Heart"] and "ours 90.0 ± 1.0 (n=2)" in row["Heart"]
+    assert "+" not in row["Heart"] and "not averaged" in row["Average"]
     assert "not re-run" in html and 'class="lss-baseline"' in html
     assert "<details" in html and html.count("<tr>") >= len(t)  # the tidy table, collapsed
     assert "NRDE (not re-run)" in shown.to_markdown()
@@ -140,7 +140,7 @@ def test_paper_shaped_full_table_marks_agreement_and_fills_the_average(tmp_path)
         (sum(paper) - 58.6 + 80.0) / 6)
     shown = render(t)
     row = shown.wide.loc["LrcSSM"]
-    assert "✓ +0.0" in row["Heart"] and "✗ +21.4" in row["Motor"]
+    assert "✓ +0.0" in row["Heart"] and "✗ +21.4" in row["Motor"] and "(n=2)" in row["Motor"]
     html = shown._repr_html_()
     assert escape(SMOKE_BANNER) not in html and "lss-agree" in html and "lss-differ" in html
     with pytest.raises(ValueError, match="profiles"):

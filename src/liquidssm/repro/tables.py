@@ -426,11 +426,15 @@ class PaperTable:
                     out[col] = per
         return out, markers, printed
 
-    def _parts(self, model: str, task: str) -> tuple[str, str, str]:
-        """(paper text, ours text, mark) of one cell; empty strings where there is nothing."""
+    def _parts(self, model: str, task: str) -> tuple[str, str, str, str]:
+        """(paper text, ours text, seeds, mark) of one cell; empty strings where there is nothing.
+
+        Ours is printed to the paper's own number of decimals for that cell (``decimals`` where the
+        paper prints no number); the mark is the :func:`agreement` sign and the difference.
+        """
         r = self.cells.get((model, task))
         if r is None:
-            return "", "", ""
+            return "", "", "", ""
         note = str(getattr(r, "note", "") or "")
         mean_txt, std_txt = self.printed.get((model, task), ("", ""))
         if mean_txt and not math.isnan(r.paper):
@@ -438,27 +442,27 @@ class PaperTable:
         else:
             paper = _pm(r.paper, r.paper_std, self.decimals) or {"-": "–"}.get(note, note)
         if r.status == "not re-run":
-            return paper, "", ""
+            return paper, "", "", ""
         if r.status == SMOKE_AVERAGE:
-            return paper, "smoke: not averaged", ""
+            return paper, "not averaged", "", ""
         if r.status not in _RERUN:
-            return paper, "not run yet", ""
-        n = int(r.n_seeds)
-        ours = f"{_pm(r.ours, r.ours_std, self.decimals)} (n={n})"
+            return paper, "not run yet", "", ""
+        places = _decimals(mean_txt) if mean_txt and not math.isnan(r.paper) else self.decimals
+        ours, seeds = _pm(r.ours, r.ours_std, places), f"n={int(r.n_seeds)}"
         if self.smoke or self.profile != "full":
-            return paper, ours, ""
-        ok = agreement(r.ours, r.ours_std, r.paper, r.paper_std,
-                       decimals=_decimals(mean_txt) if mean_txt else self.decimals)
+            return paper, ours, seeds, ""
+        ok = agreement(r.ours, r.ours_std, r.paper, r.paper_std, decimals=places)
         if ok is None:
-            return paper, ours, ""
-        diff = f"{float(r.ours) - float(r.paper):+.{self.decimals}f}"
-        return paper, ours, ("✓ " if ok else "✗ ") + diff
+            return paper, ours, seeds, ""
+        diff = f"{float(r.ours) - float(r.paper):+.{places}f}"
+        return paper, ours, seeds, ("✓ " if ok else "✗ ") + diff
 
     def _cell_text(self, model: str, task: str) -> str:
-        paper, ours, mark = self._parts(model, task)
+        paper, ours, seeds, mark = self._parts(model, task)
         if not ours:
             return paper
-        return " / ".join(x for x in (f"paper {paper}" if paper else "paper –", f"ours {ours}", mark) if x)
+        ours_txt = f"ours {ours}" + (f" ({seeds})" if seeds else "")
+        return " / ".join(x for x in (f"paper {paper or '–'}", ours_txt, mark) if x)
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -480,15 +484,18 @@ class PaperTable:
         return self.to_markdown()
 
     def _html_cell(self, model: str, task: str) -> str:
-        paper, ours, mark = self._parts(model, task)
+        paper, ours, seeds, mark = self._parts(model, task)
         e = html.escape
         if self.kind[model] == "baseline" or not ours:
             return f'<td class="lss-paper-only">{e(paper)}</td>'
         parts = [f'<span class="lss-paper"><span class="lss-k">paper</span> {e(paper) or "–"}</span>',
                  f'<span class="lss-ours"><span class="lss-k">ours</span> {e(ours)}</span>']
+        last = f'<span class="lss-k">{e(seeds)}</span>' if seeds else ""
         if mark:
             cls = "lss-agree" if mark.startswith("✓") else "lss-differ"
-            parts.append(f'<span class="{cls}">{e(mark)}</span>')
+            last += f' <span class="{cls}">{e(mark)}</span>'
+        if last:
+            parts.append(f"<span>{last}</span>")
         return "<td>" + "".join(parts) + "</td>"
 
     def _repr_html_(self) -> str:
