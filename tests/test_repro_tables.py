@@ -143,6 +143,8 @@ def test_paper_shaped_full_table_marks_agreement_and_fills_the_average(tmp_path)
     assert "✓ +0.0" in row["Heart"] and "✗ +21.4" in row["Motor"] and "(n=2)" in row["Motor"]
     html = shown._repr_html_()
     assert escape(SMOKE_BANNER) not in html and "lss-agree" in html and "lss-differ" in html
+    plain = render(t, compare=False)  # e.g. run times measured on other machines
+    assert "✓" not in plain._repr_html_() and "✗" not in plain.wide.loc["LrcSSM", "Motor"]
     with pytest.raises(ValueError, match="profiles"):
         render(pd.concat([t, t.assign(profile="smoke")]))
 

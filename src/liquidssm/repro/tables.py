@@ -373,7 +373,8 @@ class PaperTable:
     ``tidy`` the :func:`reproduction_table` frame, shown collapsed under the grid in HTML.
     """
 
-    def __init__(self, df: pd.DataFrame, caption: str | None, decimals: int, baselines: bool):
+    def __init__(self, df: pd.DataFrame, caption: str | None, decimals: int, baselines: bool,
+                 compare: bool = True):
         if df.empty:
             raise ValueError("df: an empty table (no paper cell to show)")
         missing = {"model", "task", "paper", "paper_std", "ours", "ours_std", "status"} - set(df.columns)
@@ -384,6 +385,7 @@ class PaperTable:
         self.caption = caption if caption is not None else df.attrs.get("caption")
         self.profile = _table_profile(df)
         self.smoke = self.profile == "smoke"
+        self.compare = bool(compare) and self.profile == "full"
         models = list(dict.fromkeys(df["model"]))
         self.tasks = list(dict.fromkeys(df["task"]))
         self.tasks.sort(key=lambda t: t in _AVERAGE_TASKS)  # stable: the average column last
@@ -449,7 +451,7 @@ class PaperTable:
             return paper, "not run yet", "", ""
         places = _decimals(mean_txt) if mean_txt and not math.isnan(r.paper) else self.decimals
         ours, seeds = _pm(r.ours, r.ours_std, places), f"n={int(r.n_seeds)}"
-        if self.smoke or self.profile != "full":
+        if not self.compare:
             return paper, ours, seeds, ""
         ok = agreement(r.ours, r.ours_std, r.paper, r.paper_std, decimals=places)
         if ok is None:
@@ -521,7 +523,7 @@ class PaperTable:
             cells += [self._html_cell(m, t) for t in self.tasks]
             out.append(f'<tr class="{cls}"><th scope="row">{label}</th>{"".join(cells)}</tr>')
         out.append("</tbody></table>")
-        legend = [] if self.smoke or self.profile != "full" else [AGREEMENT_RULE]
+        legend = [AGREEMENT_RULE] if self.compare else []
         if any(self.kind[m] == "baseline" for m in self.models):
             legend.append("Grey rows: other papers' numbers as printed, not re-run.")
         if legend:
@@ -535,17 +537,19 @@ class PaperTable:
 
 
 def render(df: pd.DataFrame, caption: str | None = None, decimals: int = 2, *,
-           baselines: bool = True) -> PaperTable:
+           baselines: bool = True, compare: bool = True) -> PaperTable:
     """Show a :func:`reproduction_table` frame in the paper's shape (a :class:`PaperTable`).
 
     Rows = models in the paper's order, columns = the paper's tasks (and its average column);
     each re-run cell holds the paper's value and ours (mean ± std, n seeds) together, with the
     difference and the :func:`agreement` mark for ``full`` results only; a smoke table gets
-    :data:`SMOKE_BANNER` and neither. ``baselines=False`` leaves out other papers' rows. The
+    :data:`SMOKE_BANNER` and neither. ``baselines=False`` leaves out other papers' rows;
+    ``compare=False`` shows no difference or mark even for ``full`` results (Table 6's run times
+    were measured on other machines: a difference would measure the machines). The
     tidy frame stays available (``.tidy``, and collapsed under the grid in HTML). Refuses a frame
     that mixes profiles.
     """
-    return PaperTable(df, caption, decimals, baselines)
+    return PaperTable(df, caption, decimals, baselines, compare)
 
 
 def coverage_matrix(status: pd.DataFrame) -> pd.DataFrame:
