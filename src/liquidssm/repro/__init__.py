@@ -14,10 +14,11 @@ models, optimiser :mod:`~liquidssm.repro.models`, :mod:`~liquidssm.repro.optim`
 engine            :mod:`~liquidssm.repro.train` (``fit``, the one ``evaluate``),
                   :mod:`~liquidssm.repro.checkpoint` (the one checkpoint writer)
 evaluation only   :mod:`~liquidssm.repro.zeroshot` (a trained model at another sampling rate)
-results           :mod:`~liquidssm.repro.results` (``make_record``, ``summarise``)
+results           :mod:`~liquidssm.repro.results` (``make_record``, ``summarise``),
+                  :mod:`~liquidssm.repro.transfer` (``results export``/``import`` between checkouts)
 runner            :mod:`~liquidssm.repro.runs` (``planned_runs``, ``ensure_results``)
-tables            :mod:`~liquidssm.repro.tables` (paper tables, ours beside them, smoke summaries,
-                  run status)
+tables            :mod:`~liquidssm.repro.tables` (paper tables, ours beside them in the paper's
+                  shape, the agreement rule, smoke summaries, run status and coverage)
 command line      :mod:`~liquidssm.repro.cli` (``liquidssm train | experiments | results``)
 ================  ================================================================================
 
@@ -44,7 +45,11 @@ variant
     of a run, ``"paper"`` or ``"released"`` (:data:`~liquidssm.repro.spec.RUN_VARIANTS`); of a
     model, ``"paper"`` or ``"official"`` (:data:`liquidssm.configs.VARIANTS`).
 twin
-    an entry that re-runs another model with an entry's own settings (the ``-s4`` entries).
+    an entry that re-runs another model with an entry's own settings (the ``-s4`` entries); it has
+    its own row (``S4_TWIN_ROW``, "S4, Liquid-S4 settings") and no paper value.
+agreement
+    ours and the paper's number agree when ``|ours - paper|`` is within their spreads combined
+    (:func:`~liquidssm.repro.tables.agreement`); marked for ``full`` results only.
 launch
     where and how a run trains (:class:`~liquidssm.repro.spec.Launch`), never what it trains.
 
