@@ -33,12 +33,13 @@ def benchmark(experiment: str = "ls4-t1-listops", profile: str = "smoke", *, ste
     from liquidssm.repro import train
     from liquidssm.repro.models import build_model, model_output
     from liquidssm.repro.optim import build_optimizer, lr_factor, set_lr
+    from liquidssm.repro.spec import Launch
     from liquidssm.repro.taskbase import loss_fn
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = train.setup(experiment, profile, seed, device="cpu", devices=1, num_nodes=1,
-                          precision="32-true", restart=True, results_dir=f"{tmp}/results",
-                          run_dir=f"{tmp}/run", data_root=None, cache_dir=None, overrides=None)
+        run = train.setup(experiment, profile, seed,
+                          Launch(device="cpu", precision="32-true", restart=True,
+                                 results_dir=f"{tmp}/results", run_dir=f"{tmp}/run"))
         spec, task = run.spec, run.task
         batches = train.epoch_batches(len(task.train), spec.train.batch_size, seed, 0, 0, 1, True)
         data = [task.collate([task.train[i] for i in b]) for b in batches[:steps]]
