@@ -160,6 +160,7 @@ def test_coverage_matrix_has_one_row_per_paper_table(tmp_path):
     assert t1["smoke entries"] == f"1/{t1['entries']}" and t1["smoke seeds"].startswith("1/")
     assert t1["full entries"] == f"0/{t1['entries']}" and t1["newest commit"] == "abcdef1"
     assert t1["devices"] == "cpu" and t1["chapter"] == "10_ls4_table1_lra"
+    assert t1["last finished"] == "2026-11-30 00:00"
     html = coverage_html(m)
     assert html.count("<tr>") == len(m) + 1 and 'href="10_ls4_table1_lra.html"' in html
 

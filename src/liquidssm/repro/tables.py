@@ -574,7 +574,7 @@ def coverage_matrix(status: pd.DataFrame) -> pd.DataFrame:
         latest = ran.sort_values("finished").iloc[-1] if len(ran) else None
         row["newest commit"] = "" if latest is None else str(latest["commit"])
         row["devices"] = ", ".join(sorted({d for s in ran["device"] for d in str(s).split(", ") if d}))
-        row["last finished"] = "" if latest is None else str(latest["finished"])
+        row["last finished"] = "" if latest is None else str(latest["finished"])[:16].replace("T", " ")
         rows.append(row)
     return pd.DataFrame(rows)
 
