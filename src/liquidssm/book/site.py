@@ -13,7 +13,8 @@ Three checks on ``_build/html`` (under :func:`liquidssm.paths.build_dir` unless 
    :func:`liquidssm.repro.tables.render` and the run-status page) is opened in a
    :data:`WIDTH_PX`-pixel window and every such table, and every element between it and the
    article, must fit: scroll width <= client width, nothing scrolls sideways. A screenshot of
-   one table page, scrolled to its first table, is kept under ``_build/sitecheck/``.
+   one table page, with its first table moved to the top of the article (same width), is kept
+   under ``_build/sitecheck/``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ window.addEventListener("load", function () { setTimeout(function () {
     out.tables.push({index: i, width: t.getBoundingClientRect().width, overflow: worst});
   });
   var first = document.querySelector(".lss-paper-table, table.lss-results");
-  if (first && window.location.hash === "#lss-shot") { first.scrollIntoView(); }
+  if (first && window.location.hash === "#lss-shot") {  /* the photograph: that table first */
+    var cell = first.closest("div.cell") || first, article = document.querySelector("article");
+    if (article) { article.insertBefore(cell, article.firstChild); }
+  }
   document.body.setAttribute("data-REPORT", JSON.stringify(out));
 }, 1500); });
 </script>""".replace("REPORT", _REPORT)
