@@ -12,6 +12,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev
 PROFILE ?= smoke
+REMOTE ?=
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
 # quiet, relocatable pykeops; headless matplotlib; caches inside the checkout
@@ -27,7 +28,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CHAPTERS := $(shell find book -name '*.md' -not -path '*/_build/*' | sort)
 NBTEST := _build/nbtest
 
-.PHONY: help install test unit lint nbtest book check-site reproduce bench env clean gpu-check
+.PHONY: help install test unit lint nbtest book check-site publish reproduce bench env clean gpu-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -68,6 +69,11 @@ book: $(STAMP)  ## execute every chapter (smoke profile) and build the site into
 
 check-site:  ## typeset check of the built site in headless Chromium with no network
 	$(PY) -m liquidssm.book.site _build/html
+
+publish:  ## build the book and push _build/html to the gh-pages branch: make publish REMOTE=origin
+	@test -n "$(REMOTE)" || { echo "make publish: set REMOTE (a git remote name or URL), e.g. make publish REMOTE=origin" >&2; exit 2; }
+	$(MAKE) book
+	$(PY) -m liquidssm.book.publish push --remote "$(REMOTE)" _build/html
 
 reproduce: $(STAMP)  ## run the reproduction chapters with papermill: make reproduce PROFILE=full
 	$(PY) -m liquidssm.book.reproduce --profile $(PROFILE)

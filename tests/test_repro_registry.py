@@ -38,6 +38,9 @@ def test_registry_has_both_papers_and_paper_values_match_the_csv():
             continue
         table = paper_table(name)
         row = table[(table["model"] == e.row) & (table["task"] == e.column)]
+        if e.paper_value is None:  # an S4 twin: its own row, absent from the paper
+            assert e.id.endswith("-s4") and row.empty, (e.id, e.row)
+            continue
         assert len(row) == 1, (e.id, e.row, e.column)
         assert float(row["mean"].iloc[0]) == pytest.approx(e.paper_value), e.id
         if e.paper_std is not None:

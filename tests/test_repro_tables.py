@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import math
 import os
+from html import escape
 
 import nbformat
+import pandas as pd
 import pytest
 
 from liquidssm.book import cache as bookcache
 from liquidssm.repro import results as res
+from liquidssm.repro.papers.liquid_s4.experiments import S4_TWIN_ROW
 from liquidssm.repro.runs import ensure_results, planned_runs
-from liquidssm.repro.tables import reproduction_table, run_status, table_key, to_markdown
+from liquidssm.repro.tables import (
+    SMOKE_AVERAGE,
+    SMOKE_BANNER,
+    agreement,
+    coverage_html,
+    coverage_matrix,
+    fill_averages,
+    render,
+    reproduction_table,
+    run_status,
+    table_key,
+    to_markdown,
+)
 
 
 def _write(base, exp, row, column, seed, value, *, paper="liquid-s4", table="1", profile="smoke",
@@ -45,7 +60,8 @@ def test_reproduction_table_aggregates_ours_beside_the_paper(tmp_path):
     assert ours["difference"] == pytest.approx(45.0 - 62.75)
     assert ours["status"] == "re-run" and ours["commit"] == "abcdef1 (dirty)"
     assert ours["profile"] == "smoke"
-    assert t.loc[("S4-LegS", "ListOps"), "status"] == "not run yet"  # registry entry, no results
+    assert t.loc[(S4_TWIN_ROW, "ListOps"), "status"] == "not run yet"  # registry entry, no results
+    assert t.loc[("S4-LegS", "ListOps"), "status"] == "not re-run"  # Gu et al.'s row: a baseline
     assert t.loc[("Transformer", "ListOps"), "status"] == "not re-run"  # another paper's baseline
     assert math.isnan(t.loc[("Transformer", "ListOps"), "ours"])
     with pytest.raises(ValueError, match="averaged together"):
@@ -54,6 +70,111 @@ def test_reproduction_table_aggregates_ours_beside_the_paper(tmp_path):
     assert full.loc[("Liquid-S4", "ListOps"), "ours"] == 99.0
     md = to_markdown(reproduction_table("ls4-table1", df, profile="smoke").head(3))
     assert md.count("\n") == 4 and md.startswith("| model | task | paper |")
+
+
+def test_s4_twin_is_an_extra_row_without_paper_value_or_difference(tmp_path):
+    # an old record filed under the paper's S4-LegS row follows its entry to the twin's own row
+    _write(tmp_path, "ls4-t1-listops-s4", "S4-LegS", "ListOps", 1, 70.0, profile="full")
+    t = reproduction_table("ls4-table1", res.load_results(tmp_path), profile="full")
+    twin = t[t["model"] == S4_TWIN_ROW].set_index("task")
+    assert list(twin.index) == ["ListOps", "IMDB", "AAN", "CIFAR", "Pathfinder", "Path-X"]
+    assert twin.loc["ListOps", "ours"] == 70.0 and math.isnan(twin.loc["ListOps", "paper"])
+    assert math.isnan(twin.loc["ListOps", "difference"])
+    legs = t[(t["model"] == "S4-LegS") & (t["task"] == "ListOps")].iloc[0]
+    assert legs["status"] == "not re-run" and math.isnan(legs["ours"])
+    shown = render(t)
+    assert shown.wide.index[-1] == S4_TWIN_ROW and shown.wide.index.is_unique
+    cell = shown.wide.loc[S4_TWIN_ROW, "ListOps"]
+    assert "paper –" in cell and "70.00 ± 0.00 (n=1)" in cell and "✓" not in cell and "✗" not in cell
+
+
+def test_agreement_rule():
+    assert agreement(61.0, 1.0, 62.0, 0.5) is True           # |1| <= hypot(0.5, 1) + 0.005
+    assert agreement(60.0, 1.0, 62.0, 0.5) is False          # |2| > 1.118 + 0.005
+    assert agreement(62.004, math.nan, 62.0, math.nan) is True    # printed precision only
+    assert agreement(62.3, 0.0, 62.0, None, decimals=1) is False  # 0.3 > 0.05
+    assert agreement(62.04, 0.0, 62.0, None, decimals=1) is True
+    assert agreement(math.nan, 1.0, 62.0, 0.5) is None and agreement(1.0, 0.0, math.nan, 0.0) is None
+    with pytest.raises(ValueError, match="decimals"):
+        agreement(1.0, 0.0, 1.0, 0.0, decimals=-1)
+
+
+def _lrcssm_table1(tmp_path, profile, values):
+    for col, v in zip(("Heart", "SCP1", "SCP2", "Ethanol", "Motor", "Worms"), values):
+        exp = {"Heart": "lrcssm-t1-heart", "SCP1": "lrcssm-t1-scp1", "SCP2": "lrcssm-t1-scp2",
+               "Ethanol": "lrcssm-t1-ethanol", "Motor": "lrcssm-t1-motor", "Worms": "lrcssm-t1-worms"}[col]
+        for seed, dv in ((1, -1.0), (2, 1.0)):
+            _write(tmp_path, exp, "LrcSSM", col, seed, v + dv, paper="lrcssm", profile=profile)
+    return fill_averages(reproduction_table("lrcssm-table1", res.load_results(tmp_path), profile=profile))
+
+
+def test_paper_shaped_smoke_table_has_a_banner_and_no_comparison(tmp_path):
+    from liquidssm.repro.experiments import get_experiment
+
+    ids = ["lrcssm-t1-heart", "lrcssm-t1-scp1", "lrcssm-t1-scp2", "lrcssm-t1-ethanol",
+           "lrcssm-t1-motor", "lrcssm-t1-worms"]
+    assert [get_experiment(i).column for i in ids] == ["Heart", "SCP1", "SCP2", "Ethanol", "Motor", "Worms"]
+    t = _lrcssm_table1(tmp_path, "smoke", [90, 90, 90, 90, 90, 90])
+    avg = t[(t["model"] == "LrcSSM") & (t["task"] == "Average")].iloc[0]
+    assert avg["status"] == SMOKE_AVERAGE and math.isnan(avg["ours"])  # smoke cells never averaged
+    shown = render(t)
+    assert list(shown.wide.columns) == ["Heart", "SCP1", "SCP2", "Ethanol", "Motor", "Worms", "Average"]
+    assert shown.wide.index.is_unique and len(shown.wide) == t["model"].nunique()
+    html = shown._repr_html_()
+    assert escape(SMOKE_BANNER) in html and "font-weight" not in html
+    assert "✓" not in html and "✗" not in html
+    row = shown.wide.loc["LrcSSM"]
+    assert "paper 72.7 ± 5.7" in row["Heart"] and "ours 90.0 ± 1.0 (n=2)" in row["Heart"]
+    assert "+" not in row["Heart"] and "not averaged" in row["Average"]
+    assert "not re-run" in html and 'class="lss-baseline"' in html
+    assert "<details" in html and html.count("<tr>") >= len(t)  # the tidy table, collapsed
+    assert "NRDE (not re-run)" in shown.to_markdown()
+    assert render(t, baselines=False).wide.index.tolist() == ["LrcSSM"]
+
+
+def test_paper_shaped_full_table_marks_agreement_and_fills_the_average(tmp_path):
+    paper = [72.7, 85.2, 53.9, 36.9, 58.6, 90.6]
+    t = _lrcssm_table1(tmp_path, "full", [paper[0], paper[1], paper[2], paper[3], 80.0, paper[5]])
+    avg = t[(t["model"] == "LrcSSM") & (t["task"] == "Average")].iloc[0]
+    assert avg["status"] == "re-run (mean ± s.e.)" and avg["ours"] == pytest.approx(
+        (sum(paper) - 58.6 + 80.0) / 6)
+    shown = render(t)
+    row = shown.wide.loc["LrcSSM"]
+    assert "✓ +0.0" in row["Heart"] and "✗ +21.4" in row["Motor"] and "(n=2)" in row["Motor"]
+    html = shown._repr_html_()
+    assert escape(SMOKE_BANNER) not in html and "lss-agree" in html and "lss-differ" in html
+    plain = render(t, compare=False)  # e.g. run times measured on other machines
+    assert "✓" not in plain._repr_html_() and "✗" not in plain.wide.loc["LrcSSM", "Motor"]
+    with pytest.raises(ValueError, match="profiles"):
+        render(pd.concat([t, t.assign(profile="smoke")]))
+
+
+def test_coverage_matrix_has_one_row_per_paper_table(tmp_path):
+    from liquidssm.repro.experiments import EXPERIMENTS
+
+    _write(tmp_path, "ls4-t1-listops", "Liquid-S4", "ListOps", 2222, 40.0)
+    m = coverage_matrix(run_status(tmp_path))
+    tables = {(e.paper, e.table) for e in EXPERIMENTS.values()}
+    assert len(m) == len(tables) and not m.duplicated(["paper", "table"]).any()
+    t1 = m[(m["paper"] == "liquid-s4") & (m["table"] == "Table 1")].iloc[0]
+    assert t1["smoke entries"] == f"1/{t1['entries']}" and t1["smoke seeds"].startswith("1/")
+    assert t1["full entries"] == f"0/{t1['entries']}" and t1["newest commit"] == "abcdef1"
+    assert t1["devices"] == "cpu" and t1["chapter"] == "10_ls4_table1_lra"
+    assert t1["last finished"] == "2026-11-30 00:00"
+    html = coverage_html(m)
+    assert html.count("<tr>") == len(m) + 1 and 'href="10_ls4_table1_lra.html"' in html
+
+
+def test_every_table_chapter_exists_and_names_its_table():
+    from liquidssm import paths
+    from liquidssm.repro.tables import TABLE_CHAPTERS
+
+    for (paper, table), chapter in TABLE_CHAPTERS.items():
+        path = paths.reproductions_dir() / f"{chapter}.md"
+        assert path.is_file(), path
+        if not table.startswith("F"):
+            name = ("ls4-table" if paper == "liquid-s4" else "lrcssm-table") + table
+            assert name in path.read_text() or "lrcssm-table{t}" in path.read_text(), (chapter, name)
 
 
 def test_runner_plans_missing_all_none(tmp_path):
@@ -127,8 +248,9 @@ def test_fill_averages_is_mean_of_dataset_means_plus_minus_standard_error(tmp_pa
 
     values = {"Heart": 70.0, "SCP1": 80.0, "SCP2": 50.0, "Ethanol": 30.0, "Motor": 60.0, "Worms": 90.0}
     for i, (col, v) in enumerate(values.items()):
-        _write(tmp_path, f"lrcssm-t1-{col.lower()}", "LrcSSM", col, 2345 + i, v, paper="lrcssm")
-    t = fill_averages(reproduction_table("lrcssm-table1", res.load_results(tmp_path), profile="smoke"))
+        _write(tmp_path, f"lrcssm-t1-{col.lower()}", "LrcSSM", col, 2345 + i, v, paper="lrcssm",
+               profile="full")
+    t = fill_averages(reproduction_table("lrcssm-table1", res.load_results(tmp_path), profile="full"))
     avg = t[(t["model"] == "LrcSSM") & (t["task"] == "Average")].iloc[0]
     xs = list(values.values())
     mu = sum(xs) / 6
@@ -138,5 +260,5 @@ def test_fill_averages_is_mean_of_dataset_means_plus_minus_standard_error(tmp_pa
     base = t[(t["model"] == "Transformer") & (t["task"] == "Average")].iloc[0]
     assert base["status"] == "not re-run" and math.isnan(base["ours"])
     partial = fill_averages(reproduction_table(
-        "lrcssm-table1", res.load_results(tmp_path).iloc[:3], profile="smoke"))
+        "lrcssm-table1", res.load_results(tmp_path).iloc[:3], profile="full"))
     assert partial[(partial["model"] == "LrcSSM") & (partial["task"] == "Average")]["status"].item() == "not run yet"

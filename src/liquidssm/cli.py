@@ -33,7 +33,7 @@ __all__ = ["COMMANDS", "UsageError", "int_at_least", "positive_float", "main", "
 COMMANDS = {
     "train": "train one registry experiment and write its results file",
     "experiments": "list the experiment registry",
-    "results": "what has run, per seed and aggregated",
+    "results": "what has run, per seed and aggregated; export | import results between checkouts",
     "campaign": "whole tables on a cluster: plan / submit / status / resume (submitit: SLURM or local)",
     "plan": "what each full entry and table costs on this device (no data needed)",
     "reproduce": "run the reproduction chapters with papermill",

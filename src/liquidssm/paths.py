@@ -47,6 +47,7 @@ __all__ = [
     "samples_dir",
     "benchmarks_dir",
     "benchmark_file",
+    "config_file",
     "official_root",
     "build_dir",
     "book_dir",
@@ -238,6 +239,11 @@ def scratch_dir(name: str) -> Path:
 def sitecheck_dir() -> Path:
     """``<build>/sitecheck``: screenshots of the headless-browser check of the site."""
     return build_dir() / "sitecheck"
+
+
+def config_file() -> Path:
+    """``<repo>/_config.yml``: the Jupyter Book configuration (``liquidssm.book.publish`` edits it in CI)."""
+    return repo_root() / "_config.yml"
 
 
 def book_dir() -> Path:

@@ -14,16 +14,17 @@ models, optimiser :mod:`~liquidssm.repro.models`, :mod:`~liquidssm.repro.optim`
 engine            :mod:`~liquidssm.repro.train` (``fit``, the one ``evaluate``),
                   :mod:`~liquidssm.repro.checkpoint` (the one checkpoint writer)
 evaluation only   :mod:`~liquidssm.repro.zeroshot` (a trained model at another sampling rate)
-results           :mod:`~liquidssm.repro.results` (``make_record``, ``summarise``)
+results           :mod:`~liquidssm.repro.results` (``make_record``, ``summarise``),
+                  :mod:`~liquidssm.repro.transfer` (``results export``/``import`` between checkouts)
 runner            :mod:`~liquidssm.repro.runs` (``planned_runs``, ``ensure_results``)
-tables            :mod:`~liquidssm.repro.tables` (paper tables, ours beside them, smoke summaries,
-                  run status)
+tables            :mod:`~liquidssm.repro.tables` (paper tables, ours beside them in the paper's
+                  shape, the agreement rule, smoke summaries, run status and coverage)
 scale-out         :mod:`~liquidssm.repro.campaign` (``liquidssm campaign``: many runs as
                   submitit jobs, SLURM or local)
 cost              :mod:`~liquidssm.repro.shapes` (the real shapes and sizes of every task's data),
                   :mod:`~liquidssm.repro.plan` (``liquidssm plan``: what an entry, a table and the
                   campaign cost on a device; the CI step check of every full entry)
-command line      :mod:`~liquidssm.repro.cli` (``liquidssm train | experiments | results | plan | campaign``)
+command line      :mod:`~liquidssm.repro.cli` (``liquidssm train | experiments | results | plan | campaign``; ``results export | import``)
 ================  ================================================================================
 
 Glossary (one name per idea, in code, records and chapters):
@@ -49,7 +50,11 @@ variant
     of a run, ``"paper"`` or ``"released"`` (:data:`~liquidssm.repro.spec.RUN_VARIANTS`); of a
     model, ``"paper"`` or ``"official"`` (:data:`liquidssm.configs.VARIANTS`).
 twin
-    an entry that re-runs another model with an entry's own settings (the ``-s4`` entries).
+    an entry that re-runs another model with an entry's own settings (the ``-s4`` entries); it has
+    its own row (``S4_TWIN_ROW``, "S4, Liquid-S4 settings") and no paper value.
+agreement
+    ours and the paper's number agree when ``|ours - paper|`` is within their spreads combined
+    (:func:`~liquidssm.repro.tables.agreement`); marked for ``full`` results only.
 launch
     where and how a run trains (:class:`~liquidssm.repro.spec.Launch`), never what it trains.
 

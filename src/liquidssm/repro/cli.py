@@ -8,6 +8,8 @@ Chapter ``reproductions/02_how_reproductions_run``. Examples::
     liquidssm train ls4-t1-listops --profile full --device cuda --devices 4   # DDP via Fabric
     liquidssm results --table 1
     liquidssm plan --paper lrcssm --table 1 --json plan.json   # what a table costs (no data needed)
+    liquidssm results export --paper lrcssm --profile full --out lrcssm-full.tar.gz
+    liquidssm results import lrcssm-full.tar.gz
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from liquidssm.cliutil import UsageError, int_at_least
 from liquidssm.repro.experiments import PROFILES, get_experiment, list_experiments
 from liquidssm.repro.spec import PRECISIONS, RUN_VARIANTS, Launch
 
-__all__ = ["train_main", "experiments_main", "results_main", "plan_main"]
+__all__ = ["train_main", "experiments_main", "results_main", "plan_main", "results_export_main",
+           "results_import_main"]
 
 
 def _parse_set(items: list[str]) -> dict[str, dict[str, object]]:
@@ -147,9 +150,75 @@ def experiments_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def results_export_main(argv: list[str]) -> int:
+    """``liquidssm results export [--table T] [--paper P] [--profile P] --out FILE.tar.gz``."""
+    from liquidssm.repro import transfer
+
+    p = argparse.ArgumentParser(prog="liquidssm results export", description=results_export_main.__doc__)
+    p.add_argument("--table", default=None)
+    p.add_argument("--paper", default=None, choices=("liquid-s4", "lrcssm"))
+    p.add_argument("--profile", default=None, choices=PROFILES)
+    p.add_argument("--results-dir", default=None)
+    p.add_argument("--out", required=True, help="the archive to write (FILE.tar.gz)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    args = p.parse_args(argv)
+    out, members, skipped = transfer.export_results(
+        args.out, table=args.table, paper=args.paper, profile=args.profile,
+        results_dir=args.results_dir, force=args.force)
+    for line in skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    print(f"wrote {len(members)} results file(s) to {out}")
+    return 0
+
+
+def results_import_main(argv: list[str]) -> int:
+    """``liquidssm results import PATH [--force] [--dry-run]``: bring results made elsewhere in.
+
+    PATH is a results folder or a ``.tar.gz`` from ``liquidssm results export``. Each file is
+    checked (name, schema, provenance, finite value, the config hash of today's registry) and the
+    command says what it does with it; an existing different result is kept unless ``--force``.
+    Exit status 1 when a file was rejected or kept.
+    """
+    from liquidssm import paths
+    from liquidssm.repro import transfer
+
+    p = argparse.ArgumentParser(prog="liquidssm results import", description=results_import_main.__doc__)
+    p.add_argument("path", help="a results folder or a .tar.gz made by `liquidssm results export`")
+    p.add_argument("--results-dir", default=None, help="where to import (default data/results)")
+    p.add_argument("--force", action="store_true", help="replace existing results that differ")
+    p.add_argument("--dry-run", action="store_true", help="say what would happen, write nothing")
+    args = p.parse_args(argv)
+    plans = transfer.plan_import(args.path, results_dir=args.results_dir, force=args.force)
+    if not plans:
+        print(f"{args.path}: no results files found", file=sys.stderr)
+        return 1
+    base = paths.results_dir() if args.results_dir is None else None
+    root = paths.repo_root() if base is not None else None
+    for line in transfer.describe(plans, root=root):
+        print(line)
+    written = [] if args.dry_run else transfer.apply_import(plans)
+    counts = {a: sum(pl.action == a for pl in plans)
+              for a in ("new", "overwrite", "identical", "keep", "reject")}
+    print(("dry run: would write " if args.dry_run else "wrote ") + f"{counts['new'] + counts['overwrite']}"
+          f" file(s) ({len(written)} written); " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 1 if counts["reject"] or counts["keep"] else 0
+
+
 def results_main(argv: list[str] | None = None) -> int:
-    """``liquidssm results [--table T] [--experiment ID]``: what has run, per seed and aggregated."""
+    """``liquidssm results [--table T] [--experiment ID] | export ... | import PATH``: what has run,
+    per seed and aggregated; ``export``/``import`` carry results files between checkouts."""
     from liquidssm.repro.results import load_results, summarise
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("export", "import"):
+        from liquidssm.repro.transfer import TransferError
+
+        sub = results_export_main if argv[0] == "export" else results_import_main
+        try:
+            return sub(argv[1:])
+        except TransferError as exc:
+            print(f"liquidssm results {argv[0]}: {exc}", file=sys.stderr)
+            return 1
 
     p = argparse.ArgumentParser(prog="liquidssm results", description=results_main.__doc__)
     p.add_argument("--table", default=None)

@@ -18,6 +18,7 @@ checkout this package was imported from, else the current directory or a parent)
 
 from __future__ import annotations
 
+import html
 import math
 import os
 from typing import Any
@@ -40,8 +41,16 @@ __all__ = [
     "table_key",
     "reproduction_table",
     "fill_averages",
+    "SMOKE_AVERAGE",
+    "agreement",
     "render",
+    "PaperTable",
+    "SMOKE_BANNER",
+    "AGREEMENT_RULE",
     "to_markdown",
+    "coverage_matrix",
+    "coverage_html",
+    "TABLE_CHAPTERS",
     "baselines",
     "smoke_summary",
     "run_status",
@@ -200,35 +209,51 @@ def table_key(name: str) -> tuple[str, str]:
 
 def reproduction_table(name: str, results_df: pd.DataFrame | None = None, *,
                        profile: str | None = None) -> pd.DataFrame:
-    """The paper's table ``name`` with our results beside it, one row per paper cell.
+    """The paper's table ``name`` with our results beside it, one row per paper cell (tidy).
 
-    Columns: ``model, task, paper, paper_std, ours, ours_std, difference, profile, n_seeds,
+    Columns: ``model, task, paper, paper_std, note, ours, ours_std, difference, profile, n_seeds,
     commit, status``. ``ours`` is the mean over seeds of each run's reported value, ``ours_std``
     the population standard deviation (``ddof=0``); ``commit`` the short commit(s) of the runs,
     marked "(dirty)" when any ran from a modified tree. ``status`` is "re-run" (results exist),
     "not run yet" (a registry entry exists, no results for this profile) or "not re-run" (another
-    paper's baseline, kept at its paper value). ``profile`` filters the results; without it, results
-    of more than one profile are refused (smoke and full numbers are never averaged together).
+    paper's baseline, kept at its paper value); ``note`` the paper's mark where it prints no number
+    (``x``, ``OOM``, ``-``). Registry entries whose cell the paper does not print (the S4 twins,
+    :data:`~liquidssm.repro.papers.liquid_s4.experiments.S4_TWIN_ROW`) follow as extra rows with no
+    paper value, so no difference. A results row of one of this table's entries is placed in the
+    entry's cell as the registry names it today (a renamed row follows its entry). ``profile``
+    filters the results; without it, results of more than one profile are refused (smoke and full
+    numbers are never averaged together). ``attrs``: ``source``, ``caption`` and ``profile``.
     """
     paper_name, table = table_key(name)
     paper = paper_table(name)
-    entries = {(e.row, e.column): e.id for e in list_experiments(table=table, paper=paper_name)}
+    registry = list_experiments(table=table, paper=paper_name)
+    entries = {(e.row, e.column): e.id for e in registry}
+    cell_of = {e.id: (e.row, e.column) for e in registry}
     df = results_df if results_df is not None else pd.DataFrame()
     if not df.empty:
-        df = df[(df["paper"] == paper_name) & (df["table"].astype(str) == table)]
+        df = df[(df["paper"] == paper_name) & (df["table"].astype(str) == table)].copy()
         if profile is not None:
             df = df[df["profile"] == profile]
         elif df["profile"].nunique() > 1:
             raise ValueError(f"profile: results of {sorted(set(df['profile']))} would be averaged "
                              "together; pass profile='smoke' or 'full'")
+        if "experiment" in df.columns and len(df):
+            known = df["experiment"].isin(cell_of)
+            df.loc[known, "row"] = [cell_of[i][0] for i in df.loc[known, "experiment"]]
+            df.loc[known, "column"] = [cell_of[i][1] for i in df.loc[known, "experiment"]]
     summary = res.summarise(df, by=("row", "column", "profile")) if not df.empty else pd.DataFrame()
+    note = paper["note"] if "note" in paper.columns else pd.Series([""] * len(paper))
+    cells = [(r.model, r.task, r.mean, r.std, n) for r, n in zip(paper.itertuples(), note)]
+    printed = {(m, t) for m, t, *_ in cells}
+    cells += [(e.row, e.column, math.nan, math.nan, "") for e in registry
+              if (e.row, e.column) not in printed]
     rows = []
-    for r in paper.itertuples():
-        key = (r.model, r.task)
-        row = {"model": r.model, "task": r.task, "paper": r.mean, "paper_std": r.std,
+    for model, task, mean, std, mark in cells:
+        key = (model, task)
+        row = {"model": model, "task": task, "paper": mean, "paper_std": std, "note": mark,
                "ours": math.nan, "ours_std": math.nan, "profile": None, "n_seeds": 0,
                "commit": "", "status": "not re-run" if key not in entries else "not run yet"}
-        ours = (summary[(summary["row"] == r.model) & (summary["column"] == r.task)]
+        ours = (summary[(summary["row"] == model) & (summary["column"] == task)]
                 if not summary.empty else summary)
         if len(ours):
             agg = ours.iloc[0]
@@ -238,20 +263,27 @@ def reproduction_table(name: str, results_df: pd.DataFrame | None = None, *,
     out = pd.DataFrame(rows)
     out["difference"] = out["ours"] - out["paper"]
     out["n_seeds"] = out["n_seeds"].astype(int)
-    cols = ["model", "task", "paper", "paper_std", "ours", "ours_std", "difference", "profile",
-            "n_seeds", "commit", "status"]
+    cols = ["model", "task", "paper", "paper_std", "note", "ours", "ours_std", "difference",
+            "profile", "n_seeds", "commit", "status"]
     out = out[cols]
     out.attrs.update(paper.attrs)
+    out.attrs["profile"] = profile
     return out
+
+
+#: status of an "Average" cell whose dataset cells are smoke runs: smoke numbers are never averaged
+SMOKE_AVERAGE = "smoke: no average"
 
 
 def fill_averages(table: pd.DataFrame) -> pd.DataFrame:
     """LrcSSM's "Average" column for our rows: mean of the dataset cells ± their standard error.
 
-    For each model of a :func:`reproduction_table` frame whose dataset cells have all run, its
-    ``Average`` cell gets :func:`liquidssm.repro.results.cross_dataset_average` of our values
-    (as the LrcSSM paper computes it); a model with some cells missing is marked "not run yet";
-    other papers' baselines ("not re-run") are left as they are.
+    For each model of a :func:`reproduction_table` frame whose dataset cells have all run in the
+    ``full`` profile, its ``Average`` cell gets :func:`liquidssm.repro.results.cross_dataset_average`
+    of our values (as the LrcSSM paper computes it); a model with some cells missing is marked
+    "not run yet"; smoke cells are never averaged (the cell is marked :data:`SMOKE_AVERAGE`: a mean
+    of checks on fixture data would sit next to the paper's average as if it were one); other
+    papers' baselines ("not re-run") are left as they are.
     """
     out = table.copy()
     for _, g in out.groupby("model", sort=False):
@@ -262,13 +294,36 @@ def fill_averages(table: pd.DataFrame) -> pd.DataFrame:
         if not (cells["status"] == "re-run").all():
             out.loc[avg, "status"] = "not run yet"
             continue
+        if set(cells["profile"]) != {"full"}:
+            out.loc[avg, "status"] = SMOKE_AVERAGE
+            continue
         mu, se = res.cross_dataset_average(cells["ours"])
         out.loc[avg, ["ours", "ours_std", "difference"]] = [mu, se, mu - float(out.loc[avg[0], "paper"])]
         commits = sorted({c for text in cells["commit"] for c in str(text).split(", ") if c})
         out.loc[avg, ["profile", "n_seeds", "commit", "status"]] = [
-            "+".join(sorted(set(cells["profile"]))), int(cells["n_seeds"].min()), ", ".join(commits),
-            "re-run (mean ± s.e.)"]
+            "full", int(cells["n_seeds"].min()), ", ".join(commits), "re-run (mean ± s.e.)"]
     return out
+
+
+def agreement(ours: float, ours_std: float, paper: float, paper_std: float, *,
+              decimals: int = 2) -> bool | None:
+    """Does our mean agree with the paper's? The book's one rule, for ``full`` results only.
+
+    ``|ours - paper| <= sqrt(paper_std**2 + ours_std**2) + 0.5 * 10**-decimals``: the two spreads
+    combined in quadrature (a missing spread counts as 0, e.g. a single seed or a paper that prints
+    none) plus half a unit of the paper's last printed digit (``decimals``), so that a paper without
+    a spread is matched to its printed precision. ``None`` when either number is missing.
+    """
+    if ours is None or paper is None or math.isnan(float(ours)) or math.isnan(float(paper)):
+        return None
+    if decimals < 0:
+        raise ValueError(f"decimals: expected >= 0, got {decimals}")
+
+    def spread(x: float | None) -> float:
+        return 0.0 if x is None or math.isnan(float(x)) else float(x)
+
+    tol = math.hypot(spread(paper_std), spread(ours_std)) + 0.5 * 10.0 ** -decimals
+    return abs(float(ours) - float(paper)) <= tol + 1e-12
 
 
 def _pm(mean: float, std: float, decimals: int) -> str:
@@ -279,21 +334,28 @@ def _pm(mean: float, std: float, decimals: int) -> str:
     return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
+_TIDY_COLUMNS = ["model", "task", "paper", "ours", "difference", "profile", "seeds", "commit",
+                 "status"]
+
+
 def _display_frame(df: pd.DataFrame, decimals: int) -> pd.DataFrame:
-    shown = pd.DataFrame({
+    """The tidy frame as strings; a smoke cell's difference is left empty (it is not a comparison)."""
+    smoke = [p == "smoke" for p in df["profile"]]
+    notes = df["note"] if "note" in df.columns else pd.Series([""] * len(df), index=df.index)
+    return pd.DataFrame({
         "model": df["model"], "task": df["task"],
-        "paper": [_pm(m, s, decimals) for m, s in zip(df["paper"], df["paper_std"])],
+        "paper": [_pm(m, s, decimals) or str(n) for m, s, n in zip(df["paper"], df["paper_std"], notes)],
         "ours": [_pm(m, s, decimals) for m, s in zip(df["ours"], df["ours_std"])],
-        "difference": ["" if math.isnan(d) else f"{d:+.{decimals}f}" for d in df["difference"]],
+        "difference": ["" if (sm or math.isnan(d)) else f"{d:+.{decimals}f}"
+                       for d, sm in zip(df["difference"], smoke)],
         "profile": [p if isinstance(p, str) else "" for p in df["profile"]],
         "seeds": [str(n) if n else "" for n in df["n_seeds"]],
         "commit": df["commit"], "status": df["status"],
-    })
-    return shown
+    }, columns=_TIDY_COLUMNS)
 
 
 def to_markdown(df: pd.DataFrame, decimals: int = 2) -> str:
-    """A :func:`reproduction_table` frame as a Markdown table (the fallback of :func:`render`)."""
+    """A :func:`reproduction_table` frame as a tidy Markdown table, one row per cell."""
     shown = _display_frame(df, decimals)
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "|".join("---" for _ in shown.columns) + "|"
@@ -302,28 +364,275 @@ def to_markdown(df: pd.DataFrame, decimals: int = 2) -> str:
     return "\n".join([header, rule, *body])
 
 
-def render(df: pd.DataFrame, caption: str | None = None, decimals: int = 2) -> object:
-    """Show a :func:`reproduction_table` frame: a pandas Styler (re-run rows bold, baselines grey).
+#: descriptor columns a paper prints once per model (Table 4's parameters, Table 11's R/C marks)
+_DESCRIPTORS = ("parameters", "g_max_x", "k_max_x", "a_x", "b_x")
+#: the banner of a table whose re-run cells are smoke runs
+SMOKE_BANNER = ("SMOKE profile: CPU checks of the machinery on small fixture data, not a "
+                "reproduction. No difference, no agreement mark and no average are computed "
+                "from smoke cells; the paper's numbers need the full profile.")
+AGREEMENT_RULE = ("✓ agrees: |ours − paper| ≤ √(paper std² + our std²) + half a unit of the "
+                  "paper's last digit; ✗ otherwise (full results only).")
+_RERUN = ("re-run", "re-run (mean ± s.e.)")
 
-    Falls back to a Markdown string when pandas cannot style (no jinja2).
+
+def _table_profile(df: pd.DataFrame) -> str | None:
+    ran = sorted({p for p in df["profile"] if isinstance(p, str) and p})
+    if len(ran) > 1:
+        raise ValueError(f"df: cells of profiles {ran} in one table; render one profile at a time")
+    return ran[0] if ran else df.attrs.get("profile")
+
+
+class PaperTable:
+    """A reproduction table laid out as the paper prints it (from :func:`render`).
+
+    Rows are models in the paper's order (other papers' baselines greyed, "not re-run"; registry
+    rows the paper does not print, such as the S4 twins, last), columns the paper's tasks (its
+    average column last). A re-run cell shows the paper's value and ours (mean ± std, n seeds)
+    together; for ``full`` results also the difference and the :func:`agreement` mark. A smoke
+    table carries :data:`SMOKE_BANNER` instead. ``wide`` is the grid as strings (index = model),
+    ``tidy`` the :func:`reproduction_table` frame, shown collapsed under the grid in HTML.
     """
-    shown = _display_frame(df, decimals)
-    try:
-        styler = shown.style
-    except ImportError:
-        return to_markdown(df, decimals)
 
-    def colour(row: pd.Series) -> list[str]:
-        if row["status"] == "re-run":
-            return ["font-weight: bold"] * len(row)
-        if row["status"] == "not re-run":
-            return ["color: #777777"] * len(row)
-        return [""] * len(row)
+    def __init__(self, df: pd.DataFrame, caption: str | None, decimals: int, baselines: bool,
+                 compare: bool = True):
+        if df.empty:
+            raise ValueError("df: an empty table (no paper cell to show)")
+        missing = {"model", "task", "paper", "paper_std", "ours", "ours_std", "status"} - set(df.columns)
+        if missing:
+            raise ValueError(f"df: expected a reproduction_table frame, missing columns {sorted(missing)}")
+        self.tidy = df
+        self.decimals = int(decimals)
+        self.caption = caption if caption is not None else df.attrs.get("caption")
+        self.profile = _table_profile(df)
+        self.smoke = self.profile == "smoke"
+        self.compare = bool(compare) and self.profile == "full"
+        models = list(dict.fromkeys(df["model"]))
+        self.tasks = list(dict.fromkeys(df["task"]))
+        self.tasks.sort(key=lambda t: t in _AVERAGE_TASKS)  # stable: the average column last
+        self.kind = {m: ("rerun" if df.loc[df["model"] == m, "status"].isin(
+            (*_RERUN, "not run yet", SMOKE_AVERAGE)).any() else "baseline") for m in models}
+        self.models = [m for m in models if baselines or self.kind[m] == "rerun"]
+        self.extra = {m for m in self.models if self.kind[m] == "rerun" and self._unprinted(df, m)}
+        self.descriptors, self.markers, self.printed = self._paper_columns(df.attrs.get("source"))
+        self.cells = {(r.model, r.task): r for r in df.itertuples() if r.model in self.models}
+        self.wide = pd.DataFrame(
+            [[*(self.descriptors[d].get(m, "") for d in self.descriptors),
+              *(self._cell_text(m, t) for t in self.tasks)] for m in self.models],
+            index=pd.Index(self.models, name="model"), columns=[*self.descriptors, *self.tasks])
 
-    styler = styler.apply(colour, axis=1).hide(axis="index")
-    cap = caption if caption is not None else df.attrs.get("caption")
-    return styler.set_caption(cap) if cap else styler
+    @staticmethod
+    def _unprinted(df: pd.DataFrame, model: str) -> bool:
+        """True for a row the paper does not print (no value and no mark in any cell)."""
+        rows = df[df["model"] == model]
+        marks = rows["note"].astype(str) if "note" in rows.columns else pd.Series([], dtype=str)
+        return bool(rows["paper"].isna().all() and not (marks != "").any())
 
+    def _paper_columns(self, source: str | None) -> tuple[dict[str, dict[str, str]], dict[str, str],
+                                                          dict[tuple[str, str], tuple[str, str]]]:
+        """Per-model descriptor columns, footnote markers (†, *) and each cell's mean and std as
+        the paper prints them (its own number of decimals), from the transcribed table."""
+        if not source:
+            return {}, {}, {}
+        paper = paper_table(source)
+        raw = pd.read_csv(paths.paper_file(f"{source}.csv"), dtype=str, keep_default_na=False)
+        printed = {(r["model"], r["task"]): (r.get("mean", ""), r.get("std", ""))
+                   for r in raw.to_dict("records")}
+        markers = ({m: str(g["marker"].iloc[0]) for m, g in paper.groupby("model", sort=False)}
+                   if "marker" in paper.columns else {})
+        out: dict[str, dict[str, str]] = {}
+        for col in _DESCRIPTORS:
+            if col in paper.columns:
+                per = {m: str(g[col].iloc[0]) for m, g in paper.groupby("model", sort=False)
+                       if g[col].nunique() == 1}
+                if any(per.values()):
+                    out[col] = per
+        return out, markers, printed
+
+    def _parts(self, model: str, task: str) -> tuple[str, str, str, str]:
+        """(paper text, ours text, seeds, mark) of one cell; empty strings where there is nothing.
+
+        Ours is printed to the paper's own number of decimals for that cell (``decimals`` where the
+        paper prints no number); the mark is the :func:`agreement` sign and the difference.
+        """
+        r = self.cells.get((model, task))
+        if r is None:
+            return "", "", "", ""
+        note = str(getattr(r, "note", "") or "")
+        mean_txt, std_txt = self.printed.get((model, task), ("", ""))
+        if mean_txt and not math.isnan(r.paper):
+            paper = mean_txt + (f" ± {std_txt}" if std_txt else "")
+        else:
+            paper = _pm(r.paper, r.paper_std, self.decimals) or {"-": "–"}.get(note, note)
+        if r.status == "not re-run":
+            return paper, "", "", ""
+        if r.status == SMOKE_AVERAGE:
+            return paper, "not averaged", "", ""
+        if r.status not in _RERUN:
+            return paper, "not run yet", "", ""
+        places = _decimals(mean_txt) if mean_txt and not math.isnan(r.paper) else self.decimals
+        ours, seeds = _pm(r.ours, r.ours_std, places), f"n={int(r.n_seeds)}"
+        if not self.compare:
+            return paper, ours, seeds, ""
+        ok = agreement(r.ours, r.ours_std, r.paper, r.paper_std, decimals=places)
+        if ok is None:
+            return paper, ours, seeds, ""
+        diff = f"{float(r.ours) - float(r.paper):+.{places}f}"
+        return paper, ours, seeds, ("✓ " if ok else "✗ ") + diff
+
+    def _cell_text(self, model: str, task: str) -> str:
+        paper, ours, seeds, mark = self._parts(model, task)
+        if not ours:
+            return paper
+        ours_txt = f"ours {ours}" + (f" ({seeds})" if seeds else "")
+        return " / ".join(x for x in (f"paper {paper or '–'}", ours_txt, mark) if x)
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def to_markdown(self) -> str:
+        """The grid as a Markdown table (one row per model)."""
+        header = ["model", *self.wide.columns]
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        for m, row in self.wide.iterrows():
+            label = m + ("" if self.kind[m] == "rerun" else " (not re-run)")
+            lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in [label, *row]) + " |")
+        head = [f"**{self.caption}**", ""] if self.caption else []
+        banner = [f"> {SMOKE_BANNER}", ""] if self.smoke else []
+        return "\n".join([*head, *banner, *lines])
+
+    def __repr__(self) -> str:
+        return self.to_markdown()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _html_cell(self, model: str, task: str) -> str:
+        paper, ours, seeds, mark = self._parts(model, task)
+        e = html.escape
+        if self.kind[model] == "baseline" or not ours:
+            return f'<td class="lss-paper-only">{e(paper)}</td>'
+        parts = [f'<span class="lss-paper"><span class="lss-k">paper</span> {e(paper) or "–"}</span>',
+                 f'<span class="lss-ours"><span class="lss-k">ours</span> {e(ours)}</span>']
+        last = f'<span class="lss-k">{e(seeds)}</span>' if seeds else ""
+        if mark:
+            cls = "lss-agree" if mark.startswith("✓") else "lss-differ"
+            last += f' <span class="{cls}">{e(mark)}</span>'
+        if last:
+            parts.append(f"<span>{last}</span>")
+        return "<td>" + "".join(parts) + "</td>"
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        out = [f'<div class="lss-paper-table{" lss-smoke" if self.smoke else ""}">']
+        if self.smoke:
+            out.append(f'<p class="lss-banner">{e(SMOKE_BANNER)}</p>')
+        out.append('<table class="lss-results">')
+        if self.caption:
+            out.append(f"<caption>{e(self.caption)}</caption>")
+        heads = ["Model", *(d.replace("_", " ") for d in self.descriptors), *self.tasks]
+        out.append("<thead><tr>" + "".join(f'<th scope="col">{e(h)}</th>' for h in heads)
+                   + "</tr></thead><tbody>")
+        for m in self.models:
+            baseline = self.kind[m] == "baseline"
+            cls = "lss-baseline" if baseline else ("lss-extra" if m in self.extra else "lss-rerun")
+            label = e(m) + (f"<sup>{e(self.markers[m])}</sup>" if self.markers.get(m) else "")
+            if baseline:
+                label += ' <span class="lss-tag">not re-run</span>'
+            elif m in self.extra:
+                label += ' <span class="lss-tag">ours only, no paper row</span>'
+            cells = [f"<td>{e(self.descriptors[d].get(m, ''))}</td>" for d in self.descriptors]
+            cells += [self._html_cell(m, t) for t in self.tasks]
+            out.append(f'<tr class="{cls}"><th scope="row">{label}</th>{"".join(cells)}</tr>')
+        out.append("</tbody></table>")
+        legend = [AGREEMENT_RULE] if self.compare else []
+        if any(self.kind[m] == "baseline" for m in self.models):
+            legend.append("Grey rows: other papers' numbers as printed, not re-run.")
+        if legend:
+            out.append('<p class="lss-legend">' + " ".join(e(x) for x in legend) + "</p>")
+        tidy = _display_frame(self.tidy, self.decimals)
+        out.append(f'<details class="lss-tidy"><summary>The same table, one row per cell '
+                   f'({len(tidy)} rows: profile, seeds, commit, status)</summary>'
+                   + tidy.to_html(index=False, border=0, classes="lss-tidy-table") + "</details>")
+        out.append("</div>")
+        return "\n".join(out)
+
+
+def render(df: pd.DataFrame, caption: str | None = None, decimals: int = 2, *,
+           baselines: bool = True, compare: bool = True) -> PaperTable:
+    """Show a :func:`reproduction_table` frame in the paper's shape (a :class:`PaperTable`).
+
+    Rows = models in the paper's order, columns = the paper's tasks (and its average column);
+    each re-run cell holds the paper's value and ours (mean ± std, n seeds) together, with the
+    difference and the :func:`agreement` mark for ``full`` results only; a smoke table gets
+    :data:`SMOKE_BANNER` and neither. ``baselines=False`` leaves out other papers' rows;
+    ``compare=False`` shows no difference or mark even for ``full`` results (Table 6's run times
+    were measured on other machines: a difference would measure the machines). The
+    tidy frame stays available (``.tidy``, and collapsed under the grid in HTML). Refuses a frame
+    that mixes profiles.
+    """
+    return PaperTable(df, caption, decimals, baselines, compare)
+
+
+def coverage_matrix(status: pd.DataFrame) -> pd.DataFrame:
+    """The run-status page's first table: one row per paper table, the two profiles side by side.
+
+    From a :func:`run_status` frame: ``paper, table, chapter, entries``, then per profile
+    ``<profile> entries`` (with results / entries) and ``<profile> seeds`` (done / planned), and
+    over both ``newest commit`` (of the latest finished run), ``devices`` and ``last finished``.
+    """
+    rows = []
+    profiles = list(dict.fromkeys(status["profile"]))
+    for (paper, table), g in status.groupby(["paper", "table"], sort=False):
+        row: dict[str, Any] = {"paper": paper, "table": _table_label(table),
+                               "chapter": TABLE_CHAPTERS.get((paper, str(table)), ""),
+                               "entries": int(g["experiment"].nunique())}
+        for prof in profiles:
+            p = g[g["profile"] == prof]
+            done, planned = zip(*(map(int, s.split("/")) for s in p["seeds"])) if len(p) else ((), ())
+            row[f"{prof} entries"] = f"{sum(d > 0 for d in done)}/{len(p)}"
+            row[f"{prof} seeds"] = f"{sum(done)}/{sum(planned)}"
+        ran = g[g["finished"] != ""]
+        latest = ran.sort_values("finished").iloc[-1] if len(ran) else None
+        row["newest commit"] = "" if latest is None else str(latest["commit"])
+        row["devices"] = ", ".join(sorted({d for s in ran["device"] for d in str(s).split(", ") if d}))
+        row["last finished"] = "" if latest is None else str(latest["finished"])[:16].replace("T", " ")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _table_label(table: str) -> str:
+    return f"Figure {table[1:]}" if str(table).startswith("F") else f"Table {table}"
+
+
+#: the chapter (under ``book/reproductions/``) that renders each paper table
+TABLE_CHAPTERS: dict[tuple[str, str], str] = {
+    ("liquid-s4", "1"): "10_ls4_table1_lra", ("liquid-s4", "2"): "11_ls4_table2_bidmc",
+    ("liquid-s4", "3"): "12_ls4_table3_scifar", ("liquid-s4", "4"): "13_ls4_table4_speech",
+    ("liquid-s4", "S2"): "14_ls4_tableS2_sc10", ("liquid-s4", "F1"): "15_ls4_figure1_order",
+    ("lrcssm", "1"): "20_lrcssm_table1", ("lrcssm", "2"): "21_lrcssm_table2",
+    ("lrcssm", "8"): "22_lrcssm_ablations", ("lrcssm", "9"): "22_lrcssm_ablations",
+    ("lrcssm", "10"): "22_lrcssm_ablations", ("lrcssm", "11"): "22_lrcssm_ablations",
+    ("lrcssm", "6"): "23_lrcssm_table6", ("lrcssm", "F2"): "24_lrcssm_figure2",
+    ("lrcssm", "7"): "25_lrcssm_table7",
+}
+
+
+def coverage_html(matrix: pd.DataFrame) -> str:
+    """:func:`coverage_matrix` as an HTML table whose ``chapter`` cells link to the table's page
+    (a relative link: the status page sits beside the chapters)."""
+    e = html.escape
+    cols = [c for c in matrix.columns if c != "chapter"]
+    out = ['<table class="lss-results lss-coverage"><thead><tr>'
+           + "".join(f'<th scope="col">{e(c)}</th>' for c in cols) + "</tr></thead><tbody>"]
+    for r in matrix.to_dict("records"):
+        cells = []
+        for c in cols:
+            text = e(str(r[c]))
+            if c == "table" and r["chapter"]:
+                text = f'<a href="{e(r["chapter"])}.html">{text}</a>'
+            cells.append(f"<td>{text}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
 
 
 # ------------------------------------------------------------------------------------------------
