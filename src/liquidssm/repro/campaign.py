@@ -61,7 +61,7 @@ from liquidssm.cliutil import UsageError, int_at_least
 from liquidssm.repro import results as res
 from liquidssm.repro.checkpoint import atomic_write, list_checkpoints
 from liquidssm.repro.experiments import PAPERS, get_experiment, list_experiments, table_experiments
-from liquidssm.repro.runs import merge_overrides, planned_runs, variant_overrides
+from liquidssm.repro.runs import current_result, merge_overrides, planned_runs, variant_overrides
 from liquidssm.repro.spec import DEVICES, PRECISIONS, PROFILES, RUN_VARIANTS, resolve
 
 __all__ = ["CampaignError", "EXECUTORS", "COST_SCHEMA", "ExecutorOptions", "JobLaunch", "PlannedRun",
@@ -695,7 +695,7 @@ def status(name: str, results_dir: str | os.PathLike[str] | None = None) -> list
         exp_id, seed = run["experiment"], int(run["seed"])
         spec = resolve(get_experiment(exp_id), profile,
                        merge_overrides(variant_overrides(exp_id, profile, variant), overrides))
-        valid = _valid_result(res.result_path(exp_id, profile, seed, results_folder), spec.config_hash())
+        valid = current_result(res.result_path(exp_id, profile, seed, results_folder), spec.config_hash())
         job_id = run["jobs"][-1]["job_id"] if run["jobs"] else None
         outcome = scheduler = None
         log = ""
@@ -714,15 +714,6 @@ def status(name: str, results_dir: str | os.PathLike[str] | None = None) -> list
                      "last_line": _last_line(Path(log), Path(log).with_suffix(".out"))
                      if state == "failed" and log else "", "log": log})
     return rows
-
-
-def _valid_result(path: Path, config_hash: str) -> bool:
-    if not path.exists():
-        return False
-    try:
-        return res.read_result(path)["config_hash"] == config_hash
-    except res.ResultsError:
-        return False
 
 
 def _checkpoint_step(run: dict[str, Any]) -> int | None:

@@ -36,7 +36,7 @@ from liquidssm.repro import results as res
 from liquidssm.repro.experiments import get_experiment
 from liquidssm.repro.spec import RUN_VARIANTS, Launch, released_overrides, resolve
 
-__all__ = ["RUN_MODES", "planned_runs", "ensure_results", "variant_overrides", "merge_overrides"]
+__all__ = ["RUN_MODES", "planned_runs", "ensure_results", "variant_overrides", "current_result", "merge_overrides"]
 
 RUN_MODES = ("missing", "all", "none")
 
@@ -90,10 +90,10 @@ def planned_runs(experiment_ids: list[str] | tuple[str, ...], profile: str, *,
     if run == "all":
         return pairs
     return [(e, s) for e, s in pairs
-            if not _current(res.result_path(e, profile, s, folder), hashes[e])]
+            if not current_result(res.result_path(e, profile, s, folder), hashes[e])]
 
 
-def _current(path: Path, config_hash: str) -> bool:
+def current_result(path: Path, config_hash: str) -> bool:
     """A results file exists and was made with today's settings (a changed entry makes it stale)."""
     if not path.exists():
         return False
