@@ -11,6 +11,7 @@ import torch
 
 from liquidssm.repro.experiments import get_experiment, list_experiments, resolve
 from liquidssm.repro.papers.lrcssm import experiments as lx
+from liquidssm.repro.spec import released_overrides
 from liquidssm.repro.tables import paper_table
 from liquidssm.repro.tasks import build_task
 
@@ -59,7 +60,7 @@ def test_table1_entries_follow_table5_field_by_field():
         assert full.model.d_output == int(t1.loc[column, "n_classes"])
         assert full.seeds == lx.UEA_SPLITS and full.train.init_seed == 0 and full.train.ties == "latest"
         # the released code: ablation setting, state-only elastance, and the paper's "input size"
-        rel = resolve(e, "full", lx.released_overrides(e))
+        rel = resolve(e, "full", released_overrides(e))
         assert (rel.optim.lr, rel.model.d_model, rel.model.d_state, rel.model.n_blocks) == (1e-4, 64, 64, 6)
         assert rel.model.variant == "official"
         assert rel.model.d_input == int(t1.loc[column, "input_size"]), column
@@ -112,9 +113,9 @@ def test_every_entry_has_a_smoke_profile_with_a_target_above_chance():
 
 def test_released_overrides_round_trip():
     e = get_experiment("lrcssm-t2-lrc-ethanol")
-    assert lx.released_overrides(e) == {"model": {"variant": "official", "d_input": 2},
+    assert released_overrides(e) == {"model": {"variant": "official", "d_input": 2},
                                         "task": {"column0": "drop"}}
-    assert lx.released_overrides(get_experiment("lrcssm-t2-gru-scp1")) == {}
+    assert released_overrides(get_experiment("lrcssm-t2-gru-scp1")) == {}
     assert lx.entry_for_cell("2", "NoSuchModel", "Heart") is None
 
 

@@ -15,7 +15,7 @@ Reference §4.3-4.4 (hyperparameters, protocol), §5 (data), §6 (tables); chapt
 * **Table 7**: PPG-DaLiA heart-rate regression (:func:`table7_experiment`).
 
 Where the released code differs from the paper, ``full`` follows the paper and ``released``
-records the code's value (see :func:`released_overrides`): the run scripts use the ablation
+records the code's value (see :func:`liquidssm.repro.spec.released_overrides`): the run scripts use the ablation
 setting for every dataset (lr 1e-4, 64 hidden, 64 states, 6 blocks), the state-only elastance
 (``variant="official"``), and the datamodule drops column 0 of every dataset, which is the time
 channel except for EthanolConcentration and MotorImagery, where a real channel is lost (the
@@ -38,8 +38,7 @@ from liquidssm.configs import LrcSSMConfig
 from liquidssm.repro.spec import Experiment, Optimisation, Profile, Training
 
 __all__ = ["ENTRIES", "SMOKE_CELLS", "UEA_SPLITS", "UEA", "TABLE5", "ABLATION_ROWS", "SHARED_CELLS",
-           "table1_experiment", "ablation_experiment", "table7_experiment", "released_overrides",
-           "entry_for_cell"]
+           "table1_experiment", "ablation_experiment", "table7_experiment", "entry_for_cell"]
 
 UEA_SPLITS = (2345, 3456, 4567, 5678, 6789)
 
@@ -251,15 +250,6 @@ def table7_experiment() -> Experiment:
                "the EDA channel; smoke_target is an upper bound on the test RMSE (predicting the "
                "mean scores about 0.45)."),
     )
-
-
-def released_overrides(exp: Experiment) -> dict[str, dict[str, Any]]:
-    """``exp.released`` as ``resolve``/``fit`` overrides: ``{"model": {...}, "optim": {...}, "task": {...}}``."""
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in exp.released.items():
-        section, _, name = key.partition(".")
-        out.setdefault(section, {})[name] = value
-    return out
 
 
 def entry_for_cell(table: str, row: str, column: str) -> str | None:
