@@ -310,6 +310,10 @@ ARRAY_CALLS = [
     (kernels, "s4_dplr_kernel", lambda c: kernels.s4_dplr_kernel(c(LAM), c(P), c(BB), c(CC), c(DT), 8, backend="torch")),
     (kernels, "s4_dplr_kernel_and_taps", lambda c: kernels.s4_dplr_kernel_and_taps(
         c(LAM), c(P), c(BB), c(CC), c(DT), 8, c(BB[None] ** 2), backend="torch")),
+    (kernels, "s4_dplr_kernel_and_row", lambda c: kernels.s4_dplr_kernel_and_row(
+        c(LAM), c(P), c(BB), c(CC), c(DT), 8, backend="torch")),
+    (kernels, "diagonal_node_mean", lambda c: kernels.diagonal_node_mean(c(LAM.to(C128)), c(DT), 8)),
+    (kernels, "woodbury_weights", lambda c: kernels.woodbury_weights(c(0.1 * torch.ones(2, 2, 2, 5, dtype=C128)), 1)),
     (kernels, "s4_kernel", lambda c: kernels.s4_kernel(c(LAM), c(P), c(BB), c(CC), c(DT), 8, backend="torch")),
     (kernels, "s4d_kernel", lambda c: kernels.s4d_kernel(c(LAM), c(BB), c(CC), c(DT), 8)),
     (kernels, "woodbury", lambda c: kernels.woodbury(c(0.1 * torch.ones(2, 2, 2, 5, dtype=C128)), 1)),

@@ -49,6 +49,29 @@ def test_pb_term_non_contiguous_input_and_broadcast_gradient():
         torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-12)
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 40, 2**18])
+@pytest.mark.parametrize("layout", ["bhl", "blh", "flipped"])
+@pytest.mark.parametrize("order", [2, 5])
+def test_pb_term_chunks_and_layouts_equal_the_reference(order, layout, chunk, monkeypatch):
+    """Every chunk size (down to one element: one series per chunk; rows not a multiple of H) and both memory layouts
+    (the layer's ``(B, L, H)`` read in place, anything else made contiguous) give the reference's values and gradients."""
+    monkeypatch.setattr(liquid, "PB_CHUNK_ELEMS", chunk)
+    torch.manual_seed(order + chunk)
+    B, H, L = 3, 5, 11
+    base = torch.randn(B, L, H, dtype=f64) if layout == "blh" else torch.randn(B, H, L, dtype=f64)
+    coef = torch.randn(H, order - 1, dtype=f64, requires_grad=True)
+    gout = torch.randn(B, L, H, dtype=f64).transpose(1, 2)  # the gradient arrives in the layer's layout
+    view = {"blh": lambda t: t.transpose(1, 2), "bhl": lambda t: t, "flipped": lambda t: t.flip(-1)}[layout]
+    x = base.clone().requires_grad_()
+    for L_tilde in (4, L):
+        y1, g1 = grads(lambda x, a, Lt=L_tilde: liquid.pb_term(view(x), a, Lt), (x, coef), gout)
+        y2, g2 = grads(lambda x, a, Lt=L_tilde: liquid.pb_term_reference(view(x), a, Lt), (x, coef), gout)
+        assert liquid._time_major(view(x.detach()))[2] == (layout == "blh")  # the layer's layout is read in place
+        torch.testing.assert_close(y1, y2, rtol=0, atol=1e-12)
+        for a, b in zip(g1, g2):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("order", [2, 4, 6])
 def test_pb_term_gradcheck(order):
     torch.manual_seed(order)

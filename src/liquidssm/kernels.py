@@ -33,6 +33,7 @@ function is the DFT of the kernel and line 5 is ``irfft(., n=L)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -64,6 +65,7 @@ __all__ = [
     "discretize_dplr_bilinear",
     "double_c_tilde",
     "dplr_dense_A",
+    "diagonal_node_mean",
     "dplr_to_dense",
     "generating_function_blocks",
     "irfft_kernel",
@@ -78,6 +80,7 @@ __all__ = [
     "s4_kernel",
     "s4d_kernel",
     "woodbury",
+    "woodbury_weights",
 ]
 
 _C2R = {torch.complex64: torch.float32, torch.complex128: torch.float64}
@@ -398,9 +401,13 @@ def bilinear_input(Lambda: torch.Tensor, P: torch.Tensor, v: torch.Tensor, dt: t
     stored halves of a conjugate-symmetric vector, ``dt`` (H,). Returns (..., H, N2).
     """
     Lambda, P, v, dt = as_tensors(("Lambda", Lambda), ("P", P), ("v", v), ("dt", dt))
-    Pr = P if P.ndim == 3 else P[None]  # (r, H, N2)
-    Pv = 2 * (Pr.conj() * v[..., None, :, :]).sum(-1, keepdim=True).real  # full-state inner products
-    Av = Lambda * v - (Pr * Pv).sum(-3)
+    return _bilinear_input(Lambda, P if P.ndim == 3 else P[None], v, dt)
+
+
+def _bilinear_input(Lambda: torch.Tensor, P: torch.Tensor, v: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    """:func:`bilinear_input` on validated tensors, ``P`` (r, H, N2)."""
+    Pv = 2 * (P.conj() * v[..., None, :, :]).sum(-1, keepdim=True).real  # full-state inner products
+    Av = Lambda * v - (P * Pv).sum(-3)
     step = dt.to(Lambda.real.dtype)[:, None]
     return (v - 0.5 * step * Av) / step
 
@@ -468,9 +475,13 @@ def _working_precision(L: int, Lambda: torch.Tensor, *rest: torch.Tensor,
     return (Lambda, *rest)
 
 
-def _guard_dplr(Lambda: torch.Tensor, P: torch.Tensor, C: torch.Tensor, L: int, dense: bool) -> None:
-    """Memory guard of :func:`s4_dplr_kernel`: the Cauchy blocks, the spectrum, the kernel (and C_tilde)."""
+def _guard_dplr(Lambda: torch.Tensor, P: torch.Tensor, C: torch.Tensor, L: int, dense: bool, extra_rows: int = 0) -> None:
+    """Memory guard of :func:`s4_dplr_kernel`: the Cauchy blocks, the spectrum, the kernel (and C_tilde).
+
+    ``extra_rows``: further output rows beside ``C``'s channels (the taps of :func:`s4_dplr_kernel_and_taps`).
+    """
     (ch, H, N2), r = C.shape, P.shape[0]
+    ch += extra_rows
     nbytes = 3 * tensor_bytes((ch + r, 1 + r, H, L // 2 + 1), Lambda.dtype) + 2 * tensor_bytes((ch, H, L), Lambda.dtype)
     if dense:
         nbytes += 8 * tensor_bytes((H, 2 * N2, 2 * N2), Lambda.dtype)
@@ -633,52 +644,178 @@ def s4_dplr_kernel(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: to
     return K[0] if squeeze else K
 
 
+def diagonal_node_mean(Lambda: torch.Tensor, dt: torch.Tensor, L: int) -> torch.Tensor:
+    """``(1/L) sum_k f(omega_k) dt / (z_k - dt Lambda_n)`` over all ``L`` roots of unity, in closed form; chapter s4/03_s4_kernel.
+
+    The diagonal (Woodbury-free) part of tap 0 of a generating function. With ``f = 2/(1 + omega)``
+    and ``z = 2(1 - omega)/(1 + omega)`` each term is a geometric series in ``omega``,
+    ``f dt / (z - w) = (2 dt / (2 - w)) / (1 - lambda omega)`` with ``w = dt Lambda`` and
+    ``lambda = (2 + w)/(2 - w)`` the bilinear eigenvalue, and the mean of ``1/(1 - lambda omega)``
+    over the ``L``-th roots of unity is ``1/(1 - lambda^L)`` (only the powers ``omega^{jL} = 1``
+    survive). So ``sum_n C_tilde_n v'_n (...)`` costs ``O(N)`` instead of a Cauchy sum over the
+    nodes; the Nyquist node is included (there the term is ``dt/2``). Computed in double precision
+    (the phase ``L arg lambda`` is large for long ``L``) and returned in ``Lambda``'s dtype.
+    ``Lambda`` (H, N2) complex, ``dt`` (H,) -> (H, N2).
+    """
+    L = _check_L(L)
+    Lambda, dt = as_tensors(("Lambda", Lambda), ("dt", dt))
+    check_ndim(Lambda, "Lambda", 2, "(H, N2)")
+    if not Lambda.is_complex() or dt.shape != Lambda.shape[:1]:
+        raise ValueError(f"Lambda, dt: expected complex (H, N2) and (H,), got {Lambda.dtype} {tuple(Lambda.shape)} "
+                         f"and {tuple(dt.shape)}")
+    return _diagonal_node_mean(Lambda, dt, L)
+
+
+def _diagonal_node_mean(Lambda: torch.Tensor, dt: torch.Tensor, L: int) -> torch.Tensor:
+    """:func:`diagonal_node_mean` on validated tensors."""
+    w = Lambda.to(torch.complex128) * dt.to(torch.float64)[:, None]
+    num, den = 2 + w, 2 - w
+    # lambda^L in polar form from real operations (cheaper than a complex log/pow, same value)
+    log_modulus = 0.5 * L * (torch.log(num.real**2 + num.imag**2) - torch.log(den.real**2 + den.imag**2))
+    phase = L * (torch.atan2(num.imag, num.real) - torch.atan2(den.imag, den.real))
+    lam_L = torch.polar(torch.exp(log_modulus), phase)
+    return ((2 * dt.to(torch.float64)[:, None]) / (den * (1 - lam_L))).to(Lambda.dtype)
+
+
+def woodbury_weights(blocks: torch.Tensor, channels: int) -> torch.Tensor:
+    """``gamma = k01 (I + k11)^{-1}`` per node, the Woodbury weights of Algorithm 1 line 3; chapter s4/03_s4_kernel.
+
+    ``blocks`` (channels + r, inputs + r, H, Lz) from the Cauchy call (the first ``inputs``
+    columns are ignored). The Woodbury term of any input vector ``v`` at a node is
+    ``sum_r gamma_r k10_r(v)``. Returns (channels, r, H, Lz).
+    """
+    check_int(channels, "channels", minimum=1)
+    blocks = check_ndim(as_tensor(blocks, "blocks", allow_complex=True), "blocks", 4, "(channels + r, inputs + r, H, Lz)")
+    if blocks.shape[0] <= channels or blocks.shape[1] < blocks.shape[0] - channels:
+        raise ValueError(f"blocks: expected shape (channels + r, inputs + r, H, Lz) with channels = {channels}, "
+                         f"got {tuple(blocks.shape)}")
+    return _woodbury_weights(blocks, channels)
+
+
+def _woodbury_weights(blocks: torch.Tensor, channels: int) -> torch.Tensor:
+    """:func:`woodbury_weights` on a validated ``blocks`` tensor."""
+    r = blocks.shape[0] - channels
+    k01, k11 = (part.split([part.shape[1] - r, r], dim=1)[1] for part in blocks.split([channels, r]))  # (ch|r, r, H, Lz)
+    if r == 1:
+        return k01 / (1 + k11[0, 0])
+    # gamma^T = (I + k11)^{-T} k01^T per (H, node)
+    M = torch.eye(r, dtype=blocks.dtype, device=blocks.device)[:, :, None, None] + k11
+    return _solve(M.permute(2, 3, 1, 0)[:, :, None], k01.permute(2, 3, 0, 1)[..., None],
+                  "I + k11 (the Woodbury capacitance matrix)")[..., 0].permute(2, 3, 0, 1)
+
+
+def _node_weights(om: torch.Tensor, L: int) -> torch.Tensor:
+    """Weights ``mu_k`` of the non-Nyquist nodes in the mean over all roots: ``1/L`` at DC, ``2/L`` elsewhere."""
+    mu = torch.full((om.shape[-1],), 2.0 / L, dtype=om.real.dtype, device=om.device)
+    mu[0] = 1.0 / L
+    return mu
+
+
 def s4_dplr_kernel_and_taps(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
-                            dt: torch.Tensor, L: int, V: torch.Tensor, *,
-                            backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+                            dt: torch.Tensor, L: int, V: torch.Tensor | Callable[..., torch.Tensor], *,
+                            backend: str = "auto", diagonal: str = "closed") -> tuple[torch.Tensor, torch.Tensor]:
     """S4 kernel from ``C_tilde`` and, from the same Cauchy sums, ``C v`` for extra vectors ``v``; chapter s4/03_s4_kernel.
 
     ``C_tilde = C (I - A_bar^L)`` is defined for length ``L``. For each stored half ``v = V[j]``
     (a conjugate-symmetric discrete vector), the kernel ``C A_bar^l v`` of the continuous input
-    :func:`bilinear_input` has tap 0 ``C v`` (the truncation only touches taps ``l >= L``), and tap 0
-    is the mean of its generating function over the ``L`` roots of unity (:func:`node_mean`):
-    ``(1/L) sum_k (I - omega_k A_bar)^{-1} = (I - A_bar^L)^{-1}``. So ``C v`` comes out of
-    ``C_tilde`` exactly, with no dense solve: the extra input vectors only add columns to the
-    Cauchy numerators of line 2, whose denominators (the expensive part) are shared, and no
-    inverse FFT. The Liquid-S4 PB coefficients ``C B_bar^p`` use it
-    (:func:`liquidssm.liquid.pb_coefficients_tilde`).
+    ``v' =`` :func:`bilinear_input` has tap 0 ``C v`` (the truncation only touches taps ``l >= L``),
+    and tap 0 is the mean of its generating function over the ``L`` roots of unity
+    (:func:`node_mean`): ``(1/L) sum_k (I - omega_k A_bar)^{-1} = (I - A_bar^L)^{-1}``. So ``C v``
+    comes out of ``C_tilde`` exactly, with no dense solve and no inverse FFT. By Woodbury the
+    generating function at a node is ``f (k00(v) - sum_r gamma_r k10_r(v))``:
 
-    Inputs as :func:`s4_dplr_kernel` with ``c_is_tilde=True``; ``V`` (k, H, N2) complex. Returns
-    ``(K, T)``: ``K`` (channels, H, L) (or (H, L)) equal to ``s4_dplr_kernel(..., c_is_tilde=True)``,
-    and real ``T`` (channels, k, H) (or (k, H)) with ``T[c, j] = C_full[c] . conj_double(V[j])``.
+    * ``diagonal="closed"`` (default): the mean of the diagonal part ``f k00(v)`` is a geometric
+      series, ``2 Re sum_n C_tilde_n v'_n m_n`` with ``m`` from :func:`diagonal_node_mean`, so each
+      vector adds **one** right-hand side ``P^* v'`` to the Cauchy call of line 2 (its
+      reciprocals, the expensive part, are shared) and the Woodbury part is a weighted sum over
+      the nodes with the kernel's own ``gamma`` (:func:`woodbury_weights`); it vanishes at the
+      Nyquist node;
+    * ``diagonal="cauchy"``: the previous form, two right-hand sides ``C_tilde v'`` and ``P^* v'``
+      per vector, then :func:`woodbury` and :func:`node_mean` as for the kernel (the oracle of the
+      closed form, with the dense ``C``).
+
+    The Liquid-S4 PB coefficients ``C B_bar^p`` use it (:func:`liquidssm.liquid.pb_coefficients_tilde`).
+
+    Inputs as :func:`s4_dplr_kernel` with ``c_is_tilde=True``; ``V`` (k, H, N2) complex, or a
+    function ``V(Lambda, P, B, dt)`` of the validated inputs (``Lambda``, ``B`` (H, N2), ``P``
+    (r, H, N2), ``dt`` (H,), already in the working precision) returning (k, H, N2): callers that
+    derive the vectors from the system validate once. Returns ``(K, T)``: ``K`` (channels, H, L)
+    (or (H, L)) equal to ``s4_dplr_kernel(..., c_is_tilde=True)``, and real ``T`` (channels, k, H)
+    (or (k, H)) with ``T[c, j] = C_full[c] . conj_double(V[j])``.
     """
     L = _check_L(L)
     check_choice(backend, "backend", BACKENDS)
+    check_choice(diagonal, "diagonal", ("closed", "cauchy"))
     Lambda, P, B, C_tilde, dt, squeeze = _prepare(Lambda, P, B, C_tilde, dt)
-    V = check_ndim(as_tensor(V, "V", allow_complex=True), "V", 3, "(k, H, N2)")
-    if tuple(V.shape[1:]) != tuple(Lambda.shape) or V.dtype != Lambda.dtype:
-        raise ValueError(f"V: expected a {Lambda.dtype} tensor (k, H, N2) with (H, N2) = {tuple(Lambda.shape)}, "
-                         f"got {V.dtype} of shape {tuple(V.shape)}")
-    check_finite(V.detach(), "V")
-    ch, k = C_tilde.shape[0], V.shape[0]
-    _guard_dplr(Lambda, P, torch.cat([C_tilde, C_tilde[:1].expand(k, -1, -1)]), L, dense=False)
+    if not callable(V):
+        V = check_ndim(as_tensor(V, "V", allow_complex=True), "V", 3, "(k, H, N2)")
+        if tuple(V.shape[1:]) != tuple(Lambda.shape) or V.dtype != Lambda.dtype:
+            raise ValueError(f"V: expected a {Lambda.dtype} tensor (k, H, N2) with (H, N2) = {tuple(Lambda.shape)}, "
+                             f"got {V.dtype} of shape {tuple(V.shape)}")
+        check_finite(V.detach(), "V")
     out_dtype = _C2R[Lambda.dtype]
-    Lambda, P, B, C_tilde, V, dt = _working_precision(L, Lambda, P, B, C_tilde, V, dt)
-    inputs = torch.cat([B[None], bilinear_input(Lambda, P, V, dt)], dim=0)  # (1 + k, H, N2)
+    Lambda, P, B, C_tilde, dt = _working_precision(L, Lambda, P, B, C_tilde, dt)
+    V = V(Lambda, P, B, dt) if callable(V) else V.to(Lambda.dtype)
+    _guard_dplr(Lambda, P, C_tilde, L, dense=False, extra_rows=V.shape[0])
+    K, T = (_kernel_and_taps_cauchy if diagonal == "cauchy" else _kernel_and_taps)(Lambda, P, B, C_tilde, dt, L, V,
+                                                                                   backend)
+    K = _finite_kernel(K, "s4_dplr_kernel_and_taps").to(out_dtype)
+    T = _finite_kernel(T, "s4_dplr_kernel_and_taps").to(out_dtype)
+    return (K[0], T[0]) if squeeze else (K, T)
+
+
+def _nodes(L: int, Lambda: torch.Tensor, dt: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(om, z, w, f, nyquist)`` of Algorithm 1 for length ``L``: the nodes without the Nyquist one (even ``L``),
+    the dt-free Cauchy nodes ``z = 2(1 - om)/(1 + om)``, the modes ``w = dt Lambda``, the factor ``f = 2/(1 + om)``."""
     omega = roots_of_unity(L, Lambda.dtype, Lambda.device)
     nyquist = L % 2 == 0 and L > 1
     om = omega[:-1] if nyquist else omega
+    return om, (2 * (1 - om) / (1 + om)).to(Lambda.dtype), Lambda * dt[:, None].to(Lambda.dtype), bilinear_factor(om), nyquist
+
+
+def _kernel_and_taps(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
+                     dt: torch.Tensor, L: int, V: torch.Tensor, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``diagonal="closed"`` core of :func:`s4_dplr_kernel_and_taps` on validated, broadcast tensors."""
+    (ch, H, N2), k, r = C_tilde.shape, V.shape[0], P.shape[0]
+    om, z, w, f, nyquist = _nodes(L, Lambda, dt)
+    dtc = dt[:, None].to(Lambda.dtype)
+    V_in = _bilinear_input(Lambda, P, V, dt)  # (k, H, N2)
+    Pc = P.conj()
+    rows = torch.cat([C_tilde, Pc], dim=0)  # (ch + r, H, N2)
+    cols = torch.cat([B[None], P], dim=0)  # (1 + r, H, N2)
+    numerators = torch.cat([(rows[:, None] * cols[None, :]).reshape(-1, H, N2),
+                            (Pc[:, None] * V_in[None]).reshape(-1, H, N2)])  # ((ch+r)(1+r) + r k, H, N2)
+    sums = cauchy(numerators, z, w, backend=backend) * dtc
+    # split, not slices: the backward of a split concatenates the gradients once, where every slice
+    # would zero-fill and add a gradient of the full (K, H, Lz) size
+    blocks, k10_v = sums.split([(ch + r) * (1 + r), r * k])
+    blocks = blocks.view(ch + r, 1 + r, H, -1)
+    k0, k1 = blocks.split([ch, r])  # rows C_tilde and P^*
+    (k00, _), (k10, _) = k0.split([1, r], dim=1), k1.split([1, r], dim=1)
+    gamma = _woodbury_weights(blocks, ch)  # (ch, r, H, Lz)
+    K_hat = (k00[:, 0] - (gamma * k10[None, :, 0]).sum(1)) * f  # Woodbury, line 3: (ch, H, Lz)
+    if nyquist:  # nyquist_value: dt Re(C_tilde B)
+        K_hat = torch.cat([K_hat, (dtc * (C_tilde * B).sum(-1, keepdim=True).real)], dim=-1)
+    K = irfft_kernel(K_hat, L)
+    k10_v = k10_v.view(1, r, k, H, -1)
+    low_rank = ((gamma * (f * _node_weights(om, L)))[:, :, None] * k10_v).sum((1, -1)).real  # (ch, k, H)
+    diag = 2 * (C_tilde[:, None] * (V_in * _diagonal_node_mean(Lambda, dt, L))[None]).sum(-1).real  # (ch, k, H)
+    return K, diag - low_rank
+
+
+def _kernel_and_taps_cauchy(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
+                            dt: torch.Tensor, L: int, V: torch.Tensor, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``diagonal="cauchy"`` core of :func:`s4_dplr_kernel_and_taps`: two right-hand sides per vector (the oracle)."""
+    ch, k = C_tilde.shape[0], V.shape[0]
+    om, z, w, f, nyquist = _nodes(L, Lambda, dt)
+    inputs = torch.cat([B[None], _bilinear_input(Lambda, P, V, dt)], dim=0)  # (1 + k, H, N2)
     rows = torch.cat([C_tilde, P.conj()], dim=0)  # (ch + r, H, N2)
     cols = torch.cat([inputs, P], dim=0)  # (1 + k + r, H, N2)
-    z = (2 * (1 - om) / (1 + om)).to(Lambda.dtype)
-    w = Lambda * dt[:, None].to(Lambda.dtype)
     blocks = cauchy(rows[:, None] * cols[None, :], z, w, backend=backend) * dt[:, None].to(Lambda.dtype)
-    K_hat = woodbury(blocks, ch, inputs=1 + k) * bilinear_factor(om)  # (ch, 1 + k, H, Lz)
+    K_hat = woodbury(blocks, ch, inputs=1 + k) * f  # (ch, 1 + k, H, Lz)
     if nyquist:
         K_hat = torch.cat([K_hat, nyquist_value(inputs[None], C_tilde[:, None], dt)[..., None]], dim=-1)
-    K = _finite_kernel(irfft_kernel(K_hat[:, 0], L), "s4_dplr_kernel_and_taps").to(out_dtype)
-    T = _finite_kernel(node_mean(K_hat[:, 1:], L), "s4_dplr_kernel_and_taps").to(out_dtype)
-    return (K[0], T[0]) if squeeze else (K, T)
+    return irfft_kernel(K_hat[:, 0], L), node_mean(K_hat[:, 1:], L)
 
 
 def s4_dplr_kernel_and_row(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
@@ -688,17 +825,18 @@ def s4_dplr_kernel_and_row(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tenso
     The transposed form of :func:`s4_dplr_kernel_and_taps` (its oracle, tested to rounding). Tap 0
     of the kernel of an input vector ``v`` is the mean of its generating function over the nodes,
     and the generating function is linear in the continuous input ``v' = bilinear_input(v)``:
-    with the Woodbury weights ``gamma_k = k01 (I + k11)^{-1}`` of the S4 kernel's own blocks,
+    with the Woodbury weights ``gamma`` of the S4 kernel's own blocks (:func:`woodbury_weights`),
 
         C_full conj_double(v) = Re sum_n v'_n E_n,
-        E_n = C_tilde_n S_n(1) - sum_r conj(P_rn) S_n(gamma_r),
+        E_n = 2 C_tilde_n m_n - sum_r conj(P_rn) S_n(gamma_r),
         S_n(x) = sum_k mu_k dt [f_k x_k / (z_k - dt Lambda_n) + conj(f_k x_k) / (conj(z_k) - dt Lambda_n)]
 
-    (``f = 2/(1 + omega)``, ``mu`` the weights of :func:`node_mean`; the Nyquist node adds
-    ``dt C_tilde_n / L``). ``S_n`` is one Cauchy sum with the roles of nodes and modes swapped
-    (the nodes are the poles, the modes the evaluation points), so **one** extra Cauchy call with
-    ``1 + channels * r`` right-hand sides serves every vector ``v``, where the column form pays two
-    right-hand sides per vector. Rank ``r = 1`` or more.
+    (``m`` the closed-form diagonal mean of :func:`diagonal_node_mean`, ``f = 2/(1 + omega)``,
+    ``mu`` the weights of :func:`node_mean`; the Woodbury part vanishes at the Nyquist node).
+    ``S_n`` is one Cauchy sum with the roles of nodes and modes swapped (the nodes are the poles,
+    the modes the evaluation points), so **one** extra Cauchy call with ``channels * r``
+    right-hand sides serves every vector ``v``, where the column form pays one right-hand side per
+    vector. Rank ``r = 1`` or more.
 
     Inputs as :func:`s4_dplr_kernel` with ``c_is_tilde=True``. Returns ``(K, E)``: ``K``
     (channels, H, L) (or (H, L)) and complex ``E`` (channels, H, N2) (or (H, N2)).
@@ -724,21 +862,10 @@ def s4_dplr_kernel_and_row(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tenso
     if nyquist:
         K_hat = torch.cat([K_hat, nyquist_value(B, C_tilde, dt)[..., None]], dim=-1)
     K = _finite_kernel(irfft_kernel(K_hat, L), "s4_dplr_kernel_and_row").to(out_dtype)
-    k01, k11 = blocks[:ch, 1:], blocks[ch:, 1:]  # (ch, r, H, Lz), (r, r, H, Lz)
-    if r == 1:
-        gamma = k01 / (1 + k11[0, 0])
-    else:  # gamma^T = (I + k11)^{-T} k01^T per (H, node)
-        M = torch.eye(r, dtype=cdt, device=Lambda.device)[:, :, None, None] + k11
-        gamma = _solve(M.permute(2, 3, 1, 0)[:, :, None], k01.permute(2, 3, 0, 1)[..., None],
-                       "I + k11 (the Woodbury capacitance matrix)")[..., 0].permute(2, 3, 0, 1)
-    mu = torch.full((om.shape[-1],), 2.0 / L, dtype=_C2R[cdt], device=Lambda.device)
-    mu[0] = 1.0 / L
-    weight = (mu * f) * dt[:, None].to(cdt)  # (H, Lz)
-    V = torch.cat([weight[None], (weight * gamma).reshape(ch * r, *weight.shape)], dim=0)  # (1 + ch r, H, Lz)
-    S = cauchy(-V, w, z, backend=backend)  # (1 + ch r, H, N2): nodes as poles, modes as points
-    E = C_tilde * S[0] - (P.conj()[None] * S[1:].reshape(ch, r, *S.shape[1:])).sum(1)
-    if nyquist:
-        E = E + C_tilde * (dt[:, None].to(cdt) / L)
+    gamma = _woodbury_weights(blocks, ch)  # (ch, r, H, Lz)
+    weight = (_node_weights(om, L) * f) * dt[:, None].to(cdt)  # (H, Lz)
+    S = cauchy(-(weight * gamma).reshape(ch * r, *weight.shape), w, z, backend=backend)  # (ch r, H, N2)
+    E = 2 * C_tilde * _diagonal_node_mean(Lambda, dt, L) - (P.conj()[None] * S.reshape(ch, r, *S.shape[1:])).sum(1)
     return (K[0], E[0]) if squeeze else (K, E)
 
 

@@ -498,7 +498,7 @@ class LiquidS4Layer(S4Layer):
 
     def _taps(self) -> str:
         """How the PB coefficients are read off ``C̃``: by order (fused) or two columns per order (reference)."""
-        return "auto" if self.liquid_impl == "fused" else "columns"
+        return "auto" if self.liquid_impl == "fused" else "two-columns"
 
     def pb_coefficients(self) -> torch.Tensor:
         """PB coefficients ``C B̄^p`` ``(ch, H, order - 1)`` of the paper variant, Eq. (16).

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -407,6 +407,11 @@ def dplr_B_bar(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, dt: torch
     ``(2/Δ − Λ + PP*)``; the inner product ``P*v`` over the full state is ``2 Re Σ_n conj(P_n) v_n``.
     """
     Lambda, B, dt, P = _stored_halves(Lambda, B, dt, P=P)
+    return _dplr_B_bar(Lambda, P, B, dt)
+
+
+def _dplr_B_bar(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    """:func:`dplr_B_bar` on validated tensors (rank-1 ``P`` of ``Lambda``'s shape)."""
     dt = dt.to(Lambda.real.dtype)
     d = 1.0 / (2.0 / dt[..., None] - Lambda)  # (2/Δ − Λ)^{-1}, diagonal
     # (2/Δ − Λ + P P*)^{-1} x = d x − d P (P* d x) / (1 + P* d P), full-state inner products
@@ -550,13 +555,27 @@ def pb_coefficients(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: t
     return torch.stack([2 * (C * B_bar**p).sum(-1).real for p in range(2, order + 1)], dim=-1)
 
 
-#: how :func:`pb_coefficients_tilde` reads ``C B̄^p`` off ``C̃``: by order (``"auto"``), two columns per
-#: order, or one Cauchy call for all orders
-PB_TAPS = ("auto", "columns", "row")
+#: how :func:`pb_coefficients_tilde` reads ``C B̄^p`` off ``C̃``: by order (``"auto"``), one column per
+#: order, one Cauchy call for all orders, or (the previous form, kept as the reference) two columns per order
+PB_TAPS = ("auto", "columns", "row", "two-columns")
 #: ``taps="auto"`` uses ``"row"`` from this highest order on: the row call costs about as much as
 #: three to five orders of columns (issue 25: one thread, B = 8, H = 128, N = 64, L = 1024 and 4096,
 #: process CPU time on a 2-core CPU; data/benchmarks/liquid-2026-12-07-run4-1thread.json)
-ROW_TAPS_MIN_ORDER = 5
+ROW_TAPS_MIN_ORDER = 9
+
+
+def _B_bar_powers(order: int) -> Callable[..., torch.Tensor]:
+    """``(Lambda, P (1, H, N/2), B, dt) -> stack(B̄^p, p = 2..order)``, for :func:`liquidssm.kernels.s4_dplr_kernel_and_taps`."""
+    def powers(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+        if P.shape[0] != 1:
+            raise ValueError(f"P: the PB coefficients use the rank-1 B̄ of Eq. (16); got rank {P.shape[0]} "
+                             f"(P of shape {tuple(P.shape)})")
+        B_bar = _dplr_B_bar(Lambda, P[0], B, dt)
+        out = [B_bar * B_bar]
+        for _ in range(order - 2):
+            out.append(out[-1] * B_bar)
+        return torch.stack(out)  # (order - 1, H, N/2)
+    return powers
 
 
 def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
@@ -594,16 +613,17 @@ def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor
     check_choice(taps, "taps", PB_TAPS)
     if taps == "auto":
         taps = "row" if order >= ROW_TAPS_MIN_ORDER else "columns"
+    if taps in ("columns", "two-columns"):  # the kernel function validates once and calls _B_bar_powers
+        K, T = kernels.s4_dplr_kernel_and_taps(Lambda, P, B, C_tilde, dt, L, _B_bar_powers(order), backend=backend,
+                                               diagonal="closed" if taps == "columns" else "cauchy")  # T (.., k, H)
+        coef = T.movedim(-2, -1)
+        return (K, coef) if with_kernel else coef
     Lambda, P, B, C_tilde, dt = kernels.check_dplr(Lambda, P, B, C_tilde, dt)
     B_bar = dplr_B_bar(Lambda, P, B, dt)
     V = torch.stack([B_bar**p for p in range(2, order + 1)])  # (order - 1, H, N/2)
-    if taps == "columns":
-        K, T = kernels.s4_dplr_kernel_and_taps(Lambda, P, B, C_tilde, dt, L, V, backend=backend)  # T (.., k, H)
-        coef = T.movedim(-2, -1)
-    else:
-        K, E = kernels.s4_dplr_kernel_and_row(Lambda, P, B, C_tilde, dt, L, backend=backend)  # E (.., H, N/2)
-        V_in = kernels.bilinear_input(Lambda, P, V, dt).to(E.dtype)  # (order - 1, H, N/2)
-        coef = (V_in * E.unsqueeze(-3)).sum(-1).real.movedim(-2, -1).to(K.dtype)  # (.., H, order - 1)
+    K, E = kernels.s4_dplr_kernel_and_row(Lambda, P, B, C_tilde, dt, L, backend=backend)  # E (.., H, N/2)
+    V_in = kernels.bilinear_input(Lambda, P, V, dt).to(E.dtype)  # (order - 1, H, N/2)
+    coef = (V_in * E.unsqueeze(-3)).sum(-1).real.movedim(-2, -1).to(K.dtype)  # (.., H, order - 1)
     return (K, coef) if with_kernel else coef
 
 
@@ -637,11 +657,6 @@ def window_sum(c: torch.Tensor, L_tilde: int) -> torch.Tensor:
     return cs - torch.nn.functional.pad(cs[..., :-L_tilde], (L_tilde, 0))
 
 
-def _window_sum_transposed(g: torch.Tensor, L_tilde: int) -> torch.Tensor:
-    """Adjoint of :func:`window_sum`: ``Σ_{ℓ<L̃, t+ℓ<L} g_{t+ℓ}`` (an anti-causal moving sum)."""
-    return window_sum(g.flip(-1), L_tilde).flip(-1)
-
-
 def pb_term_reference(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torch.Tensor:
     r"""PB liquid term ``Σ_p a_p Σ_{ℓ<L̃} c^(p)_{t-ℓ}`` of ``u (B, H, L)``, one tensor operation at a time; Eq. (16).
 
@@ -660,31 +675,143 @@ def pb_term_reference(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torc
     return z  # type: ignore[return-value]
 
 
-def _pb_products(u: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+def _cumsum_time(x: torch.Tensor) -> torch.Tensor:
+    """Prefix sums along axis 1 of ``x (R, L, C)``, computed along the last axis of the transposed view
+    (torch's scan is about twice as fast there as along a middle axis); returns a ``(R, L, C)`` view."""
+    return x.transpose(1, 2).cumsum(-1).transpose(1, 2)
+
+
+def _window_sum_into(out: torch.Tensor, c: torch.Tensor, L_tilde: int) -> None:
+    """``out = Σ_{ℓ<L̃} c_{t-ℓ}`` along axis 1 of ``c (R, L, C)``: :func:`window_sum` in the fused term's layout."""
+    cs = _cumsum_time(c)
+    out.copy_(cs)
+    if L_tilde < c.shape[1]:
+        out[:, L_tilde:] -= cs[:, : c.shape[1] - L_tilde]
+
+
+def _window_sum_adjoint(g: torch.Tensor, L_tilde: int) -> torch.Tensor:
+    """``Σ_{ℓ<L̃, t+ℓ<L} g_{t+ℓ}`` along axis 1 of ``g (R, L, C)``, the adjoint of the window sum, without flips.
+
+    With the prefix sums ``s``, the window starting at ``t`` sums to ``s_{min(t+L̃-1, L-1)} - s_{t-1}``.
+    """
+    L = g.shape[1]
+    cs = _cumsum_time(g)
+    G = g - cs  # -s_{t-1}
+    k = max(0, L - L_tilde + 1)  # windows that end inside the series
+    if k:
+        G[:, :k] += cs[:, L_tilde - 1:]
+    if k < L:
+        G[:, k:] += cs[:, L - 1:]
+    return G
+
+
+def _pb_products(u: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     r"""``g_t = Σ_{p=2}^{P} a_p ∏_{j<p} u_{t-j}`` in Horner form: ``u_t u_{t-1} (a_2 + u_{t-2}(a_3 + … + u_{t-P+1} a_P))``.
 
-    ``u (B, H, L)``, ``coef (H, P - 1)``; ``u`` at negative times is 0. Returns ``(B, H, L)``.
+    ``u (R, L, C)`` with time on axis 1, ``A (R or 1, 1, C, P - 1)`` (``a_p = A[..., p - 2]``); ``u``
+    at negative times is 0. Returns ``(R, L, C)``.
     """
-    L = u.shape[-1]
-    P = min(coef.shape[-1] + 1, L)  # c^(p) = 0 identically for p > L
+    L = u.shape[1]
+    P = min(A.shape[-1] + 1, L)  # c^(p) = 0 identically for p > L
     if P < 2:
         return torch.zeros_like(u)
-    a = [None, None] + [coef[:, p - 2, None] for p in range(2, P + 1)]
     if P == 2:
-        h = u * a[2]
+        h = u * A[..., 0]
     else:  # h = a_{P-1} + u_{t-P+1} a_P, then h <- a_p + u_{t-p} h for p = P-2, ..., 2
         h = torch.empty_like(u)
-        h[..., : P - 1] = 0
-        torch.mul(u[..., : L - P + 1], a[P], out=h[..., P - 1:])
-        h += a[P - 1]
+        h[:, : P - 1] = 0
+        torch.mul(u[:, : L - P + 1], A[..., P - 2], out=h[:, P - 1:])
+        h += A[..., P - 3]
         for p in range(P - 2, 1, -1):
-            h[..., p:] *= u[..., : L - p]
-            h[..., :p] = 0
-            h += a[p]
+            h[:, p:] *= u[:, : L - p]
+            h[:, :p] = 0
+            h += A[..., p - 2]
         h *= u
-    h[..., 1:] *= u[..., :-1]
-    h[..., :1] = 0
+    h[:, 1:] *= u[:, :-1]
+    h[:, :1] = 0
     return h
+
+
+#: elements of the fused PB term processed at a time: whole time series of about this many elements
+#: per chunk, so the few temporaries of a chunk stay in the CPU cache instead of streaming the
+#: whole ``(B, H, L)`` through memory once per operation (issue 25: at L = 4096 a full pass costs
+#: as much as the arithmetic of several)
+PB_CHUNK_ELEMS = 2**18
+
+
+def _pb_backward(u: torch.Tensor, A: torch.Tensor, gz: torch.Tensor, L_tilde: int, need_u: bool,
+                 need_coef: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Backward of the fused PB term on ``u``, ``gz`` (R, L, C) (time on axis 1), ``A`` as :func:`_pb_products`.
+
+    Returns ``(ū (R, L, C), ā (R, C, P - 1))``, ``ā`` summed over time only (the caller sums the
+    rest); see :class:`_PBTerm` for the adjoint recursion.
+    """
+    G = _window_sum_adjoint(gz, L_tilde)  # the anti-causal moving sum W^T gz
+    L, n = u.shape[1], A.shape[-1]
+    P = min(n + 1, L)  # c^(p) = 0 identically for p > L
+    if P < 2:
+        return (torch.zeros_like(u) if need_u else None), (u.new_zeros(u.shape[0], u.shape[2], n) if need_coef else None)
+    prods = [u]  # c^(1), ..., c^(P-1) (c^(P) only enters grad a_P)
+    for p in range(2, P):
+        c = torch.empty_like(u)
+        c[:, : p - 1] = 0
+        torch.mul(prods[-1][:, p - 1:], u[:, : L - p + 1], out=c[:, p - 1:])
+        prods.append(c)
+    grad_a = None
+    if need_coef:  # grad a_p = Σ_t G_t c^(p)_t = Σ_t m_t c^(p-1)_{t-1}, as c^(p)_t = u_t c^(p-1)_{t-1}
+        grad_a = u.new_zeros(u.shape[0], u.shape[2], n)
+        m = G * u
+        for p in range(2, P + 1):
+            grad_a[..., p - 2] = (m[:, 1:] * prods[p - 2][:, : L - 1]).sum(1)
+    if not need_u:
+        return None, grad_a
+    bar = G * A[..., P - 2]  # c̄^(P)
+    gu = torch.empty_like(u)
+    first = True  # gu is written by the first contribution, added to afterwards (no zero fill)
+    for p in range(P - 1, 1, -1):  # c^(p+1) = c^(p) ⊙ S_p u: ū_{t-p} += c̄^(p+1)_t c^(p)_t, then c̄^(p)
+        if first:
+            torch.mul(bar[:, p:], prods[p - 1][:, p:], out=gu[:, : L - p])
+            gu[:, L - p:] = 0
+            first = False
+        else:
+            gu[:, : L - p].addcmul_(bar[:, p:], prods[p - 1][:, p:])
+        bar[:, p:] *= u[:, : L - p]
+        bar[:, :p] = 0
+        bar.addcmul_(G, A[..., p - 2])
+    # c^(2) = u ⊙ S_1 u: ū_{t-1} += c̄^(2)_t u_t and ū_t += c̄^(2)_t u_{t-1}
+    if first:
+        torch.mul(bar[:, 1:], u[:, 1:], out=gu[:, : L - 1])
+        gu[:, L - 1:] = 0
+    else:
+        gu[:, : L - 1].addcmul_(bar[:, 1:], u[:, 1:])
+    gu[:, 1:].addcmul_(bar[:, 1:], u[:, : L - 1])
+    return gu, grad_a
+
+
+def _time_major(x: torch.Tensor, coef: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
+    """``x (B, H, L)`` as a time-major ``(R, L, C)`` tensor without a copy where its memory allows.
+
+    ``(B, L, H)`` memory (the layer's own layout: its input and the gradient of its output) gives
+    ``(B, L, H)``; anything else is made ``(B, H, L)``-contiguous and read as ``(B·H, L, 1)``.
+    Also returns the coefficients ``coef (H, n)`` broadcast to match, ``(1, 1, H, n)`` or
+    ``(B·H, 1, 1, n)``, and whether the first form was used.
+    """
+    Bsz, H, L = x.shape
+    xt = x.transpose(1, 2)
+    if H > 1 and xt.is_contiguous():
+        return xt, (None if coef is None else coef.view(1, 1, H, -1)), True
+    x = x.contiguous()
+    return x.view(Bsz * H, L, 1), (None if coef is None else coef.repeat(Bsz, 1).view(Bsz * H, 1, 1, -1)), False
+
+
+def _chunks(X: torch.Tensor) -> range:
+    """Row starts of :data:`PB_CHUNK_ELEMS`-element chunks of ``X (R, L, C)`` (at least one row each)."""
+    return range(0, X.shape[0], max(1, PB_CHUNK_ELEMS // max(1, X.shape[1] * X.shape[2])))
+
+
+def _rows(A: torch.Tensor, r: slice) -> torch.Tensor:
+    """The coefficients of rows ``r``: ``A`` itself when it is shared by every row."""
+    return A if A.shape[0] == 1 else A[r]
 
 
 class _PBTerm(torch.autograd.Function):
@@ -694,49 +821,48 @@ class _PBTerm(torch.autograd.Function):
     ``G = W^T γ`` (the anti-causal moving sum of the incoming gradient ``γ``), ``grad a_p = Σ G c^(p)``
     and, from ``c^(p) = c^(p-1) ⊙ S_{p-1} u`` (``S_j`` the shift by ``j``), the adjoints
     ``c̄^(p) = a_p G + c̄^(p+1) ⊙ S_p u`` (``c̄^(P+1) = 0``) and
-    ``ū = c̄^(2) ⊙ S_1 u + Σ_{p≥2} S_{p-1}^T (c̄^(p) ⊙ c^(p-1))``.
+    ``ū = c̄^(2) ⊙ S_1 u + Σ_{p≥2} S_{p-1}^T (c̄^(p) ⊙ c^(p-1))``. Both directions work on the time
+    series in the memory layout they arrive in (:func:`_time_major`: the layer's ``(B, L, H)`` needs
+    no transposing copy) and in chunks of whole series (:data:`PB_CHUNK_ELEMS`); every series is
+    independent, so neither changes a single value.
     """
 
     @staticmethod
     def forward(ctx: object, u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torch.Tensor:  # noqa: D102
         ctx.save_for_backward(u, coef)  # type: ignore[attr-defined]
         ctx.L_tilde = L_tilde  # type: ignore[attr-defined]
-        return window_sum(_pb_products(u, coef), L_tilde)
+        X, A, blh = _time_major(u, coef)
+        z = torch.empty_like(X)
+        step = _chunks(X).step
+        for r in _chunks(X):
+            rows = slice(r, r + step)
+            _window_sum_into(z[rows], _pb_products(X[rows], _rows(A, rows)), L_tilde)
+        return z.transpose(1, 2) if blh else z.view(u.shape)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: object, gz: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:  # noqa: D102
         u, coef = ctx.saved_tensors  # type: ignore[attr-defined]
         need_u, need_coef = ctx.needs_input_grad[:2]  # type: ignore[attr-defined]
-        G = _window_sum_transposed(gz, ctx.L_tilde)  # type: ignore[attr-defined]
-        L, n = u.shape[-1], coef.shape[-1]
-        P = min(n + 1, L)  # c^(p) = 0 identically for p > L
-        prods = [u]  # c^(1), ..., c^(P)
-        for p in range(2, P + 1):
-            c = torch.empty_like(u)
-            c[..., : p - 1] = 0
-            torch.mul(prods[-1][..., p - 1:], u[..., : L - p + 1], out=c[..., p - 1:])
-            prods.append(c)
-        grad_coef = None
-        if need_coef:
-            grad_coef = torch.zeros_like(coef)
-            for p in range(2, P + 1):  # grad a_p = Σ_{b,t} G c^(p)
-                grad_coef[:, p - 2] = torch.linalg.vecdot(G, prods[p - 1]).reshape(-1, coef.shape[0]).sum(0)
-        if not need_u:
-            return None, grad_coef, None
-        gu = torch.zeros_like(u)
-        if P < 2:
-            return gu, grad_coef, None
-        bar = G * coef[:, P - 2, None]  # c̄^(P)
-        for p in range(P - 1, 1, -1):  # c^(p+1) = c^(p) ⊙ S_p u: ū_{t-p} += c̄^(p+1)_t c^(p)_t, then c̄^(p)
-            gu[..., : L - p].addcmul_(bar[..., p:], prods[p - 1][..., p:])
-            bar[..., p:] *= u[..., : L - p]
-            bar[..., :p] = 0
-            bar.addcmul_(G, coef[:, p - 2, None])
-        # c^(2) = u ⊙ S_1 u: ū_{t-1} += c̄^(2)_t u_t and ū_t += c̄^(2)_t u_{t-1}
-        gu[..., : L - 1].addcmul_(bar[..., 1:], u[..., 1:])
-        gu[..., 1:].addcmul_(bar[..., 1:], u[..., : L - 1])
-        return gu, grad_coef, None
+        X, A, blh = _time_major(u, coef)
+        gz = gz.expand(u.shape)
+        GZ = (gz.transpose(1, 2).contiguous() if blh else gz.contiguous().view(X.shape))
+        gu = torch.empty_like(X) if need_u else None
+        grad_rows = X.new_empty(X.shape[0], X.shape[2], coef.shape[1]) if need_coef else None
+        step = _chunks(X).step
+        for r in _chunks(X):
+            rows = slice(r, r + step)
+            gu_c, ga_c = _pb_backward(X[rows], _rows(A, rows), GZ[rows], ctx.L_tilde,  # type: ignore[attr-defined]
+                                      need_u, need_coef)
+            if need_u:
+                gu[rows] = gu_c  # type: ignore[index]
+            if need_coef:
+                grad_rows[rows] = ga_c  # type: ignore[index]
+        grad = None
+        if need_coef:  # (B, H, n) summed over the batch: rows are batches (C = H) or (b, h) pairs (C = 1)
+            grad = grad_rows.sum(0) if blh else grad_rows.view(u.shape[0], *coef.shape).sum(0)  # type: ignore[union-attr]
+        gu_out = None if gu is None else (gu.transpose(1, 2) if blh else gu.view(u.shape))
+        return gu_out, grad, None
 
 
 def pb_term(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torch.Tensor:
@@ -744,8 +870,10 @@ def pb_term(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torch.Tensor:
 
     Same value as :func:`pb_term_reference` (the oracle, tested in float64 with every gradient):
     the window sum is linear, so one moving sum of ``g_t = Σ_p a_p c^(p)_t`` replaces one per
-    order, ``g`` is formed in Horner form (``order - 1`` multiply-adds, no stack of products), and
-    the backward is analytic and recomputes the products instead of saving them. Inside
+    order, ``g`` is formed in Horner form (``order - 1`` multiply-adds, no stack of products), the
+    backward is analytic and recomputes the products instead of saving them, and both work in the
+    memory layout ``u`` and the gradient arrive in (the layer's ``(B, L, H)`` is read in place) one
+    cache-sized chunk of series at a time (:class:`_PBTerm`). Inside
     ``torch.func`` transforms or forward-mode AD the reference runs (the hand-written backward
     has no ``jvp``).
 
