@@ -56,6 +56,7 @@ def test_pb_term_chunks_and_layouts_equal_the_reference(order, layout, chunk, mo
     """Every chunk size (down to one element: one series per chunk; rows not a multiple of H) and both memory layouts
     (the layer's ``(B, L, H)`` read in place, anything else made contiguous) give the reference's values and gradients."""
     monkeypatch.setattr(liquid, "PB_CHUNK_ELEMS", chunk)
+    monkeypatch.setattr(liquid, "BLOCKED_SCAN_MIN_L", 1 if chunk == 7 else 10**9)  # both scans of the (B, L, H) layout
     torch.manual_seed(order + chunk)
     B, H, L = 3, 5, 11
     base = torch.randn(B, L, H, dtype=f64) if layout == "blh" else torch.randn(B, H, L, dtype=f64)
@@ -70,6 +71,16 @@ def test_pb_term_chunks_and_layouts_equal_the_reference(order, layout, chunk, mo
         torch.testing.assert_close(y1, y2, rtol=0, atol=1e-12)
         for a, b in zip(g1, g2):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("L", [1, 7, 8, 9, 30, 33])
+def test_blocked_time_scan_equals_cumsum(L, monkeypatch):
+    """The two-level scan of the layer's (B, L, H) layout (forced on at short L) against torch.cumsum, tails included."""
+    monkeypatch.setattr(liquid, "BLOCKED_SCAN_MIN_L", 1)
+    x = torch.randn(2, L, 3, dtype=f64)
+    got = liquid._cumsum_time(x)
+    torch.testing.assert_close(got, x.cumsum(1), rtol=0, atol=1e-12)
+    assert got.data_ptr() != x.data_ptr()
 
 
 @pytest.mark.parametrize("order", [2, 4, 6])

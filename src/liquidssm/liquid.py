@@ -675,10 +675,38 @@ def pb_term_reference(u: torch.Tensor, coef: torch.Tensor, L_tilde: int) -> torc
     return z  # type: ignore[return-value]
 
 
+#: from this length on, :func:`_cumsum_time` scans a ``(R, L, C > 1)`` tensor in blocks of :data:`SCAN_BLOCK` steps
+BLOCKED_SCAN_MIN_L = 2048
+SCAN_BLOCK = 8
+
+
 def _cumsum_time(x: torch.Tensor) -> torch.Tensor:
-    """Prefix sums along axis 1 of ``x (R, L, C)``, computed along the last axis of the transposed view
-    (torch's scan is about twice as fast there as along a middle axis); returns a ``(R, L, C)`` view."""
-    return x.transpose(1, 2).cumsum(-1).transpose(1, 2)
+    """Prefix sums along axis 1 of ``x (R, L, C)``; a new tensor.
+
+    With ``C = 1`` (series contiguous in time) torch's scan along the last axis. With ``C > 1``
+    (the layer's ``(B, L, H)``: time is a middle axis, the ``C`` series interleaved) torch scans
+    one series at a time with a stride of ``C``; from :data:`BLOCKED_SCAN_MIN_L` on a two-level
+    scan is about twice as fast there: :data:`SCAN_BLOCK` - 1 in-place additions, each over
+    every block at once and vectorized over ``C``, scan inside the blocks, then the block totals
+    are scanned (a tensor ``SCAN_BLOCK`` times smaller) and added to the following blocks.
+    """
+    R, L, C = x.shape
+    if C == 1:
+        return x.transpose(1, 2).cumsum(-1).transpose(1, 2)
+    if L < max(BLOCKED_SCAN_MIN_L, SCAN_BLOCK):
+        return x.cumsum(1)
+    b = SCAN_BLOCK
+    nb = L // b
+    y = x.clone()
+    blocks = y[:, : nb * b].view(R, nb, b, C)
+    for i in range(1, b):
+        blocks[:, :, i] += blocks[:, :, i - 1]
+    totals = blocks[:, :, b - 1].cumsum(1)  # (R, nb, C): the prefix sum at the end of every block
+    blocks[:, 1:] += totals[:, :-1, None]
+    tail = y[:, nb * b:]  # L not a multiple of b: the last few steps one by one
+    for i in range(tail.shape[1]):
+        tail[:, i] += totals[:, -1] if i == 0 else tail[:, i - 1]
+    return y
 
 
 def _window_sum_into(out: torch.Tensor, c: torch.Tensor, L_tilde: int) -> None:
