@@ -196,7 +196,8 @@ class _CauchyPairs(torch.autograd.Function):
         need_vw = need_v or need_w
         if need_vw:
             re_a = torch.zeros(R, 2 * K, N2, dtype=rdtype, device=v.device)  # Re [cg z, cg] q^T
-            re_t = torch.zeros(R, 3 * K, N2, dtype=rdtype, device=v.device)  # Re [cg z^2, cg z, cg] (q^2)^T
+            # Re [cg z, cg] (q^2)^T; the z^2 column follows from z^2 q = 1 + 2 Re(w) z q - |w|^2 q
+            re_t = torch.zeros(R, 2 * K, N2, dtype=rdtype, device=v.device) if need_w else None
         if need_z:
             gz = torch.empty(R, Lz, dtype=z.dtype, device=z.device)
             a_rows = a  # (R, K, N2)
@@ -209,14 +210,13 @@ class _CauchyPairs(torch.autograd.Function):
             zb = zc[:, None, :]
             if need_vw:
                 cg = g[:, :, s:s + lc].conj()  # (R, K, lc)
-                u1 = (cg * zb)
-                re_a.baddbmm_(_real_cols_t(torch.cat([u1, cg], dim=1)), _real_rows(q).transpose(1, 2))
+                left = _real_cols_t(torch.cat([cg * zb, cg], dim=1))  # (R, 2K, 2 lc), shared by q and q^2
+                re_a.baddbmm_(left, _real_rows(q).transpose(1, 2))
             if need_z:
                 aq = torch.view_as_complex((a_rows @ _real_rows(q)).reshape(R, K, lc, 2))
             q.mul_(q)
-            if need_vw:
-                u2 = u1 * zb
-                re_t.baddbmm_(_real_cols_t(torch.cat([u2, u1, cg], dim=1)), _real_rows(q).transpose(1, 2))
+            if need_w:
+                re_t.baddbmm_(left, _real_rows(q).transpose(1, 2))  # type: ignore[union-attr]
             if need_z:
                 m = torch.view_as_complex((q2_rows @ _real_rows(q)).reshape(R, 4 * K, lc, 2))
                 al, be, ga, de = m[:, :K], m[:, K:2 * K], m[:, 2 * K:3 * K], m[:, 3 * K:]
@@ -226,11 +226,12 @@ class _CauchyPairs(torch.autograd.Function):
         grad_v = grad_w = None
         if need_vw:
             ga_, gb_ = re_a[:, :K], re_a[:, K:]  # (R, K, N2)
-            t2, t1, t0 = (re_t[:, i * K:(i + 1) * K] for i in range(3))
             wb = w[:, None, :]
             if need_v:
                 grad_v = 2 * ga_ - 2 * gb_ * wb
             if need_w:
+                t1, t0 = re_t[:, :K], re_t[:, K:]  # type: ignore[index]
+                t2 = gb_ + (2 * w.real)[:, None, :] * t1 - (w.real**2 + w.imag**2)[:, None, :] * t0
                 re_u1 = a * t2 + b * t1
                 re_u0 = a * t1 + b * t0
                 grad_w = (-2 * gb_ * v + 2 * re_u1 - 2 * re_u0 * wb).sum(dim=1)

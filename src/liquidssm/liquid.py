@@ -680,7 +680,7 @@ BLOCKED_SCAN_MIN_L = 2048
 SCAN_BLOCK = 8
 
 
-def _cumsum_time(x: torch.Tensor) -> torch.Tensor:
+def _cumsum_time(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """Prefix sums along axis 1 of ``x (R, L, C)``; a new tensor.
 
     With ``C = 1`` (series contiguous in time) torch's scan along the last axis. With ``C > 1``
@@ -689,15 +689,19 @@ def _cumsum_time(x: torch.Tensor) -> torch.Tensor:
     scan is about twice as fast there: :data:`SCAN_BLOCK` - 1 in-place additions, each over
     every block at once and vectorized over ``C``, scan inside the blocks, then the block totals
     are scanned (a tensor ``SCAN_BLOCK`` times smaller) and added to the following blocks.
+    ``out``: a contiguous ``(R, L, C)`` tensor to write into (not ``x``).
     """
     R, L, C = x.shape
     if C == 1:
-        return x.transpose(1, 2).cumsum(-1).transpose(1, 2)
+        if out is None:
+            return x.view(R, L).cumsum(-1).view(R, L, 1)
+        torch.cumsum(x.view(R, L), -1, out=out.view(R, L))
+        return out
     if L < max(BLOCKED_SCAN_MIN_L, SCAN_BLOCK):
-        return x.cumsum(1)
+        return x.cumsum(1) if out is None else torch.cumsum(x, 1, out=out)
     b = SCAN_BLOCK
     nb = L // b
-    y = x.clone()
+    y = x.clone() if out is None else out.copy_(x)
     blocks = y[:, : nb * b].view(R, nb, b, C)
     for i in range(1, b):
         blocks[:, :, i] += blocks[:, :, i - 1]
@@ -711,10 +715,12 @@ def _cumsum_time(x: torch.Tensor) -> torch.Tensor:
 
 def _window_sum_into(out: torch.Tensor, c: torch.Tensor, L_tilde: int) -> None:
     """``out = Σ_{ℓ<L̃} c_{t-ℓ}`` along axis 1 of ``c (R, L, C)``: :func:`window_sum` in the fused term's layout."""
+    if L_tilde >= c.shape[1]:  # a full prefix sum
+        _cumsum_time(c, out=out)
+        return
     cs = _cumsum_time(c)
     out.copy_(cs)
-    if L_tilde < c.shape[1]:
-        out[:, L_tilde:] -= cs[:, : c.shape[1] - L_tilde]
+    out[:, L_tilde:] -= cs[:, : c.shape[1] - L_tilde]
 
 
 def _window_sum_adjoint(g: torch.Tensor, L_tilde: int) -> torch.Tensor:
@@ -767,34 +773,36 @@ def _pb_products(u: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
 PB_CHUNK_ELEMS = 2**18
 
 
-def _pb_backward(u: torch.Tensor, A: torch.Tensor, gz: torch.Tensor, L_tilde: int, need_u: bool,
-                 need_coef: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _pb_backward(u: torch.Tensor, A: torch.Tensor, gz: torch.Tensor, L_tilde: int, gu: torch.Tensor | None,
+                 grad_a: torch.Tensor | None) -> None:
     """Backward of the fused PB term on ``u``, ``gz`` (R, L, C) (time on axis 1), ``A`` as :func:`_pb_products`.
 
-    Returns ``(ū (R, L, C), ā (R, C, P - 1))``, ``ā`` summed over time only (the caller sums the
-    rest); see :class:`_PBTerm` for the adjoint recursion.
+    Writes ``ū (R, L, C)`` into ``gu`` and ``ā (R, C, P - 1)``, summed over time only (the caller
+    sums the rest), into ``grad_a`` (either may be None: not needed); see :class:`_PBTerm` for the
+    adjoint recursion.
     """
     G = _window_sum_adjoint(gz, L_tilde)  # the anti-causal moving sum W^T gz
     L, n = u.shape[1], A.shape[-1]
     P = min(n + 1, L)  # c^(p) = 0 identically for p > L
     if P < 2:
-        return (torch.zeros_like(u) if need_u else None), (u.new_zeros(u.shape[0], u.shape[2], n) if need_coef else None)
+        for t in (gu, grad_a):
+            if t is not None:
+                t.zero_()
+        return
     prods = [u]  # c^(1), ..., c^(P-1) (c^(P) only enters grad a_P)
     for p in range(2, P):
         c = torch.empty_like(u)
         c[:, : p - 1] = 0
         torch.mul(prods[-1][:, p - 1:], u[:, : L - p + 1], out=c[:, p - 1:])
         prods.append(c)
-    grad_a = None
-    if need_coef:  # grad a_p = Σ_t G_t c^(p)_t = Σ_t m_t c^(p-1)_{t-1}, as c^(p)_t = u_t c^(p-1)_{t-1}
-        grad_a = u.new_zeros(u.shape[0], u.shape[2], n)
+    if grad_a is not None:  # grad a_p = Σ_t G_t c^(p)_t = Σ_t m_t c^(p-1)_{t-1}, as c^(p)_t = u_t c^(p-1)_{t-1}
+        grad_a[..., P - 1:] = 0  # orders above L: c^(p) = 0
         m = G * u
         for p in range(2, P + 1):
-            grad_a[..., p - 2] = (m[:, 1:] * prods[p - 2][:, : L - 1]).sum(1)
-    if not need_u:
-        return None, grad_a
+            grad_a[..., p - 2] = torch.linalg.vecdot(m[:, 1:], prods[p - 2][:, : L - 1], dim=1)
+    if gu is None:
+        return
     bar = G * A[..., P - 2]  # c̄^(P)
-    gu = torch.empty_like(u)
     first = True  # gu is written by the first contribution, added to afterwards (no zero fill)
     for p in range(P - 1, 1, -1):  # c^(p+1) = c^(p) ⊙ S_p u: ū_{t-p} += c̄^(p+1)_t c^(p)_t, then c̄^(p)
         if first:
@@ -813,7 +821,6 @@ def _pb_backward(u: torch.Tensor, A: torch.Tensor, gz: torch.Tensor, L_tilde: in
     else:
         gu[:, : L - 1].addcmul_(bar[:, 1:], u[:, 1:])
     gu[:, 1:].addcmul_(bar[:, 1:], u[:, : L - 1])
-    return gu, grad_a
 
 
 def _time_major(x: torch.Tensor, coef: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
@@ -880,12 +887,8 @@ class _PBTerm(torch.autograd.Function):
         step = _chunks(X).step
         for r in _chunks(X):
             rows = slice(r, r + step)
-            gu_c, ga_c = _pb_backward(X[rows], _rows(A, rows), GZ[rows], ctx.L_tilde,  # type: ignore[attr-defined]
-                                      need_u, need_coef)
-            if need_u:
-                gu[rows] = gu_c  # type: ignore[index]
-            if need_coef:
-                grad_rows[rows] = ga_c  # type: ignore[index]
+            _pb_backward(X[rows], _rows(A, rows), GZ[rows], ctx.L_tilde,  # type: ignore[attr-defined]
+                         None if gu is None else gu[rows], None if grad_rows is None else grad_rows[rows])
         grad = None
         if need_coef:  # (B, H, n) summed over the batch: rows are batches (C = H) or (b, h) pairs (C = 1)
             grad = grad_rows.sum(0) if blh else grad_rows.view(u.shape[0], *coef.shape).sum(0)  # type: ignore[union-attr]

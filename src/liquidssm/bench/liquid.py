@@ -9,7 +9,7 @@ chapters ``liquid/05_liquid_s4_layer`` and ``reproductions/30_performance`` call
 The layers use their default, a learned ``C̃`` at ``l_max = L`` (``c_param="tilde"``); ``--c-param
 c`` times the paper-literal ``C`` and ``both`` adds an ``S4 (C)`` row. ``--impl`` picks the PB
 implementations timed: ``fused`` (the default layer, :func:`liquidssm.liquid.pb_term` and the
-one-row coefficients) and ``reference`` (the previous implementation, the oracle; rows
+coefficients with one Cauchy column per order) and ``reference`` (the previous implementation, the oracle; rows
 ``PB (reference)``), so one run gives the before/after overhead per order and ``L``. Every
 configuration of one ``L`` is timed round-robin in one process after a warm-up, in wall time and
 in process CPU time: machine noise falls on all alike, and the ratio of medians to ``S4`` is what
@@ -74,9 +74,11 @@ def _kernel_step(layer: torch.nn.Module, L: int) -> None:
     (K.sum() if coef is None else K.sum() + coef.sum()).backward()
 
 
-def _term_step(u: torch.Tensor, coef: torch.Tensor, L: int) -> None:
-    """Forward+backward of the fused PB term alone on ``u (B, H, L)``."""
-    pb_term(u, coef, L).sum().backward()
+def _term_step(x: torch.Tensor, coef: torch.Tensor, grad: torch.Tensor, L: int) -> None:
+    """Forward+backward of the fused PB term alone, in the layer's memory layout: ``x (B, L, H)`` enters as the
+    ``(B, H, L)`` view :meth:`liquidssm.layers.S4Layer.forward` passes, and the gradient ``grad (B, L, H)``
+    arrives as the layer's output gradient does."""
+    pb_term(x.transpose(1, 2), coef, L).backward(grad.transpose(1, 2))
 
 
 def _name(kind: str, impl: str) -> str:
@@ -135,12 +137,13 @@ def run_liquid_benchmark(
         steps = {key: (lambda layer=layer, u=u: _step(layer, u)) for key, layer in configs.items()}
         if parts:
             steps[("S4 kernel", None)] = lambda layer=configs[("S4", None)], L=L: _kernel_step(layer, L)
-            x = torch.randn(batch, H, L, device=device, requires_grad=True)
+            x = torch.randn(batch, L, H, device=device, requires_grad=True)
+            grad = torch.randn(batch, L, H, device=device)
             for order in orders if "pb" in kinds and "fused" in impls else ():
                 layer = configs[("PB", order)]
                 steps[("PB kernel", order)] = lambda layer=layer, L=L: _kernel_step(layer, L)
                 coef = torch.randn(H, order - 1, device=device, requires_grad=True)
-                steps[("PB term", order)] = lambda x=x, coef=coef, L=L: _term_step(x, coef, L)
+                steps[("PB term", order)] = lambda x=x, coef=coef, grad=grad, L=L: _term_step(x, coef, grad, L)
         times, cpu = _round_robin(steps, repeats)
         base, cpu_base = statistics.median(times[("S4", None)]), statistics.median(cpu[("S4", None)])
         for (name, order), ts in times.items():
