@@ -49,7 +49,7 @@ def test_pb_term_non_contiguous_input_and_broadcast_gradient():
         torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-12)
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 40, 2**18])
+@pytest.mark.parametrize("chunk", [1, 7, 40, 2**19])
 @pytest.mark.parametrize("layout", ["bhl", "blh", "flipped"])
 @pytest.mark.parametrize("order", [2, 5])
 def test_pb_term_chunks_and_layouts_equal_the_reference(order, layout, chunk, monkeypatch):
