@@ -141,6 +141,14 @@ def test_pb_coefficients_row_and_columns_equal_the_dense_oracle(order):
         liquid.pb_coefficients_tilde(Lam, P, B, Ct, dt, order, L, taps="rows")
 
 
+@pytest.mark.parametrize("taps", ["columns", "row", "two-columns"])
+def test_pb_coefficients_refuse_a_rank_two_P(taps):
+    """Eq. (16)'s B̄ is the rank-1 Sherman-Morrison one: a rank-2 P is refused, not silently mis-discretized."""
+    Lam, P, B, C, dt = system(rank=2)
+    with pytest.raises(ValueError, match="rank-1"):
+        liquid.pb_coefficients_tilde(Lam, P, B, C, dt, 3, 8, backend="torch", taps=taps)
+
+
 def test_pb_coefficients_row_gradcheck():
     Lam, P, B, C, dt = system(H=1, N=4, ch=1)
     Ct = kernels.c_tilde(Lam, P, B, C, dt, 6).requires_grad_()

@@ -558,9 +558,10 @@ def pb_coefficients(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C: t
 #: how :func:`pb_coefficients_tilde` reads ``C B̄^p`` off ``C̃``: by order (``"auto"``), one column per
 #: order, one Cauchy call for all orders, or (the previous form, kept as the reference) two columns per order
 PB_TAPS = ("auto", "columns", "row", "two-columns")
-#: ``taps="auto"`` uses ``"row"`` from this highest order on: the row call costs about as much as
-#: three to five orders of columns (issue 25: one thread, B = 8, H = 128, N = 64, L = 1024 and 4096,
-#: process CPU time on a 2-core CPU; data/benchmarks/liquid-2026-12-07-run4-1thread.json)
+#: ``taps="auto"`` uses ``"row"`` from this highest order on. With one column per order the columns
+#: were faster at every measured order 2..6 (issue 25: B = 8, H = 128, N = 64, L = 1024 and 4096,
+#: 2 threads, the kernel and coefficients forward+backward); from the per-order slope the row's
+#: fixed cost (its own Cauchy call) would be reached around order 9 at L = 4096, later at L = 1024
 ROW_TAPS_MIN_ORDER = 9
 
 
@@ -589,21 +590,24 @@ def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor
     unity, computed with the Cauchy denominators of the S4 kernel. ``taps`` picks the form:
 
     * ``"auto"`` (default): ``"columns"`` below order :data:`ROW_TAPS_MIN_ORDER`, ``"row"`` from it on;
-    * ``"columns"``: :func:`liquidssm.kernels.s4_dplr_kernel_and_taps`, two extra
-      right-hand sides per order in the S4 kernel's own Cauchy call; they share its reciprocals,
-      so each order adds only matrix-product columns;
+    * ``"columns"``: :func:`liquidssm.kernels.s4_dplr_kernel_and_taps`: the diagonal part of tap 0 in
+      closed form (:func:`liquidssm.kernels.diagonal_node_mean`) and one extra right-hand side
+      ``P^* v'`` per order in the S4 kernel's own Cauchy call, sharing its reciprocals;
     * ``"row"``: :func:`liquidssm.kernels.s4_dplr_kernel_and_row`, one extra Cauchy call with the
       nodes and modes swapped gives a row ``E`` with ``C v = Re Σ_n bilinear_input(v)_n E_n`` for
-      every ``v``: a cost independent of the order, but a call with its own reciprocals.
+      every ``v``: a cost independent of the order, but a call with its own reciprocals;
+    * ``"two-columns"``: the previous form (``diagonal="cauchy"``), two right-hand sides per order;
+      the reference layer (``liquid_impl="reference"``) keeps it.
 
-    Both equal :func:`pb_coefficients` of ``C = kernels.c_from_tilde(..., C̃, L)`` (the dense
-    oracle) to rounding.
+    All equal :func:`pb_coefficients` of ``C = kernels.c_from_tilde(..., C̃, L)`` (the dense
+    oracle) to rounding. The columns forms need the rank-1 ``P`` of Eq. (16) (a ``ValueError``
+    otherwise).
 
     Args:
         Lambda, P, B: ``(H, N/2)`` complex; C_tilde: ``(H, N/2)`` or ``(channels, H, N/2)``, defined
             for length ``L``; dt: ``(H,)``; order: highest order >= 2; backend: Cauchy backend.
         with_kernel: also return the S4 kernel of ``C̃`` at length ``L`` (computed by the same call).
-        taps: ``"auto"``, ``"columns"`` or ``"row"``.
+        taps: one of :data:`PB_TAPS`.
 
     Returns:
         real ``(H, order - 1)`` or ``(channels, H, order - 1)``; with ``with_kernel`` the pair
@@ -619,6 +623,10 @@ def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor
         coef = T.movedim(-2, -1)
         return (K, coef) if with_kernel else coef
     Lambda, P, B, C_tilde, dt = kernels.check_dplr(Lambda, P, B, C_tilde, dt)
+    if P.ndim == 3 and P.shape[0] != 1:
+        raise ValueError(f"P: the PB coefficients use the rank-1 B̄ of Eq. (16); got rank {P.shape[0]} "
+                         f"(P of shape {tuple(P.shape)})")
+    P = P.reshape(P.shape[-2:]) if P.ndim == 3 else P
     B_bar = dplr_B_bar(Lambda, P, B, dt)
     V = torch.stack([B_bar**p for p in range(2, order + 1)])  # (order - 1, H, N/2)
     K, E = kernels.s4_dplr_kernel_and_row(Lambda, P, B, C_tilde, dt, L, backend=backend)  # E (.., H, N/2)
