@@ -62,7 +62,7 @@ from liquidssm.repro import results as res
 from liquidssm.repro.checkpoint import atomic_write, list_checkpoints
 from liquidssm.repro.experiments import PAPERS, get_experiment, list_experiments, table_experiments
 from liquidssm.repro.runs import current_result, merge_overrides, planned_runs, variant_overrides
-from liquidssm.repro.spec import DEVICES, PRECISIONS, PROFILES, RUN_VARIANTS, resolve
+from liquidssm.repro.spec import PRECISIONS, PROFILES, RUN_VARIANTS, check_placement, resolve
 
 __all__ = ["CampaignError", "EXECUTORS", "COST_SCHEMA", "ExecutorOptions", "JobLaunch", "PlannedRun",
            "TrainJob", "select_experiments", "load_costs", "plan", "train_argv",
@@ -229,16 +229,8 @@ class JobLaunch:
     precision: str = "32-true"
 
     def __post_init__(self) -> None:
-        device = "cuda" if self.device == "gpu" else self.device
-        if device not in DEVICES:
-            raise CampaignError(f"--device: expected one of {list(DEVICES)}, got {self.device!r}")
-        object.__setattr__(self, "device", device)
-        for name in ("devices", "num_nodes"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise CampaignError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {v!r}")
-        if self.precision not in PRECISIONS:
-            raise CampaignError(f"--precision: expected one of {list(PRECISIONS)}, got {self.precision!r}")
+        object.__setattr__(self, "device", check_placement(self, option=lambda name: "--" + name.replace("_", "-"),
+                                                           error=CampaignError))
 
 
 def _set_items(overrides: dict[str, dict[str, Any]] | None) -> list[str]:

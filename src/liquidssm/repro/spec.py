@@ -21,14 +21,14 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from liquidssm.configs import ModelConfig
 
 __all__ = ["Optimisation", "Training", "Profile", "Experiment", "RunSpec", "Launch", "PROFILES",
-           "RUN_VARIANTS", "PRECISIONS", "DEVICES", "DT_LRS", "maximise", "resolve", "released_overrides"]
+           "RUN_VARIANTS", "PRECISIONS", "DEVICES", "DT_LRS", "maximise", "resolve", "released_overrides", "check_placement"]
 
 #: the two profiles of every entry: a CPU-sized run on data with a learnable signal, the paper's run
 PROFILES = ("smoke", "full")
@@ -295,6 +295,28 @@ def released_overrides(exp: Experiment, profile: str = "full") -> dict[str, dict
 PathLike = str | os.PathLike[str]
 
 
+def check_placement(launch: Any, *, option: Callable[[str], str] = lambda name: name,
+                    error: type[Exception] = ValueError) -> str:
+    """Check the ``device``, ``devices``, ``num_nodes`` and ``precision`` fields of ``launch``; return the device.
+
+    The one check of where a run trains, shared by :class:`Launch` and the campaign's job
+    options (:class:`liquidssm.repro.campaign.JobLaunch`): ``"gpu"`` is read as ``"cuda"``,
+    counts are integers ``>= 1``, the precision one of :data:`PRECISIONS`. ``option`` spells a
+    field's name in the messages (``"--num-nodes"`` on a command line), ``error`` is the class raised.
+    """
+    device = "cuda" if launch.device == "gpu" else launch.device
+    if device not in DEVICES:
+        raise error(f"{option('device')}: expected one of {list(DEVICES)} (or 'gpu'), got {launch.device!r}")
+    for name in ("devices", "num_nodes"):
+        v = getattr(launch, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise error(f"{option(name)}: expected an integer >= 1, got {v!r}")
+    if launch.precision not in PRECISIONS:
+        raise error(f"{option('precision')}: expected one of {list(PRECISIONS)} (the '*-true' half modes "
+                    f"break the FFT convolution), got {launch.precision!r}")
+    return device
+
+
 @dataclass(frozen=True)
 class Launch:
     """Where and how one run trains: everything :func:`liquidssm.repro.train.fit` needs besides
@@ -324,17 +346,8 @@ class Launch:
     tensorboard: bool = False
 
     def __post_init__(self) -> None:
-        device = "cuda" if self.device == "gpu" else self.device
-        if device not in DEVICES:
-            raise ValueError(f"device: expected one of {list(DEVICES)} (or 'gpu'), got {self.device!r}")
+        device = check_placement(self)
         object.__setattr__(self, "device", device)
-        for name in ("devices", "num_nodes"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision: expected one of {list(PRECISIONS)} (the '*-true' half modes "
-                             f"break the FFT convolution), got {self.precision!r}")
         if device == "cpu" and self.precision != "32-true":
             raise ValueError(f"precision: {self.precision!r} is for GPUs; on the CPU use '32-true'")
         m = self.max_minutes
