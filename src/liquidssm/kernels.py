@@ -421,11 +421,20 @@ def node_mean(K_hat: torch.Tensor, L: int) -> torch.Tensor:
     """
     K_hat = as_tensor(K_hat, "K_hat", allow_complex=True)
     L = _check_L(L)
-    weights = torch.full((K_hat.shape[-1],), 2.0 / L, dtype=K_hat.real.dtype, device=K_hat.device)
+    return (K_hat.real * _node_weights(K_hat.shape[-1], L, K_hat.real.dtype, K_hat.device)).sum(-1)
+
+
+def _node_weights(n: int, L: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Weights of the first ``n`` of the ``L//2 + 1`` nodes in the mean over all ``L`` roots of unity.
+
+    ``1/L`` at DC and (even ``L``) at the Nyquist node ``k = L/2``, ``2/L`` elsewhere (each stands
+    for itself and its conjugate node).
+    """
+    weights = torch.full((n,), 2.0 / L, dtype=dtype, device=device)
     weights[0] = 1.0 / L
-    if L % 2 == 0 and L > 1:
-        weights[-1] = 1.0 / L
-    return (K_hat.real * weights).sum(-1)
+    if L % 2 == 0 and L > 1 and n > L // 2:
+        weights[L // 2] = 1.0 / L
+    return weights
 
 
 def node_distance(Lambda: torch.Tensor, dt: torch.Tensor, L: int) -> torch.Tensor:
@@ -704,13 +713,6 @@ def _woodbury_weights(blocks: torch.Tensor, channels: int) -> torch.Tensor:
                   "I + k11 (the Woodbury capacitance matrix)")[..., 0].permute(2, 3, 0, 1)
 
 
-def _node_weights(om: torch.Tensor, L: int) -> torch.Tensor:
-    """Weights ``mu_k`` of the non-Nyquist nodes in the mean over all roots: ``1/L`` at DC, ``2/L`` elsewhere."""
-    mu = torch.full((om.shape[-1],), 2.0 / L, dtype=om.real.dtype, device=om.device)
-    mu[0] = 1.0 / L
-    return mu
-
-
 def s4_dplr_kernel_and_taps(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
                             dt: torch.Tensor, L: int, V: torch.Tensor | Callable[..., torch.Tensor], *,
                             backend: str = "auto", diagonal: str = "closed") -> tuple[torch.Tensor, torch.Tensor]:
@@ -773,6 +775,26 @@ def _nodes(L: int, Lambda: torch.Tensor, dt: torch.Tensor) -> tuple[torch.Tensor
     return om, (2 * (1 - om) / (1 + om)).to(Lambda.dtype), Lambda * dt[:, None].to(Lambda.dtype), bilinear_factor(om), nyquist
 
 
+def _kernel_from_blocks(blocks: torch.Tensor, f: torch.Tensor, L: int, nyquist: bool, B: torch.Tensor,
+                        C_tilde: torch.Tensor, dt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lines 3-5 of Algorithm 1 from the Cauchy ``blocks`` (channels + r, 1 + r, H, Lz): ``(K, gamma)``.
+
+    The Woodbury weights ``gamma`` (:func:`woodbury_weights`) are returned too: the PB
+    coefficients reuse them. The blocks are split, not sliced: the backward of a split
+    concatenates the gradients once, where every slice would zero-fill and add a gradient of the
+    full block size.
+    """
+    ch = C_tilde.shape[0]
+    r = blocks.shape[0] - ch
+    k0, k1 = blocks.split([ch, r])  # rows C_tilde and P^*
+    (k00, _), (k10, _) = k0.split([1, r], dim=1), k1.split([1, r], dim=1)
+    gamma = _woodbury_weights(blocks, ch)  # (ch, r, H, Lz)
+    K_hat = (k00[:, 0] - (gamma * k10[None, :, 0]).sum(1)) * f  # Woodbury, line 3: (ch, H, Lz)
+    if nyquist:
+        K_hat = torch.cat([K_hat, nyquist_value(B, C_tilde, dt)[..., None]], dim=-1)
+    return irfft_kernel(K_hat, L), gamma
+
+
 def _kernel_and_taps(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_tilde: torch.Tensor,
                      dt: torch.Tensor, L: int, V: torch.Tensor, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``diagonal="closed"`` core of :func:`s4_dplr_kernel_and_taps` on validated, broadcast tensors."""
@@ -786,19 +808,10 @@ def _kernel_and_taps(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, C_t
     numerators = torch.cat([(rows[:, None] * cols[None, :]).reshape(-1, H, N2),
                             (Pc[:, None] * V_in[None]).reshape(-1, H, N2)])  # ((ch+r)(1+r) + r k, H, N2)
     sums = cauchy(numerators, z, w, backend=backend) * dtc
-    # split, not slices: the backward of a split concatenates the gradients once, where every slice
-    # would zero-fill and add a gradient of the full (K, H, Lz) size
-    blocks, k10_v = sums.split([(ch + r) * (1 + r), r * k])
-    blocks = blocks.view(ch + r, 1 + r, H, -1)
-    k0, k1 = blocks.split([ch, r])  # rows C_tilde and P^*
-    (k00, _), (k10, _) = k0.split([1, r], dim=1), k1.split([1, r], dim=1)
-    gamma = _woodbury_weights(blocks, ch)  # (ch, r, H, Lz)
-    K_hat = (k00[:, 0] - (gamma * k10[None, :, 0]).sum(1)) * f  # Woodbury, line 3: (ch, H, Lz)
-    if nyquist:  # nyquist_value: dt Re(C_tilde B)
-        K_hat = torch.cat([K_hat, (dtc * (C_tilde * B).sum(-1, keepdim=True).real)], dim=-1)
-    K = irfft_kernel(K_hat, L)
+    blocks, k10_v = sums.split([(ch + r) * (1 + r), r * k])  # split, not sliced (see _kernel_from_blocks)
+    K, gamma = _kernel_from_blocks(blocks.view(ch + r, 1 + r, H, -1), f, L, nyquist, B, C_tilde, dt)
     k10_v = k10_v.view(1, r, k, H, -1)
-    low_rank = ((gamma * (f * _node_weights(om, L)))[:, :, None] * k10_v).sum((1, -1)).real  # (ch, k, H)
+    low_rank = ((gamma * (f * _node_weights(om.shape[-1], L, om.real.dtype, om.device)))[:, :, None] * k10_v).sum((1, -1)).real  # (ch, k, H)
     diag = 2 * (C_tilde[:, None] * (V_in * _diagonal_node_mean(Lambda, dt, L))[None]).sum(-1).real  # (ch, k, H)
     return K, diag - low_rank
 
@@ -849,21 +862,13 @@ def s4_dplr_kernel_and_row(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tenso
     out_dtype = _C2R[Lambda.dtype]
     Lambda, P, B, C_tilde, dt = _working_precision(L, Lambda, P, B, C_tilde, dt)
     cdt = Lambda.dtype
-    omega = roots_of_unity(L, cdt, Lambda.device)
-    nyquist = L % 2 == 0 and L > 1
-    om = omega[:-1] if nyquist else omega
+    om, z, w, f, nyquist = _nodes(L, Lambda, dt)
     rows = torch.cat([C_tilde, P.conj()], dim=0)  # (ch + r, H, N2)
     cols = torch.cat([B[None], P], dim=0)  # (1 + r, H, N2)
-    z = (2 * (1 - om) / (1 + om)).to(cdt)
-    w = Lambda * dt[:, None].to(cdt)
     blocks = cauchy(rows[:, None] * cols[None, :], z, w, backend=backend) * dt[:, None].to(cdt)
-    f = bilinear_factor(om)
-    K_hat = woodbury(blocks, ch) * f  # (ch, H, Lz)
-    if nyquist:
-        K_hat = torch.cat([K_hat, nyquist_value(B, C_tilde, dt)[..., None]], dim=-1)
-    K = _finite_kernel(irfft_kernel(K_hat, L), "s4_dplr_kernel_and_row").to(out_dtype)
-    gamma = _woodbury_weights(blocks, ch)  # (ch, r, H, Lz)
-    weight = (_node_weights(om, L) * f) * dt[:, None].to(cdt)  # (H, Lz)
+    K, gamma = _kernel_from_blocks(blocks, f, L, nyquist, B, C_tilde, dt)  # gamma (ch, r, H, Lz)
+    K = _finite_kernel(K, "s4_dplr_kernel_and_row").to(out_dtype)
+    weight = (_node_weights(om.shape[-1], L, om.real.dtype, om.device) * f) * dt[:, None].to(cdt)  # (H, Lz)
     S = cauchy(-(weight * gamma).reshape(ch * r, *weight.shape), w, z, backend=backend)  # (ch r, H, N2)
     E = 2 * C_tilde * _diagonal_node_mean(Lambda, dt, L) - (P.conj()[None] * S.reshape(ch, r, *S.shape[1:])).sum(1)
     return (K[0], E[0]) if squeeze else (K, E)

@@ -565,17 +565,26 @@ PB_TAPS = ("auto", "columns", "row", "two-columns")
 ROW_TAPS_MIN_ORDER = 9
 
 
+def _rank_one(P: torch.Tensor) -> torch.Tensor:
+    """``P`` without its rank axis; a ``ValueError`` unless it has rank 1 (Eq. (16)'s B̄ is the rank-1 Sherman-Morrison one)."""
+    if P.ndim == 3 and P.shape[0] != 1:
+        raise ValueError(f"P: the PB coefficients use the rank-1 B̄ of Eq. (16); got rank {P.shape[0]} "
+                         f"(P of shape {tuple(P.shape)})")
+    return P[0] if P.ndim == 3 else P
+
+
+def _powers(B_bar: torch.Tensor, order: int) -> torch.Tensor:
+    """``stack(B̄^p, p = 2..order)`` by repeated products: ``(order - 1, ..., N/2)``."""
+    out = [B_bar * B_bar]
+    for _ in range(order - 2):
+        out.append(out[-1] * B_bar)
+    return torch.stack(out)
+
+
 def _B_bar_powers(order: int) -> Callable[..., torch.Tensor]:
     """``(Lambda, P (1, H, N/2), B, dt) -> stack(B̄^p, p = 2..order)``, for :func:`liquidssm.kernels.s4_dplr_kernel_and_taps`."""
     def powers(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
-        if P.shape[0] != 1:
-            raise ValueError(f"P: the PB coefficients use the rank-1 B̄ of Eq. (16); got rank {P.shape[0]} "
-                             f"(P of shape {tuple(P.shape)})")
-        B_bar = _dplr_B_bar(Lambda, P[0], B, dt)
-        out = [B_bar * B_bar]
-        for _ in range(order - 2):
-            out.append(out[-1] * B_bar)
-        return torch.stack(out)  # (order - 1, H, N/2)
+        return _powers(_dplr_B_bar(Lambda, _rank_one(P), B, dt), order)
     return powers
 
 
@@ -623,12 +632,8 @@ def pb_coefficients_tilde(Lambda: torch.Tensor, P: torch.Tensor, B: torch.Tensor
         coef = T.movedim(-2, -1)
         return (K, coef) if with_kernel else coef
     Lambda, P, B, C_tilde, dt = kernels.check_dplr(Lambda, P, B, C_tilde, dt)
-    if P.ndim == 3 and P.shape[0] != 1:
-        raise ValueError(f"P: the PB coefficients use the rank-1 B̄ of Eq. (16); got rank {P.shape[0]} "
-                         f"(P of shape {tuple(P.shape)})")
-    P = P.reshape(P.shape[-2:]) if P.ndim == 3 else P
-    B_bar = dplr_B_bar(Lambda, P, B, dt)
-    V = torch.stack([B_bar**p for p in range(2, order + 1)])  # (order - 1, H, N/2)
+    P = _rank_one(P)
+    V = _powers(dplr_B_bar(Lambda, P, B, dt), order)  # (order - 1, H, N/2)
     K, E = kernels.s4_dplr_kernel_and_row(Lambda, P, B, C_tilde, dt, L, backend=backend)  # E (.., H, N/2)
     V_in = kernels.bilinear_input(Lambda, P, V, dt).to(E.dtype)  # (order - 1, H, N/2)
     coef = (V_in * E.unsqueeze(-3)).sum(-1).real.movedim(-2, -1).to(K.dtype)  # (.., H, order - 1)
@@ -697,7 +702,7 @@ def _cumsum_time(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tens
     scan is about twice as fast there: :data:`SCAN_BLOCK` - 1 in-place additions, each over
     every block at once and vectorized over ``C``, scan inside the blocks, then the block totals
     are scanned (a tensor ``SCAN_BLOCK`` times smaller) and added to the following blocks.
-    ``out``: a ``(R, L, C)`` tensor to write into (not ``x``).
+    ``out``: a contiguous ``(R, L, C)`` tensor to write into (not ``x``; the fused term passes row slices).
     """
     R, L, C = x.shape
     if C == 1:
@@ -709,8 +714,7 @@ def _cumsum_time(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tens
         return x.cumsum(1) if out is None else torch.cumsum(x, 1, out=out)
     b = SCAN_BLOCK
     nb = L // b
-    in_place = out is not None and out.is_contiguous()
-    y = out.copy_(x) if in_place else x.clone(memory_format=torch.contiguous_format)  # type: ignore[union-attr]
+    y = x.clone() if out is None else out.copy_(x)
     blocks = y[:, : nb * b].view(R, nb, b, C)
     for i in range(1, b):
         blocks[:, :, i] += blocks[:, :, i - 1]
@@ -719,7 +723,7 @@ def _cumsum_time(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tens
     tail = y[:, nb * b:]  # L not a multiple of b: the last few steps one by one
     for i in range(tail.shape[1]):
         tail[:, i] += totals[:, -1] if i == 0 else tail[:, i - 1]
-    return y if out is None or in_place else out.copy_(y)
+    return y
 
 
 def _window_sum_into(out: torch.Tensor, c: torch.Tensor, L_tilde: int) -> None:
@@ -848,19 +852,19 @@ def _time_major(x: torch.Tensor, coef: torch.Tensor | None = None) -> tuple[torc
     return x.view(Bsz * H, L, 1), (None if coef is None else coef.repeat(Bsz, 1).view(Bsz * H, 1, 1, -1)), False
 
 
-def _chunks(X: torch.Tensor) -> list[tuple[slice, slice]]:
-    """``(rows, columns)`` of the chunks of ``X (R, L, C)``: whole rows, about :data:`PB_CHUNK_ELEMS` elements (at least one row).
+def _chunks(X: torch.Tensor) -> list[slice]:
+    """Row slices of ``X (R, L, C)``: whole rows, about :data:`PB_CHUNK_ELEMS` elements a chunk (at least one row).
 
     Rows are not cut into groups of columns: on the layer's ``(B, L, H)`` the strided column
     slices cost more than the cache they save (issue 25, measured at ``L = 4096``).
     """
     step = max(1, PB_CHUNK_ELEMS // max(1, X.shape[1] * X.shape[2]))
-    return [(slice(r, r + step), slice(None)) for r in range(0, X.shape[0], step)]
+    return [slice(r, r + step) for r in range(0, X.shape[0], step)]
 
 
-def _part(A: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
-    """The coefficients ``A (R or 1, 1, C, n)`` of a chunk: shared rows are not sliced."""
-    return (A if A.shape[0] == 1 else A[rows])[:, :, cols]
+def _rows(A: torch.Tensor, rows: slice) -> torch.Tensor:
+    """The coefficients ``A (R or 1, 1, C, n)`` of a chunk of rows: coefficients shared by every row are not sliced."""
+    return A if A.shape[0] == 1 else A[rows]
 
 
 class _PBTerm(torch.autograd.Function):
@@ -882,8 +886,8 @@ class _PBTerm(torch.autograd.Function):
         ctx.L_tilde = L_tilde  # type: ignore[attr-defined]
         X, A, blh = _time_major(u, coef)
         z = torch.empty_like(X)
-        for rows, cols in _chunks(X):
-            _window_sum_into(z[rows, :, cols], _pb_products(X[rows, :, cols], _part(A, rows, cols)), L_tilde)
+        for rows in _chunks(X):
+            _window_sum_into(z[rows], _pb_products(X[rows], _rows(A, rows)), L_tilde)
         return z.transpose(1, 2) if blh else z.view(u.shape)
 
     @staticmethod
@@ -896,10 +900,9 @@ class _PBTerm(torch.autograd.Function):
         GZ = (gz.transpose(1, 2).contiguous() if blh else gz.contiguous().view(X.shape))
         gu = torch.empty_like(X) if need_u else None
         grad_rows = X.new_empty(X.shape[0], X.shape[2], coef.shape[1]) if need_coef else None
-        for rows, cols in _chunks(X):
-            _pb_backward(X[rows, :, cols], _part(A, rows, cols), GZ[rows, :, cols], ctx.L_tilde,  # type: ignore[attr-defined]
-                         None if gu is None else gu[rows, :, cols],
-                         None if grad_rows is None else grad_rows[rows, cols])
+        for rows in _chunks(X):
+            _pb_backward(X[rows], _rows(A, rows), GZ[rows], ctx.L_tilde,  # type: ignore[attr-defined]
+                         None if gu is None else gu[rows], None if grad_rows is None else grad_rows[rows])
         grad = None
         if need_coef:  # (B, H, n) summed over the batch: rows are batches (C = H) or (b, h) pairs (C = 1)
             grad = grad_rows.sum(0) if blh else grad_rows.view(u.shape[0], *coef.shape).sum(0)  # type: ignore[union-attr]
